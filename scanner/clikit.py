@@ -1,0 +1,74 @@
+"""Options and the ending shared by the commands that report findings (scan, staged, history)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from scanner.errors import CexguardError
+from scanner.models import ScanResult
+
+FORMATS = ("text", "json", "sarif", "github", "gitlab", "junit")
+
+
+def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--format, -o, --show-secrets, --baseline, --config, --include-examples, --quiet."""
+    opts = [
+        click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+                     help="Output format."),
+        click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+                     help="Write the report to FILE instead of standard output."),
+        click.option("--show-secrets", is_flag=True, help="Print raw secret values (redacted by default)."),
+        click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None,
+                     help="Report only findings not in this baseline file."),
+        click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                     help="Config file (default: .cexguard.toml or [tool.cexguard] in pyproject.toml)."),
+        click.option("--include-examples", is_flag=True,
+                     help="Also report Binance's published documentation example keys (marked as examples)."),
+        click.option("--max-file-size", default=None, help="Skip files larger than this (e.g. 10MB)."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr."),
+        click.option("--verify", "do_verify", is_flag=True,
+                     help="Verify found key/secret pairs against the Binance API (network)."),
+        click.option("--api-url", default=None, envvar="CEXGUARD_API_URL",
+                     help="Binance API base URL for --verify (default production)."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def finish(result: ScanResult, *, fmt: str, output: str | None, show_secrets: bool, quiet: bool,
+           do_verify: bool = False, api_url: str | None = None, root: Path | None = None) -> int:
+    """Verify if asked, render, write, print the summary line; return the exit code (0 clean, 1 findings)."""
+    if do_verify and result.findings:
+        from scanner.remote.verify import verify_findings  # only when asked: the network layer
+
+        result.findings[:] = verify_findings(result.findings, api_url=api_url)
+    from scanner.report import render
+
+    color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    text = render(result, fmt, show_secrets=show_secrets, color=color)
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as e:
+            raise CexguardError(f"cannot write {output}: {e.strerror}") from None
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+    if not quiet and (fmt != "text" or output):
+        click.echo(summary_line(result), err=True)
+    return 1 if result.findings else 0
+
+
+def summary_line(result: ScanResult) -> str:
+    s = result.stats
+    skipped = sum(s.skipped.values())
+    parts = [f"{len(result.findings)} finding(s)", f"{s.files_scanned} file(s) scanned"]
+    if skipped:
+        parts.append(f"{skipped} skipped (" + ", ".join(f"{k}: {v}" for k, v in sorted(s.skipped.items())) + ")")
+    return "cexguard: " + "; ".join(parts)
+
