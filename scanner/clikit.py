@@ -29,6 +29,8 @@ def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--include-examples", is_flag=True,
                      help="Also report Binance's published documentation example keys (marked as examples)."),
         click.option("--max-file-size", default=None, help="Skip files larger than this (e.g. 10MB)."),
+        click.option("--min-confidence", type=click.Choice(["low", "medium", "high"]), default="low",
+                     show_default=True, help="Drop findings below this confidence."),
         click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr."),
         click.option("--verify", "do_verify", is_flag=True,
                      help="Verify found key/secret pairs against the Binance API (network)."),

@@ -1,0 +1,44 @@
+"""`cexguard rules list|check`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def rules() -> None:
+    """List the detection rules or check their examples."""
+
+
+def _load(rules_dir: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    from scanner.rules import load_rules_and_examples
+
+    return load_rules_and_examples([Path(d) for d in rules_dir])
+
+
+@rules.command("list")
+@click.option("--rules-dir", multiple=True, type=click.Path(file_okay=False), help="Extra rules folder.")
+def list_rules(rules_dir: tuple[str, ...]) -> int:
+    """One line per rule: id, kind, description."""
+    rs, _ = _load(rules_dir)
+    for r in rs:
+        click.echo(f"{r.id:<24} {r.kind:<22} {r.description}")
+    return 0
+
+
+@rules.command("check")
+@click.option("--rules-dir", multiple=True, type=click.Path(file_okay=False), help="Extra rules folder.")
+def check_rules(rules_dir: tuple[str, ...]) -> int:
+    """Every example must be found by its rule; no negative example may be found at all."""
+    from scanner.rules import check_examples
+
+    rs, examples = _load(rules_dir)
+    problems = check_examples(rs, examples)
+    for p in problems:
+        click.echo(f"FAIL {p}", err=True)
+    n_ex = sum(len(r.examples) for r in rs)
+    n_neg = sum(len(r.negative_examples) for r in rs)
+    click.echo(f"{len(rs)} rule(s), {n_ex} example(s), {n_neg} negative example(s): "
+               + ("ok" if not problems else f"{len(problems)} problem(s)"))
+    return 1 if problems else 0

@@ -1,0 +1,89 @@
+"""`cexguard scan` and `cexguard baseline`: working trees and files."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from scanner.clikit import finish, report_options
+from scanner.config import Config, load_config, parse_size
+from scanner.models import ScanResult, ScanStats
+
+
+def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: str | None,
+             prefilter: str = "auto") -> tuple[ScanResult, Config, Path]:
+    from scanner.engine import Engine
+    from scanner.errors import CexguardError
+    from scanner.sources.files import annotate_git_status, iter_files
+
+    targets = [Path(p) for p in (paths or (".",))]
+    for t in targets:
+        if not t.exists() and not t.is_symlink():
+            raise CexguardError(f"no such file or folder: {t}")
+    root = targets[0] if len(targets) == 1 and targets[0].is_dir() else Path.cwd()
+    if len(targets) == 1 and targets[0].is_file():
+        root = targets[0].parent
+    config = load_config(root, Path(config_path) if config_path else None)
+    if max_file_size:
+        config = config.with_(max_file_size=parse_size(max_file_size, where="--max-file-size"))
+    stats = ScanStats()
+    engine = Engine.from_config(config, prefilter=prefilter)
+    findings = []
+    for chunk in iter_files(targets, config, stats, root=root):
+        findings.extend(engine.scan(chunk, stats))
+    findings = annotate_git_status(findings, root)
+    stats.extra["prefilter"] = engine.prefilter.name
+    return ScanResult(findings=findings, stats=stats), config, root
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=False))
+@report_options
+@click.option("--prefilter", type=click.Choice(["auto", "hyperscan", "regex"]), default="auto", hidden=False,
+              help="Stage-one matcher (findings are identical; hyperscan is faster).")
+def scan(paths: tuple[str, ...], fmt: str, output: str | None, show_secrets: bool, baseline_path: str | None,
+         config_path: str | None, include_examples: bool, max_file_size: str | None, min_confidence: str,
+         quiet: bool, do_verify: bool, api_url: str | None, prefilter: str) -> int:
+    """Scan files and folders (default: the current folder) for Binance credentials.
+
+    Walks tracked, untracked and git-ignored files alike (that is where .env files live), never
+    .git/, never follows symlinks. Exit 0: nothing found; 1: findings; 2: error.
+    """
+    from scanner import filters
+
+    result, config, root = run_scan(paths, config_path=config_path, max_file_size=max_file_size, prefilter=prefilter)
+    result.findings = filters.apply(result.findings, config=config, baseline_path=baseline_path,
+                                    include_examples=include_examples, min_confidence=min_confidence,
+                                    stats=result.stats)
+    if result.stats.files_scanned == 0 and not quiet:
+        click.echo("cexguard: warning: no file was scanned "
+                   f"(skipped: {sum(result.stats.skipped.values())})", err=True)
+    return finish(result, fmt=fmt, output=output, show_secrets=show_secrets, quiet=quiet, do_verify=do_verify,
+                  api_url=api_url, root=root)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=False))
+@click.option("-o", "--output", default=".cexguard-baseline.json", show_default=True,
+              type=click.Path(dir_okay=False), help="Baseline file to write.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--max-file-size", default=None)
+def baseline(paths: tuple[str, ...], output: str, config_path: str | None, max_file_size: str | None) -> Any:
+    """Write a baseline of today's findings (fingerprints only, never secrets).
+
+    Later scans with --baseline FILE report only findings not in it.
+    """
+    from scanner import filters
+    from scanner.baseline import write_baseline
+
+    result, config, _root = run_scan(paths, config_path=config_path, max_file_size=max_file_size)
+    found = filters.apply(result.findings, config=config, stats=result.stats)
+    n = write_baseline(found, output)
+    click.echo(f"cexguard: wrote {n} fingerprint(s) to {output}", err=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(scan())

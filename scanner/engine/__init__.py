@@ -1,0 +1,380 @@
+"""The engine: chunks in, findings out. Stage one is a multi-pattern prefilter over the whole chunk
+(Hyperscan, or Python's `re`); stage two checks each candidate in Python: exact boundaries, charset
+mix, entropy, word-likeness, encoded context (base64, PEM, JWT), names and keywords nearby, inline
+allow comments, and pairs API keys with their secrets or private keys."""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Sequence
+
+from scanner.engine import checks, pem
+from scanner.engine.text import to_text_bytes
+from scanner.models import Chunk, Finding, ScanStats, fingerprint_of
+from scanner.rules import Rule
+
+ALLOW_MARKERS = (b"cexguard:allow", b"gitleaks:allow", b"pragma: allowlist secret")
+_SPLIT = re.compile(r"[,({;&?\[]")
+_B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+CONTEXT_BYTES = 400
+
+
+@dataclass
+class _TokenGroup:
+    gid: int
+    pattern: str
+    boundary: str
+    length: int
+    rules: list[Rule]
+    regex: re.Pattern[bytes] = field(init=False)
+    b64_gid: int | None = None
+    b64_regex: re.Pattern[bytes] | None = None
+    keywords: re.Pattern[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        b = self.boundary
+        self.regex = re.compile(
+            rf"(?:(?<![{b}])|(?<=\\[nrt]))({self.pattern})(?![{b}])".encode()
+        )
+        kws = sorted({k for r in self.rules for k in r.keywords})
+        if kws:
+            self.keywords = re.compile("|".join(kws).encode(), re.I)
+        if self.length:
+            n = 4 * ((self.length + 2) // 3)  # base64 of the token; same length with a trailing newline
+            n1 = 4 * ((self.length + 3) // 3)
+            lens = sorted({n, n1})
+            alts = "|".join(rf"[A-Za-z0-9+/]{{{m - 2}}}(?:==|[A-Za-z0-9+/]=|[A-Za-z0-9+/]{{2}})" for m in lens)
+            self.b64_regex = re.compile(rf"(?<![A-Za-z0-9+/=])(?:{alts})(?![A-Za-z0-9+/=])".encode())
+
+    def gate_patterns(self) -> list[tuple[int, bytes, bytes | None]]:
+        b = self.boundary
+        out = [(self.gid, rf"(?:^|[^{b}]|\\[nrt])(?:{self.pattern})(?:[^{b}]|$)".encode(), None)]
+        if self.b64_gid is not None:
+            n = 4 * ((self.length + 2) // 3)
+            out.append((self.b64_gid, rf"[A-Za-z0-9+/]{{{n - 2}}}".encode(), None))
+        return out
+
+    def by_role(self, role: str) -> Rule | None:
+        return next((r for r in self.rules if r.role == role), None)
+
+    @property
+    def default_rule(self) -> Rule:
+        return next((r for r in self.rules if r.default), self.rules[0])
+
+
+@dataclass
+class _Cand:
+    rule: Rule
+    start: int  # byte offsets of the reported span
+    end: int
+    value: str
+    fp: str
+    hinted: bool
+    group: str
+    last: int = 0  # offset used for the end line (PEM END marker)
+    line: int = 0
+    end_line: int = 0
+    column: int = 0
+    near: bool = False
+    partner: _Cand | None = None
+    example: bool = False
+
+
+class _Lines:
+    """Line numbers and line bounds for increasing offsets, linear in the chunk size overall."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.pos = 0
+        self.line = 1
+        self.line_start = 0
+        self._ends: dict[int, int] = {}
+
+    def at(self, off: int) -> tuple[int, int]:
+        if off < self.pos:  # rare: out-of-order lookups restart from the top
+            self.pos, self.line, self.line_start = 0, 1, 0
+        n = self.data.count(b"\n", self.pos, off)
+        if n:
+            self.line += n
+            self.line_start = self.data.rfind(b"\n", self.pos, off) + 1
+        self.pos = off
+        return self.line, self.line_start
+
+    def end_of(self, line_start: int) -> int:
+        e = self._ends.get(line_start)
+        if e is None:
+            e = self.data.find(b"\n", line_start)
+            e = len(self.data) if e < 0 else e
+            self._ends[line_start] = e
+        return e
+
+
+class Engine:
+    def __init__(self, rules: Sequence[Rule], *, examples: Iterable[str] = (), min_entropy: float | None = None,
+                 prefilter: str = "auto"):
+        from scanner.engine.prefilter import make_prefilter
+
+        self.rules = list(rules)
+        self.examples = frozenset(examples)
+        self.min_entropy = min_entropy
+        self.groups: list[_TokenGroup] = []
+        by_pattern: dict[tuple[str, str, int], list[Rule]] = {}
+        for r in self.rules:
+            if r.type == "token":
+                by_pattern.setdefault((r.pattern, r.boundary, r.length), []).append(r)
+        gid = 0
+        for (pat, bnd, length), rs in by_pattern.items():
+            g = _TokenGroup(gid, pat, bnd, length, rs)
+            gid += 1
+            if length:
+                g.b64_gid = gid
+                gid += 1
+            g.__post_init__()
+            self.groups.append(g)
+        self.pem_rules = [r for r in self.rules if r.type == "pem"]
+        self.pem_gid = gid
+        self.pem_labels = {lab: r for r in self.pem_rules for lab in r.labels}
+        gates: list[tuple[int, bytes, bytes | None]] = []
+        for g in self.groups:
+            gates += g.gate_patterns()
+        if self.pem_labels:
+            alts = "|".join(re.escape(lab) for lab in sorted(self.pem_labels))
+            gates.append((self.pem_gid, f"-----BEGIN (?:{alts})-----".encode(), b"-----BEGIN "))
+        pem_kw = sorted({k for r in self.pem_rules for k in r.keywords})
+        self.pem_keywords = re.compile("|".join(pem_kw).encode(), re.I) if pem_kw else None
+        self.prefilter = make_prefilter(gates, prefilter)
+
+    @classmethod
+    def from_config(cls, config: Any, *, prefilter: str = "auto") -> Engine:
+        from scanner.rules import load_rules_and_examples
+
+        rules, examples = load_rules_and_examples(config.rules_dirs)
+        return cls(rules, examples=examples, min_entropy=config.min_entropy, prefilter=prefilter)
+
+    # -- stage one ---------------------------------------------------------------------------
+    def might_match(self, data: bytes) -> bool:
+        """Fast: can this raw blob hold a finding? (UTF-16 text always goes to stage two.)"""
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:8192]:
+            return True
+        return bool(self.prefilter.gate(data))
+
+    # -- stage two ---------------------------------------------------------------------------
+    def scan(self, chunk: Chunk, stats: ScanStats | None = None) -> list[Finding]:
+        text, _enc = to_text_bytes(chunk.data)
+        if text is None:
+            if stats is not None:
+                stats.skip("binary")
+            return []
+        if stats is not None:
+            stats.files_scanned += 1
+            stats.bytes_scanned += len(chunk.data)
+        gates = self.prefilter.gate(text)
+        if not gates:
+            return []
+        return self._scan_text(text, gates, chunk, stats)
+
+    def scan_bytes(self, data: bytes, path: str = "<input>") -> list[Finding]:
+        return self.scan(Chunk(data=data, path=path))
+
+    def _scan_text(self, text: bytes, gates: set[int], chunk: Chunk, stats: ScanStats | None) -> list[Finding]:
+        blocks = pem.find_blocks(text) if b"-----BEGIN " in text else []
+        spans = [(b.start, b.end) for b in blocks]
+        lines = _Lines(text)
+        cands: list[_Cand] = []
+        for g in self.groups:
+            raw: list[tuple[int, int, str]] = []
+            if g.gid in gates:
+                raw += [(m.start(1), m.end(1), m.group(1).decode("ascii")) for m in g.regex.finditer(text)]
+            if g.b64_gid in gates and g.b64_regex is not None:
+                raw += self._decoded_b64(g, text)
+            raw.sort()
+            cands += self._token_candidates(g, text, raw, spans, lines)
+        if self.pem_gid in gates:
+            cands += self._pem_candidates(blocks)
+        if not cands:
+            return []
+        cands.sort(key=lambda c: c.start)
+        lines = _Lines(text)
+        kept: list[_Cand] = []
+        allowed = 0
+        for c in cands:
+            c.line, ls = lines.at(c.start)
+            c.column = len(text[ls : c.start].decode("utf-8", "replace")) + 1 if c.start - ls < 4096 else c.start - ls + 1
+            c.end_line = c.line + text.count(b"\n", c.start, c.last) if c.last else c.line
+            if self._allowed(text, lines, ls, c):
+                allowed += 1
+                continue
+            kept.append(c)
+        if stats is not None and allowed:
+            stats.suppress("inline_allow", allowed)
+        self._pair(kept)
+        return self._findings(kept, text, chunk)
+
+    def _decoded_b64(self, g: _TokenGroup, text: bytes) -> list[tuple[int, int, str]]:
+        out = []
+        assert g.b64_regex is not None
+        for m in g.b64_regex.finditer(text):
+            try:
+                dec = base64.b64decode(m.group(0), validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            dec = dec.rstrip(b"\r\n")
+            if len(dec) == g.length and dec.isascii() and dec.isalnum():
+                out.append((m.start(), m.end(), "b64:" + dec.decode()))
+        return out
+
+    def _token_candidates(self, g: _TokenGroup, text: bytes, raw: list[tuple[int, int, str]],
+                          spans: list[tuple[int, int]], lines: _Lines) -> list[_Cand]:
+        out: list[_Cand] = []
+        rule0 = g.default_rule
+        need = rule0.charset
+        min_h = self.min_entropy if self.min_entropy is not None else rule0.min_entropy
+        prev: _Cand | None = None
+        prev_line = -1
+        for s, e, value in raw:
+            encoded = value.startswith("b64:")
+            if encoded:
+                value = value[4:]
+            if spans and any(a <= s < b for a, b in spans):
+                continue
+            if value not in self.examples:
+                if not checks.charset_ok(value, need) or checks.looks_random(value, min_h):
+                    continue
+                if not encoded and checks.embedded_reason(text, s, e):
+                    continue
+            line_no, ls = lines.at(s)
+            le = lines.end_of(ls)
+            if not encoded and self._bare_base64_line(text, ls, le, s, e):
+                continue
+            seg_start = ls if prev is None or prev_line != line_no else prev.end
+            seg_start = max(seg_start, s - 160)
+            role, hinted = self._role(g, text[seg_start:s])
+            if role is None:
+                role = "key"
+                if prev is not None and not prev.hinted and prev.rule.role == "key" and line_no - prev_line <= 3:
+                    role = "secret"
+            rule = g.by_role(role) or rule0
+            c = _Cand(rule, s, e, value, fingerprint_of(value), hinted, rule.group)
+            c.example = value in self.examples
+            if g.keywords is not None:
+                c.near = bool(g.keywords.search(text, max(0, s - CONTEXT_BYTES), e + CONTEXT_BYTES))
+            out.append(c)
+            prev, prev_line = c, line_no
+        return out
+
+    @staticmethod
+    def _bare_base64_line(text: bytes, ls: int, le: int, s: int, e: int) -> bool:
+        """The token is alone on its line (a wrapped base64 body?) and a neighbour line is base64."""
+        if (s - ls) > 8 or (le - e) > 8:
+            return False
+        prev_line = None
+        if ls > 0:
+            ps = text.rfind(b"\n", max(0, ls - 4096), ls - 1) + 1
+            prev_line = text[ps : ls - 1]
+        next_line = None
+        if le < len(text):
+            ne = text.find(b"\n", le + 1, le + 4096)
+            next_line = text[le + 1 : ne if ne >= 0 else min(len(text), le + 4096)]
+        return checks.in_base64_block(prev_line, next_line)
+
+    @staticmethod
+    def _role(g: _TokenGroup, seg: bytes) -> tuple[str | None, bool]:
+        s = seg.decode("utf-8", "replace").lower()
+        parts = _SPLIT.split(s)
+        for text in (parts[-1], s):
+            for role in ("secret", "key"):
+                r = g.by_role(role)
+                if r is not None and any(re.search(h, text) for h in r.name_hints):
+                    return role, True
+        return None, False
+
+    def _pem_candidates(self, blocks: list[pem.PemBlock]) -> list[_Cand]:
+        out = []
+        for b in blocks:
+            rule = self.pem_labels.get(b.label)
+            if rule is None or b.der is None:
+                continue
+            if b.key_type not in rule.key_types and b.key_type != "encrypted":
+                continue
+            c = _Cand(rule, b.start, b.end, b.normalized(), fingerprint_of(b.der), True, rule.group)
+            c.last = b.end - 1
+            out.append(c)
+        return out
+
+    @staticmethod
+    def _allowed(text: bytes, lines: _Lines, ls: int, c: _Cand) -> bool:
+        le = lines.end_of(ls)
+        line = text[ls:le]
+        if any(m in line for m in ALLOW_MARKERS):
+            return True
+        if c.last:
+            ls2 = text.rfind(b"\n", 0, c.last) + 1
+            le2 = text.find(b"\n", c.last)
+            tail = text[ls2 : le2 if le2 >= 0 else len(text)]
+            return any(m in tail for m in ALLOW_MARKERS)
+        return False
+
+    @staticmethod
+    def _pair(cands: list[_Cand]) -> None:
+        """Each API key takes the nearest unpaired secret or private key of its group in the chunk."""
+        keys = [c for c in cands if c.rule.role == "key" and not c.example]
+        others = [c for c in cands if c.rule.role in ("secret", "private_key") and not c.example]
+        if not keys or not others:
+            return
+        pairs = sorted(
+            ((abs(k.line - o.line) + (0 if o.start > k.start else 0.5), i, j)
+             for i, k in enumerate(keys) for j, o in enumerate(others) if k.group == o.group),
+        )
+        used_k: set[int] = set()
+        used_o: set[int] = set()
+        for _d, i, j in pairs:
+            if i in used_k or j in used_o:
+                continue
+            used_k.add(i)
+            used_o.add(j)
+            keys[i].partner, others[j].partner = others[j], keys[i]
+
+    def _findings(self, cands: list[_Cand], text: bytes, chunk: Chunk) -> list[Finding]:
+        file_ctx: dict[int, bool] = {}
+        path_l = chunk.path.lower().encode()
+        out = []
+        for c in cands:
+            kw = self._keywords_for(c.rule)
+            if kw is None:
+                infile = False
+            else:
+                key = id(kw)
+                if key not in file_ctx:
+                    file_ctx[key] = bool(kw.search(text) or kw.search(path_l))
+                infile = file_ctx[key]
+            if c.rule.type == "pem" and kw is not None:
+                c.near = bool(kw.search(text, max(0, c.start - CONTEXT_BYTES), c.end + CONTEXT_BYTES))
+            paired = c.partner is not None
+            if c.near or (infile and (c.hinted or paired)):
+                conf = "high"
+            elif infile or c.hinted or paired:
+                conf = "medium"
+            else:
+                conf = "low"
+            out.append(Finding(
+                rule=c.rule.id, kind=c.rule.kind, path=chunk.path, line=c.line, end_line=c.end_line,
+                column=c.column, secret=c.value, fingerprint=c.fp, confidence=conf,
+                paired_with=c.partner.fp if c.partner is not None else None, git_status=chunk.git_status,
+                example=c.example, meta=dict(chunk.meta),
+            ))
+        return out
+
+    def _keywords_for(self, rule: Rule) -> re.Pattern[bytes] | None:
+        if rule.type == "pem":
+            return self.pem_keywords
+        for g in self.groups:
+            if rule in g.rules:
+                return g.keywords
+        return None
+
+
+def scan_chunks(engine: Engine, chunks: Iterable[Chunk], stats: ScanStats) -> Iterator[Finding]:
+    for ch in chunks:
+        yield from engine.scan(ch, stats)

@@ -1,0 +1,63 @@
+"""Filters only remove findings: documentation examples, the ignore file, the baseline, confidence."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from scanner.config import IGNORE_FILE, Config
+from scanner.errors import CexguardError
+from scanner.models import CONFIDENCES, Finding, ScanStats
+
+
+def read_ignore_file(path: Path) -> set[str]:
+    """Fingerprints, one per line (anything after the fingerprint on the line is a comment)."""
+    fps: set[str] = set()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return fps
+    except (OSError, UnicodeDecodeError) as e:
+        raise CexguardError(f"cannot read ignore file {path}: {getattr(e, 'strerror', None) or 'not UTF-8'}") from None
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fp = line.split()[0]
+        if not fp.startswith("sha256:"):
+            raise CexguardError(f"{path}:{n}: expected a fingerprint (sha256:...), not a secret or a path")
+        fps.add(fp)
+    return fps
+
+
+def apply(findings: Iterable[Finding], *, config: Config, baseline_path: str | None = None,
+          include_examples: bool = False, min_confidence: str = "low", stats: ScanStats | None = None) -> list[Finding]:
+    findings = list(findings)
+    stats = stats if stats is not None else ScanStats()
+    include_examples = include_examples or config.include_examples
+    out = []
+    examples = 0
+    for f in findings:
+        if f.example and not include_examples:
+            examples += 1
+            continue
+        out.append(f)
+    stats.suppress("documentation_example", examples)
+    ignore_path = config.ignore_file or (config.root / IGNORE_FILE)
+    ignored = read_ignore_file(Path(ignore_path))
+    if ignored:
+        before = len(out)
+        out = [f for f in out if f.fingerprint not in ignored]
+        stats.suppress("ignore_file", before - len(out))
+    if baseline_path:
+        from scanner.baseline import read_baseline
+
+        known = read_baseline(baseline_path)
+        before = len(out)
+        out = [f for f in out if f.fingerprint not in known]
+        stats.suppress("baseline", before - len(out))
+    floor = CONFIDENCES.index(min_confidence)
+    if floor:
+        before = len(out)
+        out = [f for f in out if CONFIDENCES.index(f.confidence) >= floor]
+        stats.suppress("below_min_confidence", before - len(out))
+    return sorted(out, key=lambda f: (f.path, f.line, f.column, f.rule))

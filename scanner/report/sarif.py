@@ -1,0 +1,78 @@
+"""SARIF 2.1.0 for GitHub code scanning and other viewers. Fingerprints, never secrets (unless asked)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from scanner import __version__
+from scanner.models import ScanResult
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_LEVEL = {"high": "error", "medium": "error", "low": "warning"}
+_SCORE = {"high": "9.0", "medium": "7.0", "low": "5.0"}
+
+
+def _rules(result: ScanResult) -> list[dict[str, Any]]:
+    from scanner.rules import load_rules
+
+    try:
+        known = {r.id: r for r in load_rules()}
+    except Exception:  # noqa: BLE001 - a report must still be written
+        known = {}
+    ids = sorted({f.rule for f in result.findings} | set(known))
+    out = []
+    for rid in ids:
+        r = known.get(rid)
+        desc = r.description if r else rid
+        rem = r.remediation if r else ""
+        out.append({
+            "id": rid,
+            "name": "".join(p.title() for p in rid.split("-")),
+            "shortDescription": {"text": desc.split(":")[0][:120]},
+            "fullDescription": {"text": desc},
+            "help": {"text": rem, "markdown": rem},
+            "defaultConfiguration": {"level": "error"},
+            "properties": {"tags": ["security", "secret", "binance"], "security-severity": "9.0", "precision": "high"},
+        })
+    return out
+
+
+def render(result: ScanResult, *, show_secrets: bool = False, color: bool = False) -> str:
+    rules = _rules(result)
+    index = {r["id"]: i for i, r in enumerate(rules)}
+    results = []
+    for f in result.findings:
+        value = f.secret if show_secrets else f.redacted
+        msg = f"Binance credential ({f.kind}, {f.confidence} confidence): {value.splitlines()[0]}"
+        region: dict[str, Any] = {"startLine": f.line, "endLine": max(f.end_line, f.line), "startColumn": max(f.column, 1)}
+        res: dict[str, Any] = {
+            "ruleId": f.rule,
+            "ruleIndex": index[f.rule],
+            "level": _LEVEL.get(f.confidence, "error"),
+            "message": {"text": msg},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
+                                                "region": region}}],
+            "partialFingerprints": {"cexguardFingerprint/v1": f.fingerprint},
+            "properties": {"kind": f.kind, "confidence": f.confidence, "security-severity": _SCORE[f.confidence]},
+        }
+        if f.paired_with:
+            res["properties"]["pairedWith"] = f.paired_with
+        if f.meta.get("commit"):
+            res["properties"]["commit"] = f.meta["commit"]
+        if f.git_status:
+            res["properties"]["gitStatus"] = f.git_status
+        if f.verification:
+            res["properties"]["verification"] = dict(f.verification)
+        results.append(res)
+    doc = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "cexguard", "version": __version__, "semanticVersion": __version__,
+                                "informationUri": "https://pypi.org/project/cexguard/", "rules": rules}},
+            "results": results,
+            "columnKind": "unicodeCodePoints",
+            "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The scanned folder or repository."}}},
+        }],
+    }
+    return json.dumps(doc, indent=2, default=str) + "\n"

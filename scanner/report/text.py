@@ -1,0 +1,59 @@
+"""Text for people: file:line, kind, confidence, redacted value, and what to do now."""
+from __future__ import annotations
+
+from scanner.models import ScanResult
+
+PLAYBOOK = (
+    "What to do now:\n"
+    "  1. Delete the key in Binance API Management (Delete, not Disable: a disabled key can be re-enabled).\n"
+    "  2. Create a new key without withdrawal permission and with an IP whitelist.\n"
+    "  3. Keep it out of the code: an environment variable or a secret manager.\n"
+    "  4. Review the last 30 days of trades, open orders, withdrawals and API logs.\n"
+    "  `cexguard verify` tells whether a key is live; `cexguard revoke` deletes sub-account keys."
+)
+_COLORS = {"high": "\033[1;31m", "medium": "\033[33m", "low": "\033[36m"}
+_RESET = "\033[0m"
+_BOLD = "\033[1m"
+
+
+def render(result: ScanResult, *, show_secrets: bool = False, color: bool = False) -> str:
+    out: list[str] = []
+    for f in result.findings:
+        c = _COLORS.get(f.confidence, "") if color else ""
+        r = _RESET if color else ""
+        b = _BOLD if color else ""
+        where = f"{f.path}:{f.line}" + (f"-{f.end_line}" if f.end_line != f.line else "") + f":{f.column}"
+        value = f.secret if show_secrets else f.redacted
+        tags = [f"{c}{f.confidence}{r}"]
+        if f.git_status:
+            tags.append(f.git_status)
+        if f.example:
+            tags.append("documentation example")
+        out.append(f"{b}{where}{r}  {f.kind}  [{', '.join(tags)}]")
+        if "\n" in value:
+            value = value.splitlines()[0] + " ..."
+        out.append(f"    value: {value}    fingerprint: {f.fingerprint}")
+        if f.paired_with:
+            out.append(f"    paired with: {f.paired_with}")
+        meta = f.meta
+        if meta.get("commit"):
+            out.append(f"    commit: {str(meta['commit'])[:12]} {meta.get('author', '')} {meta.get('date', '')}".rstrip())
+        if f.verification:
+            v = f.verification
+            out.append(f"    verification: {v.get('status')}" + (f" (risk: {v['risk']})" if v.get("risk") else ""))
+    s = result.stats
+    skipped = sum(s.skipped.values())
+    summary = f"{len(result.findings)} finding(s) in {s.files_scanned} file(s) scanned"
+    if skipped:
+        summary += "; skipped " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(s.skipped.items()))
+    if s.suppressed:
+        summary += "; suppressed " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(s.suppressed.items()))
+    for e in s.errors[:20]:
+        out.append(f"warning: {e}")
+    if len(s.errors) > 20:
+        out.append(f"warning: ... and {len(s.errors) - 20} more")
+    if result.findings:
+        out.append("")
+        out.append(PLAYBOOK)
+    out.append(summary)
+    return "\n".join(out) + "\n"

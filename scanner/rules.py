@@ -1,0 +1,182 @@
+"""Rules as data: load rules/*.yaml (and user folders), validate them, and check their examples."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from scanner.errors import CexguardError
+
+RULE_KEYS = {
+    "id", "kind", "type", "group", "role", "default", "description", "remediation", "pattern", "boundary",
+    "length", "charset", "min_entropy", "name_hints", "keywords", "labels", "key_types", "examples",
+    "negative_examples",
+}
+REQUIRED = {"id", "kind", "type", "description", "remediation", "examples", "negative_examples"}
+TYPES = ("token", "pem")
+CHARSETS = {"upper", "lower", "digit"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    kind: str
+    type: str
+    description: str
+    remediation: str
+    group: str = ""
+    role: str = "key"
+    default: bool = False
+    pattern: str = ""
+    boundary: str = "A-Za-z0-9"
+    length: int = 0
+    charset: tuple[str, ...] = ()
+    min_entropy: float = 0.0
+    name_hints: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    key_types: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
+    negative_examples: tuple[str, ...] = ()
+    source: str = field(default="", compare=False)
+
+
+def builtin_rules_dir() -> Path:
+    """rules/ ships inside the wheel as scanner/_rules; a source checkout uses the top-level rules/."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_rules"
+    return packaged if packaged.is_dir() else here.parent / "rules"
+
+
+def _str_list(v: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise CexguardError(f"{where}: expected a list of strings")
+    return tuple(v)
+
+
+def _regex_ok(p: str, where: str) -> None:
+    try:
+        re.compile(p)
+    except re.error as e:
+        raise CexguardError(f"{where}: bad regular expression {p!r}: {e}") from None
+
+
+def parse_rule(d: Any, source: str) -> Rule:
+    if not isinstance(d, dict):
+        raise CexguardError(f"{source}: each rule must be a mapping")
+    rid = d.get("id", "?")
+    where = f"{source}: rule {rid}"
+    unknown = set(d) - RULE_KEYS
+    if unknown:
+        raise CexguardError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    missing = REQUIRED - set(d)
+    if missing:
+        raise CexguardError(f"{where}: missing field(s) {', '.join(sorted(missing))}")
+    if d["type"] not in TYPES:
+        raise CexguardError(f"{where}: type must be one of {', '.join(TYPES)}")
+    kw: dict[str, Any] = {}
+    for k in ("name_hints", "keywords", "labels", "key_types", "examples", "negative_examples", "charset"):
+        if k in d:
+            kw[k] = _str_list(d[k], f"{where}: {k}")
+    for k in ("name_hints", "keywords"):
+        for p in kw.get(k, ()):
+            _regex_ok(p, f"{where}: {k}")
+    if set(kw.get("charset", ())) - CHARSETS:
+        raise CexguardError(f"{where}: charset entries must be among {', '.join(sorted(CHARSETS))}")
+    if d["type"] == "token":
+        if not isinstance(d.get("pattern"), str) or not d["pattern"]:
+            raise CexguardError(f"{where}: token rules need a pattern")
+        _regex_ok(d["pattern"], f"{where}: pattern")
+        if not isinstance(d.get("length", 0), int):
+            raise CexguardError(f"{where}: length must be an integer")
+    if d["type"] == "pem" and not kw.get("labels"):
+        raise CexguardError(f"{where}: pem rules need labels")
+    me = d.get("min_entropy", 0.0)
+    if isinstance(me, bool) or not isinstance(me, (int, float)):
+        raise CexguardError(f"{where}: min_entropy must be a number")
+    for k in ("id", "kind", "description", "remediation", "group", "role", "boundary"):
+        if k in d and not isinstance(d[k], str):
+            raise CexguardError(f"{where}: {k} must be a string")
+    return Rule(
+        id=d["id"], kind=d["kind"], type=d["type"], description=" ".join(d["description"].split()),
+        remediation=" ".join(d["remediation"].split()), group=d.get("group", d["id"]), role=d.get("role", "key"),
+        default=bool(d.get("default", False)), pattern=d.get("pattern", ""), boundary=d.get("boundary", "A-Za-z0-9"),
+        length=int(d.get("length", 0)), min_entropy=float(me), source=source, **kw,
+    )
+
+
+def load_rule_file(path: Path) -> list[Rule]:
+    return _load_file(path)[0]
+
+
+def _load_file(path: Path) -> tuple[list[Rule], list[str]]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.load(fh, Loader=loader)  # noqa: S506 - a safe loader
+    except OSError as e:
+        raise CexguardError(f"cannot read rule file {path}: {e.strerror}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CexguardError(f"bad rule file {path}: {first}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise CexguardError(f"bad rule file {path}: expected a top-level 'rules:' list")
+    unknown = set(data) - {"rules", "documentation_examples"}
+    if unknown:
+        raise CexguardError(f"bad rule file {path}: unknown top-level key(s) {', '.join(sorted(unknown))}")
+    examples = _str_list(data.get("documentation_examples", []), f"{path}: documentation_examples")
+    return [parse_rule(r, str(path)) for r in data["rules"]], list(examples)
+
+
+def load_rules(extra_dirs: Iterable[Path] = ()) -> list[Rule]:
+    return load_rules_and_examples(extra_dirs)[0]
+
+
+def load_rules_and_examples(extra_dirs: Iterable[Path] = ()) -> tuple[list[Rule], list[str]]:
+    """All rules (built-in first, then the user's folders) and the documentation example values."""
+    rules: list[Rule] = []
+    examples: list[str] = []
+    dirs = [builtin_rules_dir(), *extra_dirs]
+    for d in dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise CexguardError(f"rules folder not found: {d}")
+        for f in sorted(d.glob("*.y*ml")):
+            rs, ex = _load_file(f)
+            rules.extend(rs)
+            examples.extend(ex)
+    seen: set[str] = set()
+    for r in rules:
+        if r.id in seen:
+            raise CexguardError(f"duplicate rule id {r.id} ({r.source})")
+        seen.add(r.id)
+    if not rules:
+        raise CexguardError("no rules loaded")
+    return rules, examples
+
+
+def check_examples(rules: list[Rule], examples: list[str]) -> list[str]:
+    """Run every example through the real engine (both prefilters). Returns the problems found."""
+    from scanner.engine import Engine
+
+    problems: list[str] = []
+    for kind in ("regex", "hyperscan"):
+        try:
+            engine = Engine(rules, examples=examples, prefilter=kind)
+        except CexguardError:
+            if kind == "hyperscan":
+                continue
+            raise
+        for r in rules:
+            for i, ex in enumerate(r.examples, 1):
+                found = engine.scan_bytes(ex.encode())
+                if not any(f.rule == r.id and not f.example for f in found):
+                    problems.append(f"{r.id}: example {i} not found by {kind} prefilter")
+            for i, ex in enumerate(r.negative_examples, 1):
+                found = [f for f in engine.scan_bytes(ex.encode()) if not f.example]
+                if found:
+                    problems.append(f"{r.id}: negative example {i} matched {found[0].rule} ({kind} prefilter)")
+    return problems

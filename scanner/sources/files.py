@@ -1,0 +1,191 @@
+"""Working-tree source: walk folders and files (tracked, untracked and git-ignored alike), never
+`.git/`, never following symlinks, never opening FIFOs or devices; count everything skipped."""
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from scanner.config import Config
+from scanner.errors import CexguardError
+from scanner.models import Chunk, Finding, ScanStats
+
+SKIP_DIRS = {".git"}
+
+
+def _excluded(rel: str, patterns: tuple[str, ...]) -> bool:
+    for p in patterns:
+        p = p.rstrip("/")
+        if fnmatch.fnmatchcase(rel, p) or rel.startswith(p + "/") or fnmatch.fnmatchcase(rel, p + "/*"):
+            return True
+        if "/" not in p and fnmatch.fnmatchcase(rel.rsplit("/", 1)[-1], p):
+            return True
+    return False
+
+
+def _rel(path: str, root: str) -> str:
+    r = os.path.relpath(path, root)
+    return r.replace(os.sep, "/")
+
+
+def walk(paths: Iterable[Path], config: Config, stats: ScanStats, root: Path) -> Iterator[tuple[str, str, int]]:
+    """(absolute path, path relative to root, size) of every regular file to scan."""
+    roots = str(root)
+    for p in paths:
+        ps = str(p)
+        try:
+            st = os.lstat(ps)
+        except OSError as e:
+            raise CexguardError(f"cannot read {ps}: {e.strerror}") from None
+        if stat.S_ISLNK(st.st_mode):
+            stats.skip("symlink")
+            continue
+        if stat.S_ISREG(st.st_mode):
+            rel = _rel(ps, roots) if os.path.isdir(roots) else os.path.basename(ps)
+            if rel in (".", ""):
+                rel = os.path.basename(ps)
+            yield from _check_file(ps, rel, st.st_size, config, stats)
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            stats.skip("special_file")
+            continue
+        stack = [ps]
+        while stack:
+            d = stack.pop()
+            try:
+                with os.scandir(d) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as e:
+                stats.skip("unreadable")
+                stats.errors.append(f"cannot list {_rel(d, roots)}: {e.strerror}")
+                continue
+            subdirs = []
+            for e in entries:
+                rel = _rel(e.path, roots)
+                try:
+                    if e.is_symlink():
+                        stats.skip("symlink")
+                        continue
+                    if e.is_dir(follow_symlinks=False):
+                        if e.name in SKIP_DIRS:
+                            continue
+                        if config.exclude and _excluded(rel, config.exclude):
+                            stats.skip("excluded")
+                            continue
+                        subdirs.append(e.path)
+                        continue
+                    if not e.is_file(follow_symlinks=False):
+                        if e.name not in SKIP_DIRS:
+                            stats.skip("special_file")
+                        continue
+                    size = e.stat(follow_symlinks=False).st_size
+                except OSError:
+                    stats.skip("unreadable")
+                    continue
+                yield from _check_file(e.path, rel, size, config, stats)
+            stack.extend(reversed(subdirs))
+
+
+def _check_file(path: str, rel: str, size: int, config: Config, stats: ScanStats) -> Iterator[tuple[str, str, int]]:
+    if config.exclude and _excluded(rel, config.exclude):
+        stats.skip("excluded")
+        return
+    if size > config.max_file_size:
+        stats.skip("too_large")
+        return
+    yield path, rel, size
+
+
+def _read(item: tuple[str, str, int]) -> tuple[str, bytes | None, str | None]:
+    path, rel, _size = item
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as e:
+        return rel, None, e.strerror
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced by a FIFO/device after the walk
+            return rel, None, "not a regular file"
+        with os.fdopen(fd, "rb", closefd=True) as fh:
+            fd = -1
+            return rel, fh.read(), None
+    except OSError as e:
+        return rel, None, e.strerror
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def iter_files(paths: Iterable[Path], config: Config, stats: ScanStats, *, root: Path | None = None,
+               threads: int = 4) -> Iterator[Chunk]:
+    """Chunks of every file under `paths`, read ahead on a few threads (reads release the GIL)."""
+    paths = [Path(p) for p in paths]
+    root = root if root is not None else (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path.cwd())
+    items = walk(paths, config, stats, root)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for batch in _batches(items, 64):
+            for rel, data, err in pool.map(_read, batch):
+                if data is None:
+                    stats.skip("unreadable")
+                    stats.errors.append(f"cannot read {rel}: {err}")
+                    continue
+                yield Chunk(data=data, path=rel)
+
+
+def _batches(it: Iterator[tuple[str, str, int]], n: int) -> Iterator[list[tuple[str, str, int]]]:
+    batch: list[tuple[str, str, int]] = []
+    for x in it:
+        batch.append(x)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def git_toplevel(path: Path) -> Path | None:
+    """The work tree holding `path`, found without running git (cheap when there is none)."""
+    p = path.resolve()
+    if p.is_file():
+        p = p.parent
+    for d in (p, *p.parents):
+        if (d / ".git").exists():
+            return d
+    return None
+
+
+def annotate_git_status(findings: list[Finding], root: Path) -> list[Finding]:
+    """Say for each finding whether its file is tracked, untracked or ignored (two git calls, only
+    when there are findings inside a work tree)."""
+    if not findings:
+        return findings
+    top = git_toplevel(root)
+    if top is None:
+        return findings
+    base = root.resolve() if root.is_dir() else root.resolve().parent
+    rels = sorted({f.path for f in findings})
+    to_top = {r: os.path.relpath(base / r, top).replace(os.sep, "/") for r in rels}
+    args = [to_top[r] for r in rels if not to_top[r].startswith("../")]
+    if not args:
+        return findings
+    try:
+        def ls(*extra: str) -> set[str]:
+            out = subprocess.run(["git", "-C", str(top), "-c", "core.quotepath=off", "ls-files", "-z", *extra, "--", *args],
+                                 capture_output=True, check=True).stdout
+            return set(out.decode("utf-8", "surrogateescape").split("\0")) - {""}
+
+        tracked = ls("--cached")
+        untracked = ls("--others", "--exclude-standard")
+    except (OSError, subprocess.CalledProcessError):
+        return findings
+    out = []
+    for f in findings:
+        t = to_top.get(f.path, "")
+        status = "tracked" if t in tracked else "untracked" if t in untracked else "ignored"
+        if t.startswith("../"):
+            status = None  # type: ignore[assignment]
+        out.append(f.replace(git_status=status))
+    return out
