@@ -135,19 +135,70 @@ def load_rules(extra_dirs: Iterable[Path] = ()) -> list[Rule]:
     return load_rules_and_examples(extra_dirs)[0]
 
 
-def load_rules_and_examples(extra_dirs: Iterable[Path] = ()) -> tuple[list[Rule], list[str]]:
-    """All rules (built-in first, then the user's folders) and the documentation example values."""
-    rules: list[Rule] = []
-    examples: list[str] = []
-    dirs = [builtin_rules_dir(), *extra_dirs]
+def _cache_file(files: list[Path]) -> Path | None:
+    """A cache of parsed rules keyed by the rule files' paths, sizes and mtimes: the pre-commit hook
+    then skips importing and running the YAML parser."""
+    import hashlib
+    import os
+
+    from scanner import __version__
+
+    base = os.environ.get("CEXGUARD_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "cexguard")
+    h = hashlib.sha256(__version__.encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return Path(base) / f"rules-{h.hexdigest()[:24]}.json"
+
+
+def _rule_files(dirs: list[Path]) -> list[Path]:
+    files: list[Path] = []
     for d in dirs:
-        d = Path(d)
         if not d.is_dir():
             raise CexguardError(f"rules folder not found: {d}")
-        for f in sorted(d.glob("*.y*ml")):
-            rs, ex = _load_file(f)
-            rules.extend(rs)
-            examples.extend(ex)
+        files.extend(sorted(d.glob("*.y*ml")))
+    return files
+
+
+def load_rules_and_examples(extra_dirs: Iterable[Path] = ()) -> tuple[list[Rule], list[str]]:
+    """All rules (built-in first, then the user's folders) and the documentation example values."""
+    import json
+
+    files = _rule_files([builtin_rules_dir(), *(Path(d) for d in extra_dirs)])
+    cache = None
+    try:
+        cache = _cache_file(files)
+        with open(cache, encoding="utf-8") as fh:
+            doc = json.load(fh)
+        rules = [Rule(**{k: tuple(v) if isinstance(v, list) else v for k, v in r.items()}) for r in doc["rules"]]
+        return rules, list(doc["examples"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    rules, examples = _load_uncached(files)
+    if cache is not None:
+        try:
+            import dataclasses
+            import os
+            import tempfile
+
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"rules": [dataclasses.asdict(r) for r in rules], "examples": examples}, fh)
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    return rules, examples
+
+
+def _load_uncached(files: list[Path]) -> tuple[list[Rule], list[str]]:
+    rules: list[Rule] = []
+    examples: list[str] = []
+    for f in files:
+        rs, ex = _load_file(f)
+        rules.extend(rs)
+        examples.extend(ex)
     seen: set[str] = set()
     for r in rules:
         if r.id in seen:
