@@ -1,0 +1,279 @@
+"""Thin wrappers around the `git` executable: run it, describe a repository, read objects.
+
+Plain `subprocess` only (this module is on the pre-commit hook's path: no gitpython, nothing
+heavy). Every command runs with `core.quotepath=off` and NUL-separated output where git offers it,
+so odd file names come through unchanged. Paths are decoded with the file-system encoding
+(`os.fsdecode`), so they round-trip back to git with `os.fsencode`.
+
+Nothing here ever lets git reach the network: history commands run with `protocol.allow=never`, so
+a partial clone's missing object is reported as missing instead of being fetched (or hanging).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator, Sequence
+
+from scanner.errors import CexguardError
+
+GIT = os.environ.get("CEXGUARD_GIT", "git")
+BASE = ("-c", "core.quotepath=off")
+# never fetch: a promisor (partial clone) remote is not contacted for a missing object
+OFFLINE = ("-c", "protocol.allow=never")
+EMPTY_TREE = {"sha1": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+              "sha256": "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"}
+
+
+class GitError(CexguardError):
+    """git failed or is missing; the message is git's own first line, never object contents."""
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["GIT_TERMINAL_PROMPT"] = "0"  # never wait for a password
+    env.setdefault("GIT_NO_LAZY_FETCH", "1")  # git >= 2.44 honours this too
+    return env
+
+
+def _first_line(err: bytes) -> str:
+    for raw in err.decode("utf-8", "replace").splitlines():
+        line = raw.strip()
+        if line:
+            for prefix in ("fatal: ", "error: "):
+                if line.startswith(prefix):
+                    line = line[len(prefix):]
+            return line[:300]
+    return "no message"
+
+
+def run(cwd: str | os.PathLike[str], *args: str, input: bytes | None = None, check: bool = True,
+        offline: bool = False) -> subprocess.CompletedProcess[bytes]:
+    """Run `git ARGS` in `cwd` and capture its output (bytes). Raise GitError when check fails."""
+    cmd = [GIT, *BASE, *(OFFLINE if offline else ()), *args]
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=_env(), check=False)
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH") from None
+    except NotADirectoryError:
+        raise GitError(f"not a directory: {cwd}") from None
+    if check and proc.returncode != 0:
+        sub = next((a for a in args if not a.startswith("-")), "git")
+        raise GitError(f"git {sub} failed: {_first_line(proc.stderr)}")
+    return proc
+
+
+def out(cwd: str | os.PathLike[str], *args: str, offline: bool = False) -> bytes:
+    return run(cwd, *args, offline=offline).stdout
+
+
+class GitProc(subprocess.Popen[bytes]):
+    """A long-running git whose stderr goes to a temporary file (a full pipe would stall it)."""
+
+    errfile: IO[bytes]
+    what: str
+
+    def check(self) -> None:
+        """Wait; raise GitError with git's own first line if it failed."""
+        rc = self.wait()
+        if rc != 0:
+            try:
+                self.errfile.seek(0)
+                err = self.errfile.read()
+            except (OSError, ValueError):
+                err = b""
+            raise GitError(f"git {self.what} failed: {_first_line(err)}")
+
+    def stop(self) -> None:
+        if self.poll() is None:
+            self.kill()
+        self.wait()
+        for stream in (self.stdin, self.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        self.errfile.close()
+
+
+def popen(cwd: str | os.PathLike[str], *args: str, stdin: int | None = None, offline: bool = True,
+          bufsize: int = -1) -> GitProc:
+    """Start a long-running `git ARGS` with stdout piped (and stdin piped if asked)."""
+    import tempfile  # not at the top: the hook's path pays for it only when it starts a process
+
+    cmd = [GIT, *BASE, *(OFFLINE if offline else ()), *args]
+    err = tempfile.TemporaryFile()
+    try:
+        p = GitProc(cmd, cwd=cwd, stdin=stdin, stdout=subprocess.PIPE, stderr=err, env=_env(), bufsize=bufsize)
+    except FileNotFoundError:
+        err.close()
+        raise GitError("git is not installed or not on PATH") from None
+    p.errfile = err
+    p.what = " ".join(a for a in args[:2] if not a.startswith("--format"))
+    return p
+
+
+def decode_path(raw: bytes) -> str:
+    return os.fsdecode(raw)
+
+
+def encode_path(path: str) -> bytes:
+    return os.fsencode(path)
+
+
+@dataclass(frozen=True)
+class Repo:
+    """What a command needs to know about a repository before reading it."""
+
+    cwd: Path  # where git commands run: the work tree's top, or the git dir of a bare repository
+    git_dir: Path
+    common_dir: Path
+    root: Path | None  # top of the work tree; None for a bare repository
+    bare: bool
+    shallow: bool
+    object_format: str  # sha1 | sha256
+
+    @property
+    def worktree(self) -> bool:
+        """A linked worktree (`git worktree add`): its git dir is not the common one."""
+        return self.git_dir != self.common_dir
+
+    @property
+    def empty_tree(self) -> str:
+        return EMPTY_TREE.get(self.object_format, EMPTY_TREE["sha1"])
+
+    @property
+    def hexlen(self) -> int:
+        return 64 if self.object_format == "sha256" else 40
+
+    def git(self, *args: str, offline: bool = False) -> bytes:
+        return out(self.cwd, *args, offline=offline)
+
+    def run(self, *args: str, input: bytes | None = None, check: bool = True,
+            offline: bool = False) -> subprocess.CompletedProcess[bytes]:
+        return run(self.cwd, *args, input=input, check=check, offline=offline)
+
+    def head(self) -> str | None:
+        """The commit HEAD points at, or None in a repository without commits (or a broken HEAD)."""
+        p = self.run("rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
+        return p.stdout.decode().strip() or None if p.returncode == 0 else None
+
+    def partial(self) -> str | None:
+        """The promisor remote's name if this is a partial clone (`--filter=...`), else None."""
+        p = self.run("config", "-z", "--get-regexp", r"^(extensions\.partialclone|remote\..*\.promisor)$",
+                     check=False)
+        for item in p.stdout.split(b"\0"):
+            key, _, value = item.decode("utf-8", "replace").partition("\n")
+            if key == "extensions.partialclone" and value:
+                return value
+            if key.endswith(".promisor") and value.lower() in ("true", "1", "yes", "on"):
+                return key[len("remote."):-len(".promisor")]
+        return None
+
+
+def open_repo(path: str | os.PathLike[str] | None = None, *, need_worktree: bool = False) -> Repo:
+    """Describe the repository at `path` (default: the current directory); one `git rev-parse`."""
+    cwd = Path(path) if path is not None else Path.cwd()
+    if not cwd.exists():
+        raise CexguardError(f"no such directory: {cwd}")
+    if not cwd.is_dir():
+        raise CexguardError(f"not a directory: {cwd}")
+    p = run(cwd, "rev-parse", "--is-bare-repository", "--is-inside-work-tree", "--is-shallow-repository",
+            "--absolute-git-dir", "--git-common-dir", "--show-object-format", "--show-cdup", check=False)
+    if p.returncode != 0:
+        msg = _first_line(p.stderr)
+        if "not a git repository" in msg:
+            raise CexguardError(f"not a git repository: {cwd}")
+        raise GitError(f"cannot open the repository at {cwd}: {msg}")
+    lines = p.stdout.decode("utf-8", "surrogateescape").split("\n")
+    bare, inside, shallow = (v == "true" for v in lines[:3])
+    git_dir = Path(lines[3])
+    common = Path(lines[4])
+    common_dir = (cwd / common).resolve() if not common.is_absolute() else common
+    fmt = lines[5] or "sha1"
+    root: Path | None = None
+    if inside and not bare:
+        root = (cwd / lines[6]).resolve() if lines[6] else cwd.resolve()
+    if need_worktree and root is None:
+        raise CexguardError(f"{cwd} has no work tree (a bare repository or a .git folder); "
+                            "run this inside a checkout")
+    return Repo(cwd=root if root is not None else git_dir, git_dir=git_dir, common_dir=common_dir,
+                root=root, bare=bare, shallow=shallow, object_format=fmt)
+
+
+class CatFile:
+    """One `git cat-file --batch` process answering requests for objects by id, one at a time."""
+
+    def __init__(self, repo: Repo) -> None:
+        self._proc = popen(repo.cwd, "cat-file", "--batch", stdin=subprocess.PIPE)
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._in, self._out = self._proc.stdin, self._proc.stdout
+
+    def get(self, oid: str, *, max_size: int | None = None) -> tuple[str, bytes | None, int] | None:
+        """(type, contents, size) of `oid` (any name cat-file takes, e.g. `REV:path`), or None when
+        it is missing. Contents are None (and skipped unread) when larger than `max_size`."""
+        try:
+            self._in.write(oid.encode("utf-8", "surrogateescape") + b"\n")
+            self._in.flush()
+        except BrokenPipeError:
+            raise GitError("git cat-file stopped unexpectedly") from None
+        header = self._out.readline()
+        if not header:
+            raise GitError("git cat-file stopped unexpectedly")
+        parts = header.split()
+        if len(parts) != 3 or not parts[2].isdigit():
+            return None  # '<name> missing' or '<name> ambiguous'
+        size = int(parts[2])
+        if max_size is not None and size > max_size:
+            skip(self._out, size + 1)
+            return parts[1].decode(), None, size
+        data = self._out.read(size)
+        self._out.read(1)
+        return parts[1].decode(), data, size
+
+    def close(self) -> None:
+        try:
+            self._in.close()
+        except OSError:
+            pass
+        self._proc.stop()
+
+    def __enter__(self) -> CatFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def skip(stream: IO[bytes], n: int) -> None:
+    """Read and drop `n` bytes without holding them all."""
+    while n > 0:
+        got = stream.read(min(n, 1 << 20))
+        if not got:
+            raise GitError("git output ended early")
+        n -= len(got)
+
+
+def split_z(data: bytes) -> Iterator[bytes]:
+    """The fields of NUL-separated git output, without the empty tail."""
+    parts = data.split(b"\0")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    return iter(parts)
+
+
+def ls_tree_blobs(repo: Repo, treeish: str, paths: Sequence[str] = ()) -> dict[str, str]:
+    """path -> blob id of the files in `treeish` (limited to `paths`, matched literally)."""
+    args = ["--literal-pathspecs", "ls-tree", "-r", "-z", "--full-tree", treeish]
+    if paths:
+        args += ["--", *paths]
+    res: dict[str, str] = {}
+    for item in split_z(repo.git(*args, offline=True)):
+        meta, _, name = item.partition(b"\t")
+        fields = meta.split()
+        if len(fields) == 3 and fields[1] == b"blob":
+            res[decode_path(name)] = fields[2].decode()
+    return res

@@ -1,0 +1,606 @@
+"""The full-history audit: every blob in the object store scanned once, then provenance for hits.
+
+The common path is one stream: a lister (`git cat-file --batch-all-objects --batch-check`, or
+`git rev-list --objects` with --reachable-only) feeds blob ids from a thread into one
+`git cat-file --batch` process, whose output the main thread reads and drops through the
+engine's prefilter (`might_match`), so git inflates on one core while Python filters on the other,
+and memory stays bounded (one blob at a time). Only blobs with findings are then mapped to history:
+one `git log --all --reflog -m --raw --find-object=...` gives the commits that added or removed them
+at each path; from that come the introducing commit, author, date, the refs containing it, whether
+it is still at HEAD and the exposure window. Blobs no commit reaches are looked up in the index and
+in unreachable commits, else reported as unreachable. One finding per (secret, path).
+
+Range mode (`revs`, e.g. ["BASE..HEAD"]) scans only the blobs those commits add, and keeps only the
+secrets each commit adds to its file (absent from the parent's version), for CI and pre-push.
+
+Never `git gc`/`prune`/`fsck`; never the network (a partial clone's missing objects are counted).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+
+from scanner.errors import CexguardError
+from scanner.models import Chunk, Finding, ScanStats
+from scanner.sources.git import CatFile, GitError, GitProc, Repo, decode_path, ls_tree_blobs, popen, skip, split_z
+
+if TYPE_CHECKING:
+    from scanner.engine import Engine
+    from scanner.sources.progress import Progress
+
+UNREACHABLE_PATH = "(unreachable)"
+FIND_OBJECT_MAX = 400  # beyond this many hit blobs, filter the full `git log --raw` in Python
+REFS_PER_FINDING = 20  # `for-each-ref --contains` runs for at most this many introducing commits
+_BATCH = 1 << 16
+
+
+# --------------------------------------------------------------------------------------------
+# streaming blobs
+
+
+class _Lister:
+    """Runs in a thread: reads blob ids from a lister process, writes them to cat-file's stdin,
+    counting the totals (for the progress bar) and the blobs skipped as too large or missing."""
+
+    def __init__(self, make_requests: Callable[[], Iterator[bytes]]) -> None:
+        self.make_requests = make_requests
+        self.blobs = 0
+        self.nbytes = 0
+        self.too_large = 0
+        self.missing = 0
+        self.done = False
+        self.error: BaseException | None = None
+
+    def run(self, sink: IO[bytes]) -> None:
+        try:
+            for chunk in self.make_requests():
+                sink.write(chunk)
+        except (BrokenPipeError, ValueError, OSError):
+            pass  # the reader stopped early (error or interrupt); it reports why
+        except BaseException as e:  # pragma: no cover - reported by the reader
+            self.error = e
+        finally:
+            self.done = True
+            try:
+                sink.close()
+            except OSError:
+                pass
+
+
+def _all_objects(repo: Repo, lister: _Lister, max_size: int, procs: list[GitProc]
+                 ) -> Iterator[bytes]:
+    p = popen(repo.cwd, "cat-file", "--batch-all-objects", "--unordered",
+              "--batch-check=%(objecttype) %(objectname) %(objectsize)")
+    procs.append(p)
+    assert p.stdout is not None
+    pending: list[bytes] = []
+    for line in p.stdout:
+        if line.startswith(b"blob "):
+            _, oid, size_b = line.split()
+            size = int(size_b)
+            if size > max_size:
+                lister.too_large += 1
+                continue
+            lister.blobs += 1
+            lister.nbytes += size
+            pending.append(oid)
+            if len(pending) >= 256:
+                pending.append(b"")
+                yield b"\n".join(pending)
+                pending.clear()
+    if pending:
+        pending.append(b"")
+        yield b"\n".join(pending)
+    p.check()
+
+
+def _reachable_objects(repo: Repo, lister: _Lister, procs: list[GitProc]) -> Iterator[bytes]:
+    p = popen(repo.cwd, "rev-list", "--objects", "--all", "--reflog", "--filter=object:type=blob",
+              "--missing=print")
+    procs.append(p)
+    assert p.stdout is not None
+    hexlen = repo.hexlen
+    pending: list[bytes] = []
+    for line in p.stdout:
+        if line[:1] == b"?":
+            lister.missing += 1
+            continue
+        if len(line) <= hexlen + 1 or line[hexlen:hexlen + 1] != b" ":
+            continue  # a commit (no path), or a path with a newline in it
+        lister.blobs += 1
+        pending.append(line)
+        if len(pending) >= 256:
+            yield b"".join(pending)
+            pending.clear()
+    if pending:
+        yield b"".join(pending)
+    p.check()
+
+
+def _listed(oids: Iterable[str], lister: _Lister) -> Iterator[bytes]:
+    pending: list[bytes] = []
+    for oid in oids:
+        lister.blobs += 1
+        pending.append(oid.encode() + b"\n")
+        if len(pending) >= 256:
+            yield b"".join(pending)
+            pending.clear()
+    if pending:
+        yield b"".join(pending)
+
+
+@dataclass
+class _Scan:
+    """What the streaming pass learned."""
+
+    hits: dict[str, list[Finding]] = field(default_factory=dict)  # blob -> findings (paths unknown)
+    hint: dict[str, str] = field(default_factory=dict)  # blob -> a path it was seen at (reachable-only)
+    blobs: int = 0
+    nbytes: int = 0
+
+
+def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, lister: _Lister, *, with_rest: bool,
+                progress: Progress | None, procs: list[GitProc]) -> _Scan:
+    """Pipe the lister's blob ids through one `git cat-file --batch`; scan each blob once."""
+    fmt = "%(objectname) %(objecttype) %(objectsize)" + (" %(rest)" if with_rest else "")
+    cat = popen(repo.cwd, "cat-file", f"--batch={fmt}", "--buffer", stdin=subprocess.PIPE, bufsize=_BATCH)
+    procs.append(cat)
+    assert cat.stdin is not None and cat.stdout is not None
+    feeder = threading.Thread(target=lister.run, args=(cat.stdin,), name="cexguard-lister", daemon=True)
+    feeder.start()
+    res = _Scan()
+    readline, read = cat.stdout.readline, cat.stdout.read
+    might_match, scan = engine.might_match, engine.scan
+    n = nbytes = 0
+    totals_known = False
+    missing = 0
+    while True:
+        header = readline()
+        if not header:
+            break
+        parts = header.rstrip(b"\n").split(b" ", 3)
+        if len(parts) < 3 or not parts[2].isdigit():
+            missing += 1  # '<oid> missing': listed, then gone (a concurrent gc) or a broken pack
+            continue
+        size = int(parts[2])
+        data = read(size)
+        read(1)
+        if parts[1] != b"blob":
+            continue
+        n += 1
+        nbytes += size
+        if might_match(data):
+            oid = parts[0].decode()
+            path = decode_path(parts[3]) if len(parts) > 3 and parts[3] else ""
+            found = scan(Chunk(data=data, path=path, meta={"blob": oid}), stats)
+            if found:
+                res.hits[oid] = found
+                if path:
+                    res.hint[oid] = path
+        else:
+            stats.files_scanned += 1
+            stats.bytes_scanned += size
+        if progress is not None:
+            if not totals_known and lister.done:
+                totals_known = True
+                progress.set_total(lister.blobs, lister.nbytes or None)
+            progress.update(n, nbytes)
+    feeder.join()
+    cat.check()
+    if lister.error is not None:
+        raise lister.error
+    res.blobs, res.nbytes = n, nbytes
+    if missing:
+        stats.skip("missing_object", missing)
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# provenance
+
+
+@dataclass(frozen=True)
+class Commit:
+    oid: str
+    at: int  # author time (epoch seconds)
+    ct: int  # committer time
+    date: str  # author date, ISO 8601
+    author: str  # 'Name <email>'
+
+
+@dataclass(frozen=True)
+class Event:
+    """One raw diff entry of a commit: `path` went from blob `old` to blob `new` (None = absent)."""
+
+    commit: Commit
+    path: str
+    old: str | None
+    new: str | None
+    old_path: str | None = None  # rename source, when renames are detected
+    unreachable: bool = False  # found by walking commits that no ref or reflog reaches
+
+
+LOG_FORMAT = "--format=%x01%H %at %ct%x00%aI%x00%an <%ae>%x00"
+
+
+def log_events(repo: Repo, revs: Sequence[str], *, find: Sequence[str] = (), want: set[str] | None = None,
+               merges: bool, renames: bool = False, stdin: bytes | None = None,
+               unreachable: bool = False) -> Iterator[Event]:
+    """Raw diff entries of the commits `revs` selects (`git log --raw`), streamed.
+
+    `find` passes `--find-object` for each id (git filters); `want` filters in Python instead (an
+    entry is kept when its old or new blob is in it); neither: every entry that adds content.
+    """
+    args = ["log", "--raw", "-z", "--no-abbrev", "--no-ext-diff", "--no-textconv", LOG_FORMAT,
+            "-M" if renames else "--no-renames"]
+    if merges:
+        args.append("-m")
+    args += [f"--find-object={oid}" for oid in find]
+    if stdin is not None:
+        args.append("--stdin")
+    args += list(revs)
+    p = popen(repo.cwd, *args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+              bufsize=_BATCH)
+    assert p.stdout is not None
+    if stdin is not None:
+        threading.Thread(target=_write_all, args=(p.stdin, stdin), daemon=True).start()
+    zeros = {"0" * 40, "0" * 64}
+    buf = b""
+    try:
+        while True:
+            chunk = p.stdout.read(_BATCH)
+            if chunk:
+                buf += chunk
+            pieces = buf.split(b"\x01")
+            buf = pieces.pop() if chunk else b""
+            for rec in pieces if chunk else pieces + [buf]:
+                if rec:
+                    yield from _record_events(rec, zeros, want, unreachable)
+            if not chunk:
+                break
+    finally:
+        p.stdout.close()
+        try:
+            p.check()
+        finally:
+            p.errfile.close()
+
+
+def _write_all(sink: IO[bytes] | None, data: bytes) -> None:
+    if sink is None:
+        return
+    try:
+        sink.write(data)
+        sink.close()
+    except OSError:
+        pass
+
+
+def _record_events(rec: bytes, zeros: set[str], want: set[str] | None, unreachable: bool) -> Iterator[Event]:
+    head, _, rest = rec.partition(b"\0")
+    date, _, rest = rest.partition(b"\0")
+    author, _, rest = rest.partition(b"\0")
+    oid_b, at_b, ct_b = head.split(b" ")
+    commit: Commit | None = None
+    fields = split_z(rest.lstrip(b"\n"))
+    for meta in fields:
+        meta = meta.lstrip(b"\n")
+        if not meta.startswith(b":"):
+            continue
+        parts = meta[1:].split(b" ")
+        if len(parts) != 5:
+            continue
+        old_mode, new_mode, old_oid, new_oid, status = parts
+        src = next(fields, b"")
+        dst = next(fields, b"") if status[:1] in (b"R", b"C") else src
+        if old_mode == b"160000" or new_mode == b"160000":
+            continue  # a submodule's commit
+        old = old_oid.decode()
+        new = new_oid.decode()
+        old_v = None if old in zeros else old
+        new_v = None if new in zeros else new
+        if want is not None and old_v not in want and new_v not in want:
+            continue
+        if commit is None:
+            commit = Commit(oid=oid_b.decode(), at=int(at_b), ct=int(ct_b), date=date.decode(),
+                            author=author.decode("utf-8", "replace"))
+        yield Event(commit=commit, path=decode_path(dst), old=old_v, new=new_v,
+                    old_path=decode_path(src) if dst is not src else None, unreachable=unreachable)
+
+
+def refs_containing(repo: Repo, commits: Iterable[str]) -> list[str]:
+    refs: set[str] = set()
+    for i, c in enumerate(commits):
+        if i >= REFS_PER_FINDING:
+            break
+        p = repo.run("for-each-ref", "--format=%(refname)", f"--contains={c}", check=False, offline=True)
+        refs.update(line for line in p.stdout.decode("utf-8", "surrogateescape").splitlines() if line)
+    return sorted(refs)
+
+
+# --------------------------------------------------------------------------------------------
+# the audit
+
+
+@dataclass
+class _Group:
+    """One secret at one path, across every blob and commit it appears in."""
+
+    fp: str
+    path: str
+    blobs: set[str] = field(default_factory=set)
+    intro: list[tuple[Commit, str]] = field(default_factory=list)  # (commit, blob) adding it
+    removed: list[Commit] = field(default_factory=list)
+    commits: set[str] = field(default_factory=set)
+    where: str = "history"  # history (commits reach it) | index (staged only) | unreachable
+
+
+def audit(repo: Repo, engine: Engine, stats: ScanStats, *, revs: Sequence[str] | None = None,
+          reachable_only: bool = False, max_size: int, progress: Progress | None = None) -> list[Finding]:
+    """Scan the repository's history; `revs` (git log revisions) limits it to what they add."""
+    procs: list[GitProc] = []
+    try:
+        if revs is not None:
+            return _audit_range(repo, engine, stats, revs, max_size=max_size, progress=progress, procs=procs)
+        return _audit_all(repo, engine, stats, reachable_only=reachable_only, max_size=max_size,
+                          progress=progress, procs=procs)
+    finally:
+        for p in procs:
+            p.stop()
+        if progress is not None:
+            progress.close()
+
+
+def _audit_all(repo: Repo, engine: Engine, stats: ScanStats, *, reachable_only: bool, max_size: int,
+               progress: Progress | None, procs: list[GitProc]) -> list[Finding]:
+    lister = _Lister(lambda: (_reachable_objects(repo, lister, procs) if reachable_only
+                              else _all_objects(repo, lister, max_size, procs)))
+    scan = stream_scan(repo, engine, stats, lister, with_rest=reachable_only, progress=progress, procs=procs)
+    _record_totals(stats, scan, lister)
+    if lister.missing:
+        stats.extra["missing_objects"] = lister.missing
+    elif repo.partial() is not None:
+        stats.extra["missing_objects"] = count_missing(repo)
+    if not scan.hits:
+        return []
+    cache = _BlobFps(scan.hits, repo, engine, max_size=max_size, scanned_all=True)
+    want = set(scan.hits)
+    find = sorted(want) if len(want) <= FIND_OBJECT_MAX else ()
+    groups: dict[tuple[str, str], _Group] = {}
+    seen: set[str] = set()
+    try:
+        events = list(log_events(repo, ["--all", "--reflog"], find=find, want=want, merges=True))
+    except GitError as e:
+        stats.errors.append(f"history not mapped: {e}")
+        events = []
+    _apply_events(events, cache, groups, seen)
+    rest = want - seen
+    if rest:
+        _map_unreachable(repo, rest, cache, groups, seen, reachable_only=reachable_only, stats=stats)
+    head = repo.head()
+    return _findings(repo, engine, groups, cache, head=head, max_size=max_size)
+
+
+def _audit_range(repo: Repo, engine: Engine, stats: ScanStats, revs: Sequence[str], *, max_size: int,
+                 progress: Progress | None, procs: list[GitProc]) -> list[Finding]:
+    partial = repo.partial() is not None
+    try:
+        events = [e for e in log_events(repo, revs, merges=False, renames=not partial) if e.new is not None]
+    except GitError as e:
+        hint = " (the clone is shallow: fetch more history, e.g. fetch-depth: 0)" if repo.shallow else ""
+        raise CexguardError(f"cannot read the range {' '.join(revs)}: {str(e).split(': ', 1)[-1]}{hint}") from None
+    new_blobs = list(dict.fromkeys(e.new for e in events if e.new is not None))
+    stats.extra["commits"] = len({e.commit.oid for e in events})
+    lister = _Lister(lambda: _listed(new_blobs, lister))
+    scan = stream_scan(repo, engine, stats, lister, with_rest=False, progress=progress, procs=procs)
+    _record_totals(stats, scan, lister)
+    if not scan.hits:
+        return []
+    cache = _BlobFps(scan.hits, repo, engine, max_size=max_size, scanned_all=False, scanned=set(new_blobs))
+    groups: dict[tuple[str, str], _Group] = {}
+    _apply_events([e for e in events if e.new in scan.hits], cache, groups, set(), renames=True)
+    return _findings(repo, engine, groups, cache, head=repo.head(), max_size=max_size)
+
+
+def _record_totals(stats: ScanStats, scan: _Scan, lister: _Lister) -> None:
+    stats.extra["blobs"] = scan.blobs
+    stats.extra["blob_bytes"] = scan.nbytes
+    if lister.too_large:
+        stats.skip("too_large", lister.too_large)
+
+
+def count_missing(repo: Repo) -> int:
+    """Objects reachable from refs but absent (a partial clone's unfetched blobs); never fetches."""
+    p = repo.run("rev-list", "--objects", "--all", "--reflog", "--missing=print", check=False, offline=True)
+    return sum(1 for line in p.stdout.splitlines() if line.startswith(b"?"))
+
+
+class _BlobFps:
+    """The findings (and their fingerprints) of each blob; a blob not scanned yet is read lazily."""
+
+    def __init__(self, hits: dict[str, list[Finding]], repo: Repo, engine: Engine, *, max_size: int,
+                 scanned_all: bool, scanned: set[str] | None = None) -> None:
+        self.hits = hits
+        self.repo, self.engine, self.max_size = repo, engine, max_size
+        self.scanned_all = scanned_all
+        self.scanned = scanned or set()
+        self._fps: dict[str, frozenset[str]] = {}
+        self._cat: CatFile | None = None
+
+    def findings(self, oid: str | None) -> list[Finding]:
+        if oid is None:
+            return []
+        if oid in self.hits:
+            return self.hits[oid]
+        if self.scanned_all or oid in self.scanned:
+            return []
+        data = self.read(oid)
+        found = self.engine.scan(Chunk(data=data, path=""), ScanStats()) if data is not None else []
+        self.hits[oid] = found
+        return found
+
+    def fps(self, oid: str | None) -> frozenset[str]:
+        if oid is None:
+            return frozenset()
+        got = self._fps.get(oid)
+        if got is None:
+            got = self._fps[oid] = frozenset(f.fingerprint for f in self.findings(oid))
+        return got
+
+    def read(self, oid: str) -> bytes | None:
+        if self._cat is None:
+            self._cat = CatFile(self.repo)
+        got = self._cat.get(oid, max_size=self.max_size)
+        return got[1] if got is not None else None
+
+    def close(self) -> None:
+        if self._cat is not None:
+            self._cat.close()
+
+
+def _apply_events(events: Iterable[Event], cache: _BlobFps, groups: dict[tuple[str, str], _Group],
+                  seen: set[str], *, renames: bool = False) -> None:
+    for e in events:
+        new_fps = cache.fps(e.new)
+        if not new_fps and e.old is None:
+            continue
+        old_fps = cache.fps(e.old)
+        if e.new is not None and new_fps:
+            seen.add(e.new)
+        for fp in new_fps | old_fps:
+            g = groups.get((fp, e.path))
+            if g is None:  # (git log lists newest first: a removal may come before its addition)
+                g = groups[(fp, e.path)] = _Group(fp=fp, path=e.path,
+                                                  where="unreachable" if e.unreachable else "history")
+            if fp in new_fps:
+                assert e.new is not None
+                g.blobs.add(e.new)
+                g.commits.add(e.commit.oid)
+                if fp not in old_fps:
+                    g.intro.append((e.commit, e.new))
+            elif fp in old_fps and fp not in new_fps:
+                g.removed.append(e.commit)
+
+
+def _map_unreachable(repo: Repo, rest: set[str], cache: _BlobFps, groups: dict[tuple[str, str], _Group],
+                     seen: set[str], *, reachable_only: bool, stats: ScanStats) -> None:
+    """Blobs with findings that no ref or reflog reaches: unreachable commits, the index, or none."""
+    if not reachable_only:
+        tips = unreachable_commits(repo)
+        if tips:
+            try:
+                evs = list(log_events(repo, ["--not", "--all", "--reflog"], find=sorted(rest)[:FIND_OBJECT_MAX],
+                                      want=rest, merges=True, stdin=b"".join(t + b"\n" for t in tips),
+                                      unreachable=True))
+            except GitError as e:
+                stats.errors.append(f"unreachable commits not mapped: {e}")
+                evs = []
+            _apply_events(evs, cache, groups, seen)
+            rest -= seen
+    if rest and repo.root is not None:
+        staged = index_blobs(repo)
+        for oid in sorted(rest):
+            for path in staged.get(oid, ()):
+                for f in cache.findings(oid):
+                    g = groups.setdefault((f.fingerprint, path), _Group(fp=f.fingerprint, path=path, where="index"))
+                    g.blobs.add(oid)
+            if oid in staged:
+                seen.add(oid)
+        rest -= seen
+    for oid in sorted(rest):
+        for f in cache.findings(oid):
+            g = groups.setdefault((f.fingerprint, UNREACHABLE_PATH),
+                                  _Group(fp=f.fingerprint, path=UNREACHABLE_PATH, where="unreachable"))
+            g.blobs.add(oid)
+
+
+def unreachable_commits(repo: Repo) -> list[bytes]:
+    """Commits in the object store that no ref or reflog reaches (dropped stashes, reset commits)."""
+    listing = repo.git("cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objecttype) %(objectname)",
+                       offline=True)
+    commits = {line[7:] for line in listing.splitlines() if line.startswith(b"commit ")}
+    if not commits:
+        return []
+    reach = repo.run("rev-list", "--all", "--reflog", check=False, offline=True).stdout
+    commits.difference_update(reach.splitlines())
+    return sorted(commits)
+
+
+def index_blobs(repo: Repo) -> dict[str, list[str]]:
+    """blob -> the index paths holding it (staged but never committed)."""
+    res: dict[str, list[str]] = {}
+    p = repo.run("ls-files", "-s", "-z", check=False, offline=True)
+    for item in split_z(p.stdout):
+        meta, _, name = item.partition(b"\t")
+        fields = meta.split()
+        if len(fields) == 3:
+            res.setdefault(fields[1].decode(), []).append(decode_path(name))
+    return res
+
+
+def _iso_days(a: str, b: str | None) -> int | None:
+    try:
+        start = _dt.datetime.fromisoformat(a)
+        end = _dt.datetime.fromisoformat(b) if b else _dt.datetime.now(_dt.timezone.utc)
+        return max(0, (end - start).days)
+    except ValueError:
+        return None
+
+
+def _findings(repo: Repo, engine: Engine, groups: dict[tuple[str, str], _Group], cache: _BlobFps, *,
+              head: str | None, max_size: int) -> list[Finding]:
+    """One finding per (secret, path), with its history."""
+    try:
+        paths = sorted({g.path for g in groups.values() if g.where == "history"})
+        at_head = ls_tree_blobs(repo, head, paths) if head and paths else {}
+        out: list[Finding] = []
+        rescanned: dict[tuple[str, str], list[Finding]] = {}
+        for (fp, path), g in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            if not g.blobs:
+                continue  # only removals seen: it came in at this path before a shallow boundary
+            intro = sorted(g.intro, key=lambda cb: (cb[0].at, cb[0].ct))
+            first, blob = (intro[0][0], intro[0][1]) if intro else (None, min(g.blobs))
+            # the blob's findings again with its real path (context from the path name counts)
+            key = (blob, path)
+            if key not in rescanned:
+                data = cache.read(blob) if path != UNREACHABLE_PATH else None
+                rescanned[key] = (engine.scan(Chunk(data=data, path=path, meta={"blob": blob}), ScanStats())
+                                  if data is not None else [])
+            base = next((f for f in rescanned[key] if f.fingerprint == fp), None)
+            if base is None:
+                base = next(f for f in cache.findings(blob) if f.fingerprint == fp)
+            present = g.where == "history" and at_head.get(path) is not None and fp in cache.fps(at_head.get(path))
+            meta: dict[str, object] = {"blob": blob}
+            if first is not None:
+                later = [c for c in g.removed if c.ct >= first.ct]
+                removed = None if present or not later else max(later, key=lambda c: (c.ct, c.at))
+                refs = refs_containing(repo, dict.fromkeys(c.oid for c, _ in intro))
+                # refs: a branch, tag, remote or stash holds it; reflog: only reflog entries do
+                reach = "refs" if refs else ("reflog" if g.where == "history" else "unreachable")
+                end = "still present" if present else (removed.date if removed else "not on HEAD")
+                meta.update({
+                    "commit": first.oid, "author": first.author, "date": first.date, "refs": refs,
+                    "present_at_head": present, "first_seen": first.date,
+                    "removed_in": removed.oid if removed else None,
+                    "removed_at": removed.date if removed else None,
+                    "exposure": f"{first.date} -> {end}",
+                    "exposure_days": _iso_days(first.date, removed.date if removed else None)
+                    if (present or removed) else None,
+                    "reachable": reach,
+                })
+            else:
+                meta.update({"commit": None, "author": None, "date": None, "refs": [], "present_at_head": False,
+                             "first_seen": None, "removed_in": None, "removed_at": None,
+                             "exposure": "never committed (staged only)" if g.where == "index"
+                             else "unreachable object",
+                             "exposure_days": None, "reachable": g.where})
+            meta["occurrences"] = {"commits": len(g.commits), "blobs": len(g.blobs)}
+            merged = dict(base.meta)
+            merged.update(meta)
+            out.append(base.replace(path=path, git_status=None, meta=merged))
+        return out
+    finally:
+        cache.close()

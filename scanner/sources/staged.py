@@ -1,0 +1,143 @@
+"""What the next commit will contain: the index, compared with HEAD.
+
+A commit is blocked exactly when it adds a secret. So this source reads the *staged* blob of every
+added, modified, renamed or type-changed file (never the working tree: partial staging is honoured
+both ways, and a key staged and then removed from the working file still counts), and a finding is
+kept only when the secret is new to that file: not found in the file's version at HEAD (or the
+rename source; during a merge, in any merged parent's version). Deleted files, untracked files and
+unstaged edits are not part of the commit and are never read.
+
+Cheap on purpose (it is the pre-commit hook's path): one `git diff-index` and one `git cat-file`,
+and the HEAD version is read only for the rare file that has a finding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Collection, Iterator
+
+from scanner.models import Chunk, Finding, ScanStats
+from scanner.sources.git import CatFile, Repo, decode_path, split_z
+
+if TYPE_CHECKING:
+    from scanner.engine import Engine
+
+GITLINK = b"160000"  # a submodule's commit, not a file
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    path: str  # repository-relative, '/'-separated
+    blob: str  # the staged version
+    status: str  # A, M, R, C or T
+    old_path: str | None = None  # the file's path at HEAD (differs for a rename)
+    old_blob: str | None = None  # its blob at HEAD; None when the commit adds the file
+
+
+def staged_files(repo: Repo, *, paths: Collection[str] | None = None) -> list[StagedFile]:
+    """The files the next commit adds or changes, from `git diff-index --cached -M HEAD`.
+
+    `paths` (repository-relative) limits the answer to those files (pre-commit passes the staged
+    names it matched, maybe in several batches).
+    """
+    base = repo.head() or repo.empty_tree
+    raw = repo.git("diff-index", "--cached", "-z", "-M", "--no-ext-diff", base, offline=True)
+    parts = split_z(raw)
+    res: list[StagedFile] = []
+    for meta in parts:
+        fields = meta[1:].split(b" ")  # ':old_mode new_mode old_oid new_oid STATUS'
+        if len(fields) != 5:
+            break  # never expected; do not misread what follows
+        old_mode, new_mode, old_oid, new_oid, status = fields
+        st = status[:1].decode()
+        src = next(parts)
+        dst = next(parts) if st in ("R", "C") else src
+        if st in ("D", "U", "X") or new_mode == GITLINK:
+            continue
+        path = decode_path(dst)
+        if paths is not None and path not in paths:
+            continue
+        if st in ("R", "C") and old_oid == new_oid:
+            continue  # moved or copied unchanged: adds nothing
+        has_old = st != "A" and old_mode != GITLINK and set(old_oid) != {ord("0")}
+        res.append(StagedFile(path=path, blob=new_oid.decode(), status=st,
+                              old_path=decode_path(src) if has_old else None,
+                              old_blob=old_oid.decode() if has_old else None))
+    return res
+
+
+def merge_heads(repo: Repo) -> list[str]:
+    """The other parents of the commit being made when a merge is in progress."""
+    try:
+        text = (repo.git_dir / "MERGE_HEAD").read_text()
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def iter_staged(repo: Repo, files: list[StagedFile], cat: CatFile, stats: ScanStats,
+                *, max_size: int) -> Iterator[tuple[StagedFile, Chunk]]:
+    """The staged contents of `files` as chunks (too large ones are skipped and counted)."""
+    for f in files:
+        got = cat.get(f.blob, max_size=max_size)
+        if got is None:
+            stats.skip("missing_object")
+            stats.errors.append(f"{f.path}: staged object {f.blob[:12]} is missing")
+            continue
+        _type, data, _size = got
+        if data is None:
+            stats.skip("too_large")
+            continue
+        yield f, Chunk(data=data, path=f.path, git_status="tracked",
+                       meta={"blob": f.blob, "source": "index"})
+
+
+def scan_staged(repo: Repo, engine: Engine, stats: ScanStats, *, paths: Collection[str] | None = None,
+                max_size: int, exclude: tuple[str, ...] = ()) -> list[Finding]:
+    """Findings for the secrets that the next commit adds (`exclude`: the config's path globs)."""
+    files = staged_files(repo, paths=paths)
+    if exclude:
+        from scanner.sources.files import _excluded
+
+        kept = [f for f in files if not _excluded(f.path, exclude)]
+        if len(kept) < len(files):
+            stats.skip("excluded", len(files) - len(kept))
+        files = kept
+    stats.extra["staged_files"] = len(files)
+    if not files:
+        return []
+    findings: list[Finding] = []
+    others = merge_heads(repo)
+    with CatFile(repo) as cat:
+        for f, chunk in iter_staged(repo, files, cat, stats, max_size=max_size):
+            found = engine.scan(chunk, stats)
+            if found:
+                found = _new_in_commit(repo, engine, cat, f, found, others, max_size=max_size)
+                findings.extend(found)
+    return findings
+
+
+def _new_in_commit(repo: Repo, engine: Engine, cat: CatFile, f: StagedFile, found: list[Finding],
+                   merge_parents: list[str], *, max_size: int) -> list[Finding]:
+    """Drop the findings whose secret the file already had before this commit."""
+    olds: list[tuple[str, str]] = []  # (object name, path) of the previous versions
+    if f.old_blob:
+        olds.append((f.old_blob, f.old_path or f.path))
+    olds += [(f"{parent}:{f.path}", f.path) for parent in merge_parents if "\n" not in f.path]
+    for name, path in olds:
+        got = cat.get(name, max_size=max_size)
+        if got is None or got[1] is None:
+            continue
+        old = got[1]
+        known = {x.fingerprint for x in engine.scan(Chunk(data=old, path=path), ScanStats())}
+        found = [x for x in found if x.fingerprint not in known and not _literally_in(x.secret, old)]
+        if not found:
+            break
+    return found
+
+
+def _literally_in(secret: str, data: bytes) -> bool:
+    """The secret's bytes are already in the old version (even where nothing reported them)."""
+    try:
+        return secret.encode("ascii") in data
+    except UnicodeEncodeError:
+        return False
