@@ -1,0 +1,62 @@
+"""GitHub Actions workflow commands: one `::error` annotation per finding, shown on the diff.
+
+    ::error file=PATH,line=L,endLine=E,col=C,title=TITLE::MESSAGE
+
+Values are escaped as the Actions runner expects (`%`, CR, LF everywhere; `:` and `,` in
+properties). Secrets appear only redacted unless --show-secrets.
+"""
+from __future__ import annotations
+
+from scanner.models import Finding, ScanResult
+
+_TITLES = {"binance_api_key": "Binance API key", "binance_secret_key": "Binance secret key",
+           "binance_private_key": "Binance private key"}
+
+
+def escape_data(s: str) -> str:
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(s: str) -> str:
+    return escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def _message(f: Finding, show_secrets: bool) -> str:
+    value = f.secret if show_secrets else f.redacted
+    value = value.splitlines()[0] if value else value
+    parts = [f"{_TITLES.get(f.kind, f.kind)} ({f.confidence} confidence): {value}", f"fingerprint {f.fingerprint}"]
+    m = f.meta
+    if m.get("commit"):
+        parts.append(f"first committed in {str(m['commit'])[:12]} by {m.get('author')} on {m.get('date')}")
+        if m.get("exposure"):
+            parts.append(f"exposure {m['exposure']}")
+        if m.get("present_at_head") is False:
+            parts.append("no longer at HEAD but still in history: revoke it")
+    elif m.get("reachable") in ("unreachable", "index"):
+        parts.append(f"in {'the index only' if m['reachable'] == 'index' else 'an unreachable object'} "
+                     f"{str(m.get('blob', ''))[:12]}")
+    if f.paired_with:
+        parts.append(f"paired with {f.paired_with}")
+    if f.verification and f.verification.get("status"):
+        parts.append(f"verification: {f.verification['status']}")
+    parts.append("Delete the key in Binance API Management and create a new one")
+    return "; ".join(parts)
+
+
+def render(result: ScanResult, *, show_secrets: bool = False, color: bool = False) -> str:
+    lines = []
+    for f in result.findings:
+        level = "warning" if f.example or f.confidence == "low" else "error"
+        props = []
+        if f.path and not f.path.startswith("("):
+            props.append(f"file={escape_property(f.path)}")
+            props.append(f"line={f.line}")
+            if f.end_line and f.end_line != f.line:
+                props.append(f"endLine={f.end_line}")
+            props.append(f"col={f.column}")
+        props.append(f"title={escape_property('cexguard: ' + _TITLES.get(f.kind, f.kind))}")
+        lines.append(f"::{level} {','.join(props)}::{escape_data(_message(f, show_secrets))}")
+    s = result.stats
+    summary = f"cexguard: {len(result.findings)} finding(s) in {s.files_scanned} file(s) scanned"
+    lines.append(f"::notice title=cexguard::{escape_data(summary)}")
+    return "\n".join(lines) + "\n"

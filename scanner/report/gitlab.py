@@ -1,0 +1,83 @@
+"""GitLab secret-detection report (security report schema 15.x) for `artifacts:reports:secret_detection`.
+
+Each finding becomes a vulnerability with a stable id (derived from its fingerprint and path), the
+rule as identifier, its location (file, lines, commit) and a severity from its confidence. The raw
+secret is included (`raw_source_code_extract`) only with --show-secrets.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import uuid
+from typing import Any
+
+from scanner import __version__
+from scanner.models import Finding, ScanResult
+
+SCHEMA_VERSION = "15.1.4"
+SCHEMA_URL = ("https://gitlab.com/gitlab-org/security-products/security-report-schemas/-/raw/"
+              f"v{SCHEMA_VERSION}/dist/secret-detection-report-format.json")
+_SEVERITY = {"high": "Critical", "medium": "High", "low": "Medium"}
+_NAMES = {"binance_api_key": "Binance API key", "binance_secret_key": "Binance API secret key",
+          "binance_private_key": "Binance API private key (Ed25519/RSA)"}
+_NS = uuid.UUID("6f1c7a52-3c1e-4d8e-9a55-1f2b3c4d5e6f")
+NO_COMMIT = "0000000"  # what GitLab's own analyzer writes when a finding has no commit
+SOLUTION = ("Delete the key in Binance API Management (Delete, not Disable), create a new key without "
+            "withdrawal permission and with an IP whitelist, keep it out of the code, and review the "
+            "account's recent trades, orders and withdrawals. Removing it from the file does not remove "
+            "it from git history.")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _vulnerability(f: Finding, show_secrets: bool) -> dict[str, Any]:
+    m = f.meta
+    name = _NAMES.get(f.kind, f.kind)
+    desc = f"{name} found ({f.confidence} confidence), fingerprint {f.fingerprint}."
+    if m.get("commit"):
+        desc += f" First committed in {m['commit']} on {m.get('date')}; exposure {m.get('exposure')}."
+        if m.get("refs"):
+            desc += " Refs: " + ", ".join(str(r) for r in m["refs"][:10]) + "."
+    if f.example:
+        desc += " This is one of Binance's published documentation example keys."
+    commit: dict[str, Any] = {"sha": str(m.get("commit") or NO_COMMIT)}
+    if m.get("author"):
+        commit["author"] = str(m["author"])
+    if m.get("date"):
+        commit["date"] = str(m["date"])
+    location: dict[str, Any] = {"file": f.path, "start_line": f.line, "end_line": max(f.end_line, f.line),
+                                "commit": commit}
+    vuln: dict[str, Any] = {
+        "id": str(uuid.uuid5(_NS, f"{f.fingerprint}\0{f.path}\0{m.get('commit') or ''}")),
+        "name": name,
+        "description": desc[:1048576],
+        "severity": "Info" if f.example else _SEVERITY.get(f.confidence, "High"),
+        "solution": SOLUTION,
+        "identifiers": [{"type": "cexguard_rule_id", "name": f"cexguard {f.rule}", "value": f.rule}],
+        "location": location,
+    }
+    if show_secrets:
+        vuln["raw_source_code_extract"] = f.secret
+    return vuln
+
+
+def render(result: ScanResult, *, show_secrets: bool = False, color: bool = False) -> str:
+    now = _now()
+    tool = {"id": "cexguard", "name": "cexguard", "version": __version__, "vendor": {"name": "cexguard"}}
+    doc = {
+        "version": SCHEMA_VERSION,
+        "schema": SCHEMA_URL,
+        "scan": {
+            "analyzer": dict(tool),
+            "scanner": dict(tool, url="https://pypi.org/project/cexguard/"),
+            "type": "secret_detection",
+            "start_time": now,
+            "end_time": now,
+            "status": "success",
+            "messages": [{"level": "warn", "value": e[:1000]} for e in result.stats.errors[:50]],
+        },
+        "vulnerabilities": [_vulnerability(f, show_secrets) for f in result.findings],
+    }
+    return json.dumps(doc, indent=2, default=str) + "\n"
