@@ -1,0 +1,151 @@
+"""`cexguard verify` and `cexguard revoke`: credentials come from the environment, never from argv.
+
+The network and crypto code is imported inside the functions, so listing commands or running a
+scan pays nothing for it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from scanner.errors import CexguardError
+
+VERIFY_EXIT = {"invalid": 0, "live": 1, "unknown": 3}
+REVOKE_EXIT = {"revoked": 0, "already_revoked": 0, "dry_run": 0, "failed": 1, "not_revocable": 1}
+
+API_URL_HELP = ("Binance API base URL (default https://api.binance.com; also CEXGUARD_API_URL). "
+                "https only; plain http only to 127.0.0.1/::1/localhost.")
+
+
+def _emit(data: dict[str, Any], text: str, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, sort_keys=False))
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+@click.option("--api-url", default=None, envvar="CEXGUARD_API_URL", help=API_URL_HELP)
+@click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True,
+              help="Seconds to wait on each network operation.")
+def verify(*, fmt: str, api_url: str | None, timeout: float) -> int:
+    """Check whether a Binance API key works, and what it is allowed to do.
+
+    \b
+    The key is read from the environment, never from the command line:
+      BINANCE_API_KEY            the API key
+      BINANCE_API_SECRET         its secret (HMAC keys), or
+      BINANCE_PRIVATE_KEY_FILE   a PEM private key (Ed25519/RSA keys), with
+      BINANCE_PRIVATE_KEY_PASSPHRASE  if the PEM is encrypted
+    Only a signature is sent; the secret never leaves this machine.
+
+    \b
+    Status and exit code:
+      live     1  a signed call succeeded (permissions and risk are shown)
+      invalid  0  Binance rejected the key or its signature (dead, wrong secret,
+                  or IP-restricted to other addresses: the possible causes are listed)
+      unknown  3  no verdict (WAF block, rate limit, server error, timeout)
+      error    2  bad input or no connection at all (one line on stderr)
+    """
+    from scanner.remote.binance import LEAKED_ENV, Transport, credentials_from_env, resolve_base_url
+    from scanner.remote.verify import render_text, verify_credentials
+
+    base_url = resolve_base_url(api_url)
+    creds = credentials_from_env(LEAKED_ENV, label="leaked")
+    result = verify_credentials(creds, transport=Transport(base_url, timeout=timeout))
+    _emit(result.to_dict(), render_text(result), fmt)
+    return VERIFY_EXIT[result.status]
+
+
+def _split_ips(values: tuple[str, ...]) -> list[str]:
+    import ipaddress
+
+    out: list[str] = []
+    for v in values:
+        for part in v.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                out.append(str(ipaddress.ip_address(part)))
+            except ValueError:
+                raise CexguardError(f"--quarantine-ip: {part!r} is not an IP address") from None
+    return out
+
+
+@click.command()
+@click.option("--yes", "-y", "execute", is_flag=True,
+              help="Make the changes. Without it nothing is changed: the plan is printed (dry run).")
+@click.option("--email", default=None, metavar="EMAIL",
+              help="The sub-account that owns the key (default: found from the key's uid, which needs its secret).")
+@click.option("--quarantine-ip", "quarantine_ip", multiple=True, metavar="IP[,IP...]",
+              help="First restrict the key to these trusted IPs (repeatable), then delete it.")
+@click.option("--broker", is_flag=True, help="The key belongs to a Binance Link (broker) sub-account.")
+@click.option("--sub-account-id", default=None, metavar="ID", help="The Binance Link sub-account id (with --broker).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+@click.option("--api-url", default=None, envvar="CEXGUARD_API_URL", help=API_URL_HELP)
+@click.option("--audit-log", "audit_log", type=click.Path(dir_okay=False), default=None, envvar="CEXGUARD_AUDIT_LOG",
+              help="Append a JSON-lines record of this run here "
+                   "(default $XDG_STATE_HOME/cexguard/revoke-audit.jsonl; also CEXGUARD_AUDIT_LOG).")
+@click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True,
+              help="Seconds to wait on each network operation.")
+@click.option("--playbook", "show_playbook", is_flag=True,
+              help="Print the manual steps for deleting a key by hand, and exit.")
+def revoke(*, execute: bool, email: str | None, quarantine_ip: tuple[str, ...], broker: bool,
+           sub_account_id: str | None, fmt: str, api_url: str | None, audit_log: str | None, timeout: float,
+           show_playbook: bool) -> int:
+    """Delete a leaked sub-account API key through the master account.
+
+    \b
+    From the environment, never from the command line:
+      BINANCE_API_KEY                   the leaked key
+      BINANCE_API_SECRET or BINANCE_PRIVATE_KEY_FILE   its secret, if known
+                                        (lets cexguard find its sub-account and check it is dead)
+      CEXGUARD_MASTER_API_KEY           the master account's key, with
+      CEXGUARD_MASTER_API_SECRET or CEXGUARD_MASTER_PRIVATE_KEY_FILE
+                                        (and CEXGUARD_MASTER_PRIVATE_KEY_PASSPHRASE)
+
+    \b
+    A key of the master account itself cannot be deleted through the API:
+    the status is not_revocable and the manual playbook is printed.
+
+    \b
+    Status and exit code:
+      revoked, already_revoked, dry_run   0
+      failed, not_revocable               1
+      error (bad input, no connection)    2
+    """
+    from scanner.remote.binance import (
+        LEAKED_ENV,
+        MASTER_ENV,
+        Transport,
+        credentials_from_env,
+        resolve_base_url,
+    )
+    from scanner.remote.revoke import check_options, default_audit_path, playbook, render_text, revoke_key
+
+    if show_playbook:
+        steps = playbook("(the leaked key)")
+        _emit({"playbook": steps}, "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)) + "\n", fmt)
+        return 0
+    ips = _split_ips(quarantine_ip)
+    check_options(email=email, broker=broker, sub_account_id=sub_account_id, quarantine_ips=ips)
+    base_url = resolve_base_url(api_url)
+    leaked = credentials_from_env(LEAKED_ENV, label="leaked", require_signer=False)
+    try:
+        master = credentials_from_env(MASTER_ENV, label="master")
+    except CexguardError as e:
+        raise CexguardError(f"{e}. Only a master account can delete a sub-account's key; a key of your own "
+                            "account must be deleted by hand: see `cexguard revoke --playbook`") from None
+    path = Path(audit_log).expanduser() if audit_log else default_audit_path()
+    result = revoke_key(leaked=leaked, master=master, transport=Transport(base_url, timeout=timeout), email=email,
+                        broker=broker, sub_account_id=sub_account_id, quarantine_ips=ips, execute=execute,
+                        audit_log=path)
+    _emit(result.to_dict(), render_text(result), fmt)
+    return REVOKE_EXIT[result.status]

@@ -1,0 +1,290 @@
+"""`cexguard verify` and `verify_findings` against the fake Binance."""
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+
+from scanner.models import Finding, fingerprint_of
+from scanner.remote.binance import Transport
+from scanner.remote.verify import assess_risk, verify_findings
+from tests.remote.conftest import World
+from tests.remote.fakebinance import FakeBinance, random_alnum
+
+RESTRICTIONS = "/sapi/v1/account/apiRestrictions"
+
+
+def no_secret_in(w: World, *texts: str) -> None:
+    for t in texts:
+        assert w.leaked.secret not in t
+        assert w.leaked.api_key not in t
+        assert w.master_key.secret not in t
+
+
+# ------------------------------------------------------------------------------------- command
+
+def test_live_key_with_withdrawals_is_critical_and_exits_1(world: World, run) -> None:  # type: ignore[no-untyped-def]
+    r = run("verify", "--format", "json", env=world.env(master=False))
+    assert r.code == 1, r.err
+    data = json.loads(r.out)
+    assert data["status"] == "live"
+    assert data["permissions"]["enableWithdrawals"] is True
+    assert data["permissions"]["ipRestrict"] is False
+    assert data["permissions"]["enableSpotAndMarginTrading"] is True
+    assert data["permissions"]["enableSomethingNew"] is False  # unknown fields are kept, not fatal
+    assert data["risk"] == "critical"
+    assert data["key"]["fingerprint"] == fingerprint_of(world.leaked.api_key)
+    assert data["signature"] == "hmac"
+    no_secret_in(world, r.out, r.err)
+    assert world.fake.mutating_calls() == []
+
+
+def test_text_output(world: World, run) -> None:  # type: ignore[no-untyped-def]
+    r = run("verify", env=world.env(master=False))
+    assert r.code == 1
+    assert "LIVE" in r.out and "critical" in r.out and "enableWithdrawals" in r.out
+    assert world.leaked.api_key[:4] + "..." + world.leaked.api_key[-4:] in r.out
+    no_secret_in(world, r.out, r.err)
+
+
+@pytest.mark.parametrize("perms,risk", [
+    ({"enableWithdrawals": True}, "critical"),
+    ({"enableWithdrawals": True, "ipRestrict": True}, "high"),
+    ({"enableSpotAndMarginTrading": True, "ipRestrict": True}, "high"),
+    ({"enableFutures": True}, "high"),
+    ({"enableInternalTransfer": True}, "high"),
+    ({"permitsUniversalTransfer": True}, "high"),
+    ({"enableReading": True}, "medium"),
+    ({"enableReading": True, "ipRestrict": True}, "low"),
+])
+def test_risk(perms: dict[str, bool], risk: str) -> None:
+    full = {"ipRestrict": False, "enableReading": True, "enableWithdrawals": False, "enableFutures": False,
+            "enableSpotAndMarginTrading": False, "enableInternalTransfer": False, "permitsUniversalTransfer": False}
+    full.update(perms)
+    level, reasons = assess_risk(full)
+    assert level == risk and reasons
+
+
+def test_ip_restricted_key_that_works_from_here_says_so(fake: FakeBinance, run) -> None:  # type: ignore[no-untyped-def]
+    acct = fake.add_account("a@example.com")
+    k = fake.add_key(acct, ip_list=["127.0.0.1"], enableSpotAndMarginTrading=True)
+    r = run("verify", "--format", "json", env={**k.env(), "CEXGUARD_API_URL": fake.url})
+    data = json.loads(r.out)
+    assert (r.code, data["status"], data["risk"]) == (1, "live", "high")
+    assert any("whitelist" in x for x in data["risk_reasons"])
+
+
+def test_deleted_key_is_invalid_exit_0_with_possible_causes(world: World, run) -> None:  # type: ignore[no-untyped-def]
+    world.fake.keys[world.leaked.api_key].deleted = True
+    r = run("verify", "--format", "json", env=world.env(master=False))
+    data = json.loads(r.out)
+    assert (r.code, data["status"]) == (0, "invalid")
+    assert data["error"]["code"] == -2015
+    assert data["causes"] == ["deleted", "ip_restricted_elsewhere", "no_permission"]
+    assert data["permissions"] is None and data["risk"] is None
+    no_secret_in(world, r.out, r.err)
+
+
+def test_ip_restricted_elsewhere_is_invalid_not_dead(fake: FakeBinance, run) -> None:  # type: ignore[no-untyped-def]
+    acct = fake.add_account("a@example.com")
+    k = fake.add_key(acct, ip_list=["203.0.113.7"], enableWithdrawals=True)
+    r = run("verify", env={**k.env(), "CEXGUARD_API_URL": fake.url})
+    assert r.code == 0
+    assert "INVALID" in r.out and "IP-restricted" in r.out and "whitelisted addresses" in r.out
+
+
+def test_wrong_secret_is_invalid_with_that_cause(world: World, run) -> None:  # type: ignore[no-untyped-def]
+    env = world.env(master=False)
+    env["BINANCE_API_SECRET"] = random_alnum()
+    r = run("verify", "--format", "json", env=env)
+    data = json.loads(r.out)
+    assert (r.code, data["status"], data["causes"], data["error"]["code"]) == (0, "invalid", ["wrong_secret"], -1022)
+    assert env["BINANCE_API_SECRET"] not in r.out + r.err
+
+
+def test_malformed_key_is_invalid_2014(fake: FakeBinance, run) -> None:  # type: ignore[no-untyped-def]
+    r = run("verify", "--format", "json",
+            env={"BINANCE_API_KEY": "short", "BINANCE_API_SECRET": random_alnum(), "CEXGUARD_API_URL": fake.url})
+    data = json.loads(r.out)
+    assert (r.code, data["status"], data["causes"]) == (0, "invalid", ["malformed"])
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
+def test_private_key_file(fake: FakeBinance, run, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    acct = fake.add_account("a@example.com")
+    k = fake.add_key(acct, kind=kind, enableFutures=True)
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(k.private_key_pem or b"")
+    r = run("verify", "--format", "json", env={**k.env(key_file=str(pem)), "CEXGUARD_API_URL": fake.url})
+    data = json.loads(r.out)
+    assert (r.code, data["status"], data["signature"], data["risk"]) == (1, "live", kind, "high")
+
+
+def test_encrypted_private_key_with_passphrase(fake: FakeBinance, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pw = secrets.token_urlsafe(16)
+    acct = fake.add_account("a@example.com")
+    k = fake.add_key(acct, kind="ed25519", passphrase=pw.encode())
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(k.private_key_pem or b"")
+    env = {**k.env(key_file=str(pem)), "CEXGUARD_API_URL": fake.url}
+    r = run("verify", env=env)
+    assert r.code == 2 and "BINANCE_PRIVATE_KEY_PASSPHRASE" in r.err and r.out == ""
+    r = run("verify", env={**env, "BINANCE_PRIVATE_KEY_PASSPHRASE": pw + "x"})
+    assert r.code == 2 and "wrong passphrase" in r.err and pw not in r.err
+    assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
+    r = run("verify", "--format", "json", env={**env, "BINANCE_PRIVATE_KEY_PASSPHRASE": pw})
+    assert r.code == 1 and json.loads(r.out)["status"] == "live"
+    assert fake.calls(RESTRICTIONS)  # only the last run reached the server
+    assert len(fake.calls()) == 1
+
+
+def test_persistent_5xx_is_unknown_exit_3(world: World, run) -> None:  # type: ignore[no-untyped-def]
+    world.fake.inject(502, times=100)
+    r = run("verify", "--format", "json", env=world.env(master=False))
+    data = json.loads(r.out)
+    assert (r.code, data["status"]) == (3, "unknown")
+    assert data["permissions"] is None and data["risk"] is None
+    assert len(world.fake.calls()) == 3
+
+
+def test_waf_is_unknown(world: World, run) -> None:  # type: ignore[no-untyped-def]
+    world.fake.inject(403)
+    r = run("verify", env=world.env(master=False))
+    assert r.code == 3 and "UNKNOWN" in r.out and "firewall" in r.out
+
+
+def test_ban_longer_than_the_wait_budget_is_unknown_without_waiting(world: World, run) -> None:  # type: ignore[no-untyped-def]
+    world.fake.inject(418, retry_after=7200)
+    r = run("verify", "--format", "json", env=world.env(master=False))
+    assert r.code == 3 and json.loads(r.out)["status"] == "unknown"
+
+
+def test_testnet_without_sapi_falls_back_to_account(run) -> None:  # type: ignore[no-untyped-def]
+    fake = FakeBinance(sapi=False).start()
+    try:
+        acct = fake.add_account("a@example.com")
+        k = fake.add_key(acct, enableSpotAndMarginTrading=True)
+        r = run("verify", "--format", "json", env={**k.env(), "CEXGUARD_API_URL": fake.url})
+        data = json.loads(r.out)
+        assert (r.code, data["status"], data["risk"], data["permissions"]) == (1, "live", "unknown", None)
+        assert data["account"]["canTrade"] is True and data["endpoint"] == "GET /api/v3/account"
+    finally:
+        fake.stop()
+
+
+def test_api_url_option_beats_env(world: World, run) -> None:  # type: ignore[no-untyped-def]
+    env = world.env(master=False)
+    env["CEXGUARD_API_URL"] = "http://127.0.0.1:9"  # nothing listens there
+    r = run("verify", "--api-url", world.fake.url, env=env)
+    assert r.code == 1
+
+
+# --------------------------------------------------------------------------------- usage errors
+
+@pytest.mark.parametrize("env,msg", [
+    ({}, "BINANCE_API_KEY is not set"),
+    ({"BINANCE_API_KEY": "k" * 64}, "BINANCE_API_SECRET or BINANCE_PRIVATE_KEY_FILE must be set"),
+    ({"BINANCE_API_KEY": "k" * 64, "BINANCE_API_SECRET": "s" * 64, "BINANCE_PRIVATE_KEY_FILE": "/x"},
+     "only one of"),
+    ({"BINANCE_API_KEY": "k" * 64, "BINANCE_PRIVATE_KEY_FILE": "/nonexistent/key.pem"}, "cannot read"),
+    ({"BINANCE_API_KEY": "k" * 64, "BINANCE_API_SECRET": "s" * 64, "CEXGUARD_API_URL": "http://example.com"},
+     "plain http is allowed only to a loopback"),
+])
+def test_usage_errors_are_one_line_exit_2(run, env: dict[str, str], msg: str) -> None:  # type: ignore[no-untyped-def]
+    r = run("verify", env=env)
+    assert r.code == 2 and r.out == ""
+    assert msg in r.err and len(r.err.strip().splitlines()) == 1 and r.err.startswith("cexguard: error:")
+
+
+def test_bad_pem_is_exit_2(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    p = tmp_path / "k.pem"
+    p.write_text("-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n")
+    r = run("verify", env={"BINANCE_API_KEY": random_alnum(), "BINANCE_PRIVATE_KEY_FILE": str(p)})
+    assert r.code == 2 and "not a valid PEM private key" in r.err
+
+
+def test_unreachable_server_is_exit_2(run) -> None:  # type: ignore[no-untyped-def]
+    env = {"BINANCE_API_KEY": random_alnum(), "BINANCE_API_SECRET": random_alnum(),
+           "CEXGUARD_API_URL": "http://127.0.0.1:9"}
+    r = run("verify", env=env)
+    assert r.code == 2 and "cannot connect to http://127.0.0.1:9" in r.err
+    assert env["BINANCE_API_SECRET"] not in r.err and env["BINANCE_API_KEY"] not in r.err
+
+
+def test_secret_is_not_accepted_on_the_command_line(run) -> None:  # type: ignore[no-untyped-def]
+    r = run("verify", "--secret", random_alnum())
+    assert r.code == 2
+
+
+# ----------------------------------------------------------------------------- verify_findings
+
+def finding(kind: str, secret: str, *, path: str = "a.env", line: int = 1, paired: str | None = None,
+            example: bool = False) -> Finding:
+    return Finding(rule=kind.replace("_", "-"), kind=kind, path=path, line=line, end_line=line, column=1,
+                   secret=secret, fingerprint=fingerprint_of(secret), paired_with=paired, example=example)
+
+
+def pair(key: str, secret: str, *, path: str = "a.env", kind: str = "binance_secret_key") -> list[Finding]:
+    return [finding("binance_api_key", key, path=path, paired=fingerprint_of(secret)),
+            finding(kind, secret, path=path, line=2, paired=fingerprint_of(key))]
+
+
+def test_verify_findings_verifies_each_distinct_pair_once(world: World) -> None:
+    dead = world.fake.add_key(world.sub)
+    world.fake.keys[dead.api_key].deleted = True
+    lone_key = random_alnum()
+    findings = (pair(world.leaked.api_key, world.leaked.secret or "", path="a.env")
+                + pair(world.leaked.api_key, world.leaked.secret or "", path="b/config.py")
+                + pair(dead.api_key, dead.secret or "", path="c.env")
+                + [finding("binance_api_key", lone_key, path="d.txt")])
+    out = verify_findings(findings, api_url=world.fake.url)
+    assert [f.path for f in out] == [f.path for f in findings]
+    assert [f.verification["status"] for f in out] == ["live"] * 4 + ["invalid"] * 2 + ["unverifiable"]
+    assert out[0].verification["risk"] == "critical"
+    assert out[0].verification["permissions"]["enableWithdrawals"] is True
+    assert "paired" in out[6].verification["reason"]
+    assert len(world.fake.calls(RESTRICTIONS)) == 2  # one per distinct pair
+    assert lone_key not in json.dumps([f.verification for f in out])
+
+
+def test_verify_findings_pairs_through_either_side(world: World) -> None:
+    key = finding("binance_api_key", world.leaked.api_key)  # no paired_with on the key
+    sec = finding("binance_secret_key", world.leaked.secret or "", paired=fingerprint_of(world.leaked.api_key))
+    out = verify_findings([key, sec], api_url=world.fake.url)
+    assert [f.verification["status"] for f in out] == ["live", "live"]
+
+
+def test_examples_are_never_sent(fake: FakeBinance) -> None:
+    key, secret = random_alnum(), random_alnum()
+    fs = [finding("binance_api_key", key, paired=fingerprint_of(secret), example=True),
+          finding("binance_secret_key", secret, paired=fingerprint_of(key), example=True)]
+    out = verify_findings(fs, api_url=fake.url)
+    assert {f.verification["status"] for f in out} == {"unverifiable"}
+    assert "example" in out[0].verification["reason"]
+    assert fake.calls() == []
+
+
+def test_private_key_findings(fake: FakeBinance) -> None:
+    acct = fake.add_account("a@example.com")
+    ed = fake.add_key(acct, kind="ed25519")
+    enc = fake.add_key(acct, kind="rsa", passphrase=b"pw")
+    fs = (pair(ed.api_key, (ed.private_key_pem or b"").decode(), kind="binance_private_key")
+          + pair(enc.api_key, (enc.private_key_pem or b"").decode(), kind="binance_private_key", path="x"))
+    out = verify_findings(fs, transport=Transport(fake.url))
+    assert [f.verification["status"] for f in out] == ["live", "live", "unverifiable", "unverifiable"]
+    assert out[0].verification["signature"] == "ed25519"
+    assert "encrypted" in out[2].verification["reason"]
+    assert len(fake.calls()) == 1
+
+
+def test_verify_findings_without_relevant_findings_sends_nothing_and_needs_no_url() -> None:
+    assert verify_findings([], api_url="http://example.com") == []
+
+
+def test_verify_findings_refuses_a_bad_url_before_sending(fake: FakeBinance) -> None:
+    from scanner.errors import CexguardError
+
+    with pytest.raises(CexguardError, match="loopback"):
+        verify_findings(pair(random_alnum(), random_alnum()), api_url="http://example.com")
