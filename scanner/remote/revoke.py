@@ -345,7 +345,7 @@ class _Revoke:
         c = self.step("confirm", EP_IP_GET + (f" + {EP_RESTRICTIONS} (leaked key)" if self.l else ""),
                       "check the key is gone")
         if not self.r.execute:
-            self.finish("dry_run", f"dry run: the key is live under sub-account {email}; nothing was changed. "
+            self.finish("dry_run", f"the key exists under sub-account {email}; nothing was changed. "
                         "Re-run with --yes to " + ("quarantine and " if ips else "") + "delete it")
         self.mutated = True
         if q is not None:
@@ -359,7 +359,7 @@ class _Revoke:
         live = self.leaked_status()
         c.outcome = "ok" if state != "unknown" else "unknown"
         c.detail = detail + (f"; leaked key: {live}" if live != "skipped" else "")
-        self.decide(d, state == "gone", state == "exists", live, gone_before, f"sub-account {email}")
+        self.decide(d, state == "gone", state == "exists", live, gone_before, f"sub-account {email}", detail)
 
     def _delete(self, d: Step, call: Any) -> bool:
         """Run the DELETE; returns True when Binance says the key was already gone."""
@@ -371,12 +371,13 @@ class _Revoke:
                 return True
             d.outcome, d.detail = "error", str(e)
         except (Unavailable, Unreachable) as e:
-            d.outcome, d.detail = "unknown", f"{e} (the delete may or may not have happened)"
+            d.outcome, d.detail = "unknown", f"no answer, the delete may or may not have happened: {e}"
         else:
             d.outcome, d.detail = "ok", "deleted"
         return False
 
-    def decide(self, d: Step, gone: bool, exists: bool, live: str, gone_before: bool, where: str) -> None:
+    def decide(self, d: Step, gone: bool, exists: bool, live: str, gone_before: bool, where: str,
+               state: str = "") -> None:
         if live == "live":
             self.r.confirmed = False
             self.finish("failed", f"the key still works after the delete ({d.detail}): delete it by hand now",
@@ -388,7 +389,8 @@ class _Revoke:
             self.finish("revoked", f"deleted the key from {where}; Binance confirms it is gone")
         if exists:
             self.r.confirmed = False
-            self.finish("failed", f"the key still exists under {where}: {d.detail}")
+            self.finish("failed", f"the key still exists under {where} ({state}); the delete did not take "
+                        f"effect: {d.detail}")
         # the check gave no verdict
         if d.outcome == "ok" and not gone_before:
             self.r.confirmed = None
@@ -411,7 +413,7 @@ class _Revoke:
             if self.l is not None else None
         if not self.r.execute:
             note = f" (the leaked key is {before} now)" if before != "skipped" else ""
-            self.finish("dry_run", f"dry run: nothing was changed{note}. Re-run with --yes to delete the key "
+            self.finish("dry_run", f"nothing was changed{note}. Re-run with --yes to delete the key "
                         f"from {where}")
         self.mutated = True
         gone_before = self._delete(d, lambda: self.m.delete_broker_sub_account_api(sub_account_id,
@@ -490,9 +492,9 @@ def render_text(result: RevokeResult) -> str:
     elif o and o.get("type") == "broker_sub_account":
         lines.append(f"owner    Binance Link sub-account {o.get('sub_account_id')}")
     if result.steps:
-        lines.append("plan" if not result.execute else "steps")
+        lines.append("steps" if result.execute else "steps (dry run: only reads are sent)")
         for i, s in enumerate(result.steps, 1):
-            mark = "" if s.outcome == "planned" else f"  [{s.outcome}{': ' + s.detail if s.detail else ''}]"
+            mark = f"  [{s.outcome}{': ' + s.detail if s.detail else ''}]"
             lines.append(f"  {i}. {s.description}: {s.request or ''}{mark}")
     lines.append(f"status   {result.status}: {result.message}")
     if result.playbook:
