@@ -401,7 +401,8 @@ def _audit_range(repo: Repo, engine: Engine, stats: ScanStats, revs: Sequence[st
         return []
     cache = _BlobFps(scan.hits, repo, engine, max_size=max_size, scanned_all=False, scanned=set(new_blobs))
     groups: dict[tuple[str, str], _Group] = {}
-    _apply_events([e for e in events if e.new in scan.hits], cache, groups, set(), renames=True)
+    _apply_events([e for e in events if e.new in scan.hits], cache, groups, set())
+    groups = {k: g for k, g in groups.items() if g.intro}  # kept, not added, by these commits: not theirs
     return _findings(repo, engine, groups, cache, head=repo.head(), max_size=max_size)
 
 
@@ -462,7 +463,7 @@ class _BlobFps:
 
 
 def _apply_events(events: Iterable[Event], cache: _BlobFps, groups: dict[tuple[str, str], _Group],
-                  seen: set[str], *, renames: bool = False) -> None:
+                  seen: set[str]) -> None:
     for e in events:
         new_fps = cache.fps(e.new)
         if not new_fps and e.old is None:
