@@ -19,8 +19,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from scanner import __version__
@@ -258,7 +259,7 @@ def sign_request(signer: Signer, query: str, body: str) -> tuple[str, str]:
 class Credentials:
     """An API key and, when known, what signs for it. Shown only redacted, never in full."""
 
-    __slots__ = ("api_key", "signer", "label")
+    __slots__ = ("api_key", "label", "signer")
 
     def __init__(self, api_key: str, signer: Signer | None = None, *, label: str = "key") -> None:
         if not _HEADER_SAFE.fullmatch(api_key):
@@ -491,7 +492,8 @@ class Transport:
                 raise Unreachable(f"{self._host}: TLS certificate verification failed ({e.verify_message})",
                                   endpoint=endpoint) from None
             except ssl.SSLError as e:
-                raise Unreachable(f"{self._host}: TLS handshake failed ({e.reason or 'error'})", endpoint=endpoint) from None
+                raise Unreachable(f"{self._host}: TLS handshake failed ({e.reason or 'error'})",
+                                  endpoint=endpoint) from None
             except socket.gaierror:
                 raise _Retryable(Unreachable(f"cannot resolve {self._host}", endpoint=endpoint)) from None
             except OSError as e:
@@ -540,7 +542,8 @@ def _https_proxy(host: str) -> tuple[str, int, dict[str, str]] | None:
     import urllib.request
 
     proxy = urllib.request.getproxies_environment().get("https")
-    if not proxy or urllib.request.proxy_bypass_environment(host) or _is_loopback(host):
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not proxy or bypass(host) or _is_loopback(host):
         return None
     parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     if parts.scheme != "http" or not parts.hostname:
@@ -555,7 +558,7 @@ def _https_proxy(host: str) -> tuple[str, int, dict[str, str]] | None:
 
 
 class _RateLimited(Exception):
-    def __init__(self, error: Unavailable, retry_after: float | None) -> None:
+    def __init__(self, error: RemoteError, retry_after: float | None) -> None:
         self.error = error
         self.retry_after = retry_after
 
@@ -587,27 +590,29 @@ def _interpret(status: int, headers: Any, raw: bytes, endpoint: str, scrub: tupl
     msg = data.get("msg") if isinstance(data, dict) and isinstance(data.get("msg"), str) else None
     server_msg = _one_line(msg, scrub=scrub) if msg else None
     said = f": Binance code {code}: {server_msg}" if code is not None else ""
-    kw = {"endpoint": endpoint, "http_status": status, "code": code, "server_msg": server_msg}
+
+    def fail(cls: type[RemoteError], message: str) -> RemoteError:
+        return cls(message, endpoint=endpoint, http_status=status, code=code, server_msg=server_msg)
+
     if 200 <= status < 300:
         if not parsed or raw.strip() == b"":
-            raise Unavailable(f"{endpoint}: HTTP {status} but the answer is not JSON", **kw)
+            raise fail(Unavailable, f"{endpoint}: HTTP {status} but the answer is not JSON")
         return data
     if status in (418, 429):
         what = "IP banned by Binance (HTTP 418)" if status == 418 else "rate limited (HTTP 429)"
         ra = _retry_after(headers)
         hint = f"; retry after {ra:.0f}s" if ra is not None else ""
-        raise _RateLimited(Unavailable(f"{endpoint}: {what}{hint}", **kw), ra)
+        raise _RateLimited(fail(Unavailable, f"{endpoint}: {what}{hint}"), ra)
     if status == 403:
-        raise Unavailable(f"{endpoint}: HTTP 403: blocked by Binance's web application firewall "
-                          f"(or this country/IP is not served){said}", **kw)
+        raise fail(Unavailable, f"{endpoint}: HTTP 403: blocked by Binance's web application firewall "
+                                f"(or this country/IP is not served){said}")
     if 300 <= status < 400:
-        raise Unavailable(f"{endpoint}: HTTP {status} redirect not followed: not a Binance API answer", **kw)
+        raise fail(Unavailable, f"{endpoint}: HTTP {status} redirect not followed: not a Binance API answer")
     if status >= 500:
-        raise _Retryable(Unavailable(f"{endpoint}: HTTP {status}: server error, outcome unknown{said}", **kw))
+        raise _Retryable(fail(Unavailable, f"{endpoint}: HTTP {status}: server error, outcome unknown{said}"))
     if code is None:
-        raise ApiError(f"{endpoint}: HTTP {status} without a Binance error code", **kw)
-    cls = AuthError if code in AUTH_CODES else ApiError
-    raise cls(f"{endpoint}: HTTP {status}{said}", **kw)
+        raise fail(ApiError, f"{endpoint}: HTTP {status} without a Binance error code")
+    raise fail(AuthError if code in AUTH_CODES else ApiError, f"{endpoint}: HTTP {status}{said}")
 
 
 # ------------------------------------------------------------------------------------------- client

@@ -18,9 +18,10 @@ import datetime as _dt
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, NoReturn
 
 from scanner import __version__
 from scanner.errors import CexguardError
@@ -46,21 +47,21 @@ EP_DELETE = "DELETE /sapi/v1/sub-account/subAccountApi"
 EP_BROKER_DELETE = "DELETE /sapi/v1/broker/subAccountApi"
 EP_RESTRICTIONS = "GET /sapi/v1/account/apiRestrictions"
 
-_NOT_FOUND = re.compile(r"not exist|not found|no such|invalid api-?key id", re.I)
+_NOT_FOUND = re.compile(r"not exist|not found|no such|invalid api-?key id", re.IGNORECASE)
 
 
 def playbook(key_redacted: str) -> list[str]:
     """What to do by hand when the API cannot delete the key (the master account's own key)."""
     return [
-        f"Log in to Binance as the account that owns the key, open API Management and find the key "
-        f"{key_redacted}.",
+        (f"Log in to Binance as the account that owns the key, open API Management and find the key "
+         f"{key_redacted}."),
         "Click Delete, not Disable: a disabled key can be re-enabled, deleting is irreversible.",
-        "If you still need API access, create a new key with withdrawals disabled and access "
-        "restricted to trusted IPs (IP whitelist).",
-        "Keep the new key out of the code: read it from an environment variable or a secret manager; "
-        "do not commit it again (run cexguard as a pre-commit hook).",
-        "Review the last 30 days: trade history, open orders (cancel any you did not place), deposits, "
-        "withdrawals and transfers, and the API key's activity in the API logs.",
+        ("If you still need API access, create a new key with withdrawals disabled and access "
+         "restricted to trusted IPs (IP whitelist)."),
+        ("Keep the new key out of the code: read it from an environment variable or a secret manager; "
+         "do not commit it again (run cexguard as a pre-commit hook)."),
+        ("Review the last 30 days: trade history, open orders (cancel any you did not place), deposits, "
+         "withdrawals and transfers, and the API key's activity in the API logs."),
     ]
 
 
@@ -211,7 +212,7 @@ class _Revoke:
         self.r.steps.append(s)
         return s
 
-    def finish(self, status: str, message: str, *, with_playbook: bool = False) -> None:
+    def finish(self, status: str, message: str, *, with_playbook: bool = False) -> NoReturn:
         self.r.status = status
         self.r.message = message
         if with_playbook:
@@ -321,8 +322,9 @@ class _Revoke:
         except Unavailable as e:
             return "unknown", str(e)
         restricted = str(info.get("ipRestrict")).lower() == "true"
-        ips = info.get("ipList") if isinstance(info.get("ipList"), list) else []
-        return "exists", ("IP-restricted to " + ", ".join(map(str, ips))) if restricted else "no IP restriction"
+        raw_ips = info.get("ipList")
+        ips = [str(x) for x in raw_ips] if isinstance(raw_ips, list) else []
+        return "exists", ("IP-restricted to " + ", ".join(ips)) if restricted else "no IP restriction"
 
     def sub_account(self, email: str, ips: list[str]) -> None:
         s = self.step("check_key", EP_IP_GET, f"check the key exists under {email}")

@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from scanner.errors import CexguardError
 from scanner.models import Finding, fingerprint_of
@@ -43,16 +44,16 @@ INVALID_CAUSES: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
     CODE_REJECTED: (
         ("deleted", "ip_restricted_elsewhere", "no_permission"),
         ("the key was deleted, or never existed",
-         "the key is IP-restricted and this machine's address is not on its whitelist: "
-         "it may still work from the whitelisted addresses",
+         ("the key is IP-restricted and this machine's address is not on its whitelist: "
+          "it may still work from the whitelisted addresses"),
          "the key lacks the permission this call needs"),
     ),
     CODE_KEY_FORMAT: (("malformed",), ("Binance does not accept this as an API key (format invalid)",)),
     CODE_BAD_KEY_ID: (("deleted",), ("Binance does not know this API key ID: deleted, or never existed",)),
     CODE_BAD_SIGNATURE: (
         ("wrong_secret",),
-        ("the signature was rejected: the secret (or private key) does not belong to this API key; "
-         "the API key itself may still be live with its real secret",),
+        (("the signature was rejected: the secret (or private key) does not belong to this API key; "
+          "the API key itself may still be live with its real secret"),),
     ),
 }
 
@@ -142,7 +143,7 @@ def verify_credentials(credentials: Credentials, *, transport: Transport) -> Ver
     if credentials.signer is None:
         raise CexguardError("verifying a key needs its secret or private key")
     client = BinanceClient(transport, credentials)
-    base = {"key_fingerprint": credentials.fingerprint, "key_redacted": credentials.redacted,
+    base: dict[str, Any] = {"key_fingerprint": credentials.fingerprint, "key_redacted": credentials.redacted,
             "signature": credentials.signer.kind, "api_url": transport.base_url}
     try:
         perms = client.api_restrictions()
@@ -168,12 +169,12 @@ def _verify_without_sapi(client: BinanceClient, base: dict[str, Any]) -> VerifyR
         return _invalid(e, base, ACCOUNT_ENDPOINT)
     except (ApiError, Unavailable) as e:
         return _unknown(e, base, ACCOUNT_ENDPOINT)
-    summary = {k: acct[k] for k in ("accountType", "canTrade", "canWithdraw", "canDeposit", "permissions")
-               if k in acct}
+    fields = ("accountType", "canTrade", "canWithdraw", "canDeposit", "permissions")
+    summary: dict[str, Any] = {k: acct[k] for k in fields if k in acct}
     return VerifyResult(
         status="live", endpoint=ACCOUNT_ENDPOINT, account=summary, risk="unknown",
-        risk_reasons=("this server has no /sapi (e.g. spot testnet): the key's own permissions are not "
-                      "available; see the account's canTrade/canWithdraw",),
+        risk_reasons=(("this server has no /sapi (e.g. spot testnet): the key's own permissions are not "
+                       "available; see the account's canTrade/canWithdraw"),),
         reasons=("a signed call with this key succeeded",), **base)
 
 

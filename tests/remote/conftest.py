@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -95,8 +96,11 @@ class Out:
     err: str
 
 
+RunCli = Callable[..., Out]
+
+
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> RunCli:
     """Run `cexguard ARGS` in process through scanner.cli.main with exactly `env` as the credentials
     environment. A traceback (any exception other than SystemExit) fails the test."""
 

@@ -19,9 +19,10 @@ import ssl
 import string
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -270,7 +271,8 @@ class FakeBinance:
             if key is None or key.deleted:
                 raise Reply(401, E_REJECTED)
             if key.ip_restrict and self.client_ip not in key.ip_list:
-                raise Reply(401, err(-2015, f"Invalid API-key, IP, or permissions for action, request ip: {self.client_ip}"))
+                raise Reply(401, err(-2015, "Invalid API-key, IP, or permissions for action, "
+                                            f"request ip: {self.client_ip}"))
         if not signed:
             return key
         if body and headers.get("Content-Type", "").split(";")[0] != "application/x-www-form-urlencoded":
@@ -280,7 +282,7 @@ class FakeBinance:
         head, sep, sig_raw = holder.rpartition("signature=")
         if not sep or (head and not head.endswith("&")) or "&" in sig_raw or not sig_raw:
             raise Reply(400, E_MISSING("signature"))
-        unsigned = head[:-1] if head.endswith("&") else head
+        unsigned = head.removesuffix("&")
         payload = (query + unsigned) if body else unsigned
         pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(unsigned, keep_blank_values=True) if body \
             else parse_qsl(unsigned, keep_blank_values=True)
@@ -447,7 +449,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "fake-binance"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
@@ -500,7 +502,8 @@ class _Handler(BaseHTTPRequestHandler):
                                            "weight per 1 MINUTE.")).encode(),
                 418: json.dumps(err(-1003, "Way too much request weight used; IP banned until later.")).encode(),
                 403: WAF_PAGE,
-                500: json.dumps(err(-1001, "Internal error; unable to process your request. Please try again.")).encode(),
+                500: json.dumps(err(-1001, "Internal error; unable to process your request. "
+                                           "Please try again.")).encode(),
                 503: json.dumps(err(-1007, "Timeout waiting for response from backend server. Send status "
                                            "unknown; execution status unknown.")).encode(),
             }.get(f.status, b"<html>Bad Gateway</html>")
@@ -530,9 +533,8 @@ def self_signed_tls_context() -> ssl.SSLContext:
     import tempfile
 
     from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
     from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])

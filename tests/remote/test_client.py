@@ -2,6 +2,7 @@
 timeouts, WAF pages, redirects, TLS verification. Waits are recorded instead of slept where noted."""
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -247,7 +248,7 @@ def test_tls_is_verified_even_on_loopback() -> None:
 def test_server_messages_never_echo_the_key_in_full(fake: FakeBinance) -> None:
     acct = fake.add_account("a@example.com")
     issued = fake.add_key(acct)
-    fake.inject(400, body='{"code": -1100, "msg": "bad key %s here"}' % issued.api_key)
+    fake.inject(400, body=json.dumps({"code": -1100, "msg": f"bad key {issued.api_key} here"}))
     with pytest.raises(ApiError) as ei:
         BinanceClient(transport(fake, []), creds(issued)).api_restrictions()
     assert issued.api_key not in str(ei.value) and issued.api_key[:4] in str(ei.value)

@@ -85,7 +85,7 @@ print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 
 
 def _loaded(*args: str) -> set[str]:
-    p = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=REPO_ROOT,
+    p = subprocess.run([sys.executable, "-c", PROBE, *args], check=False, capture_output=True, text=True, cwd=REPO_ROOT,
                        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
     (line,) = [ln for ln in p.stderr.splitlines() if ln.startswith("HEAVY=")]
     return set(filter(None, line[len("HEAVY="):].split(",")))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from scanner.models import fingerprint_of
-from tests.remote.conftest import World
+from tests.remote.conftest import RunCli, World
 from tests.remote.fakebinance import random_alnum
 
 DELETE = "/sapi/v1/sub-account/subAccountApi"
@@ -31,7 +31,7 @@ def audit(tmp_path: Path) -> Path:
     return tmp_path / "audit" / "revoke.jsonl"
 
 
-def test_dry_run_finds_the_sub_account_from_the_uid_and_changes_nothing(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_dry_run_finds_the_sub_account_from_the_uid_and_changes_nothing(world: World, run: RunCli, audit: Path) -> None:
     r = run("revoke", "--format", "json", "--audit-log", str(audit), env=world.env())
     assert r.code == 0, r.err
     data = json.loads(r.out)
@@ -46,7 +46,7 @@ def test_dry_run_finds_the_sub_account_from_the_uid_and_changes_nothing(world: W
     assert_clean(world, r.out, r.err, audit.read_text())
 
 
-def test_dry_run_text_says_nothing_changed(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_dry_run_text_says_nothing_changed(world: World, run: RunCli, audit: Path) -> None:
     r = run("revoke", "--audit-log", str(audit), env=world.env())
     assert r.code == 0
     assert "sub-account bot@example.com" in r.out and "nothing was changed" in r.out and "--yes" in r.out
@@ -54,7 +54,7 @@ def test_dry_run_text_says_nothing_changed(world: World, run, audit: Path) -> No
     assert_clean(world, r.out, r.err)
 
 
-def test_yes_deletes_the_key_and_confirms_it_is_dead(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_yes_deletes_the_key_and_confirms_it_is_dead(world: World, run: RunCli, audit: Path) -> None:
     r = run("revoke", "--yes", "--format", "json", "--audit-log", str(audit), env=world.env())
     assert r.code == 0, r.out + r.err
     data = json.loads(r.out)
@@ -74,7 +74,7 @@ def test_yes_deletes_the_key_and_confirms_it_is_dead(world: World, run, audit: P
     assert_clean(world, r.out, r.err, audit.read_text())
 
 
-def test_running_twice_is_safe_and_says_already_revoked(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_running_twice_is_safe_and_says_already_revoked(world: World, run: RunCli, audit: Path) -> None:
     first = run("revoke", "--yes", "--format", "json", "--audit-log", str(audit), env=world.env())
     assert json.loads(first.out)["status"] == "revoked"
     n = len(world.fake.mutating_calls())
@@ -86,7 +86,7 @@ def test_running_twice_is_safe_and_says_already_revoked(world: World, run, audit
     assert [r["status"] for r in audit_lines(audit)] == ["revoked", "already_revoked"]
 
 
-def test_with_email_and_no_leaked_secret(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_with_email_and_no_leaked_secret(world: World, run: RunCli, audit: Path) -> None:
     env = world.env(leaked_secret=False)
     r = run("revoke", "--yes", "--email", "bot@example.com", "--format", "json", "--audit-log", str(audit), env=env)
     data = json.loads(r.out)
@@ -97,7 +97,7 @@ def test_with_email_and_no_leaked_secret(world: World, run, audit: Path) -> None
     assert json.loads(again.out)["status"] == "already_revoked" and again.code == 0
 
 
-def test_without_email_or_secret_it_cannot_find_the_owner(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_without_email_or_secret_it_cannot_find_the_owner(world: World, run: RunCli, audit: Path) -> None:
     r = run("revoke", "--yes", "--format", "json", "--audit-log", str(audit), env=world.env(leaked_secret=False))
     data = json.loads(r.out)
     assert (r.code, data["status"]) == (1, "failed")
@@ -105,7 +105,7 @@ def test_without_email_or_secret_it_cannot_find_the_owner(world: World, run, aud
     assert world.fake.mutating_calls() == [] and world.fake.alive(world.leaked.api_key)
 
 
-def test_quarantine_comes_before_delete(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_quarantine_comes_before_delete(world: World, run: RunCli, audit: Path) -> None:
     r = run("revoke", "--yes", "--quarantine-ip", "10.9.8.7", "--format", "json", "--audit-log", str(audit),
             env=world.env())
     data = json.loads(r.out)
@@ -115,7 +115,7 @@ def test_quarantine_comes_before_delete(world: World, run, audit: Path) -> None:
     assert calls[0].params["status"] == "2" and calls[0].params["ipAddress"] == "10.9.8.7"
 
 
-def test_quarantine_holds_when_the_delete_fails(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_quarantine_holds_when_the_delete_fails(world: World, run: RunCli, audit: Path) -> None:
     world.fake.inject(500, path=DELETE, times=100)
     r = run("revoke", "--yes", "--quarantine-ip", "10.9.8.7,10.9.8.8", "--format", "json", "--audit-log", str(audit),
             env=world.env())
@@ -126,7 +126,7 @@ def test_quarantine_holds_when_the_delete_fails(world: World, run, audit: Path) 
     assert world.fake.keys[world.leaked.api_key].ip_list == ["10.9.8.7", "10.9.8.8"]
 
 
-def test_lost_answer_after_a_real_delete_is_still_revoked(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_lost_answer_after_a_real_delete_is_still_revoked(world: World, run: RunCli, audit: Path) -> None:
     # The server deletes the key, then every answer to the DELETE is a 502: outcome unknown, so the
     # check afterwards decides.
     world.fake.inject(502, path=DELETE, times=100, after=True)
@@ -137,7 +137,7 @@ def test_lost_answer_after_a_real_delete_is_still_revoked(world: World, run, aud
     assert delete["outcome"] in ("unknown", "ok")
 
 
-def test_master_own_key_is_not_revocable_and_prints_the_playbook(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_master_own_key_is_not_revocable_and_prints_the_playbook(world: World, run: RunCli, audit: Path) -> None:
     env = world.env()
     env["BINANCE_API_KEY"], env["BINANCE_API_SECRET"] = world.master_key.api_key, world.master_key.secret or ""
     r = run("revoke", "--yes", "--audit-log", str(audit), env=env)
@@ -150,7 +150,7 @@ def test_master_own_key_is_not_revocable_and_prints_the_playbook(world: World, r
     assert_clean(world, r.out, r.err, audit.read_text())
 
 
-def test_another_key_of_the_master_account_is_not_revocable(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_another_key_of_the_master_account_is_not_revocable(world: World, run: RunCli, audit: Path) -> None:
     own = world.fake.add_key(world.master, enableWithdrawals=True)
     env = world.env()
     env["BINANCE_API_KEY"], env["BINANCE_API_SECRET"] = own.api_key, own.secret or ""
@@ -161,7 +161,7 @@ def test_another_key_of_the_master_account_is_not_revocable(world: World, run, a
     assert world.fake.mutating_calls() == [] and world.fake.alive(own.api_key)
 
 
-def test_key_of_an_unrelated_account_fails_with_the_playbook(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_key_of_an_unrelated_account_fails_with_the_playbook(world: World, run: RunCli, audit: Path) -> None:
     stranger = world.fake.add_account("stranger@example.com")
     k = world.fake.add_key(stranger)
     env = world.env()
@@ -173,7 +173,7 @@ def test_key_of_an_unrelated_account_fails_with_the_playbook(world: World, run, 
     assert world.fake.mutating_calls() == []
 
 
-def test_wrong_email_is_caught_before_anything_changes(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_email_is_caught_before_anything_changes(world: World, run: RunCli, audit: Path) -> None:
     r = run("revoke", "--yes", "--email", "other@example.com", "--format", "json", "--audit-log", str(audit),
             env=world.env())
     data = json.loads(r.out)
@@ -185,7 +185,7 @@ def test_wrong_email_is_caught_before_anything_changes(world: World, run, audit:
     assert json.loads(r.out)["status"] == "failed" and "not a sub-account" in json.loads(r.out)["message"]
 
 
-def test_wrong_master_secret_fails_cleanly(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_master_secret_fails_cleanly(world: World, run: RunCli, audit: Path) -> None:
     env = world.env()
     env["CEXGUARD_MASTER_API_SECRET"] = random_alnum()
     r = run("revoke", "--yes", "--email", "bot@example.com", "--format", "json", "--audit-log", str(audit), env=env)
@@ -196,7 +196,7 @@ def test_wrong_master_secret_fails_cleanly(world: World, run, audit: Path) -> No
     assert env["CEXGUARD_MASTER_API_SECRET"] not in r.out + r.err + audit.read_text()
 
 
-def test_broker_sub_account(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_broker_sub_account(world: World, run: RunCli, audit: Path) -> None:
     link = world.fake.add_account("link@example.com", broker=world.master)
     k = world.fake.add_key(link, enableSpotAndMarginTrading=True)
     env = world.env()
@@ -224,13 +224,13 @@ def test_broker_sub_account(world: World, run, audit: Path) -> None:  # type: ig
     (("--quarantine-ip", "1.2.3.999"), "not an IP address"),
     (("--email", "not-an-email"), "not an email address"),
 ])
-def test_bad_options_are_exit_2(world: World, run, args: tuple[str, ...], msg: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_options_are_exit_2(world: World, run: RunCli, args: tuple[str, ...], msg: str) -> None:
     r = run("revoke", *args, env=world.env())
     assert r.code == 2 and msg in r.err and r.out == ""
     assert world.fake.calls() == []
 
 
-def test_missing_master_credentials_is_exit_2_and_mentions_the_playbook(world: World, run) -> None:  # type: ignore[no-untyped-def]
+def test_missing_master_credentials_is_exit_2_and_mentions_the_playbook(world: World, run: RunCli) -> None:
     r = run("revoke", env=world.env(master=False))
     assert r.code == 2 and "CEXGUARD_MASTER_API_KEY is not set" in r.err and "--playbook" in r.err
     assert len(r.err.strip().splitlines()) == 1
@@ -240,12 +240,12 @@ def test_missing_master_credentials_is_exit_2_and_mentions_the_playbook(world: W
     assert r.code == 2 and "CEXGUARD_MASTER_API_SECRET or CEXGUARD_MASTER_PRIVATE_KEY_FILE" in r.err
 
 
-def test_playbook_flag_needs_nothing(run) -> None:  # type: ignore[no-untyped-def]
+def test_playbook_flag_needs_nothing(run: RunCli) -> None:
     r = run("revoke", "--playbook")
     assert r.code == 0 and "Delete, not Disable" in r.out and "30 days" in r.out
 
 
-def test_unreachable_server_is_exit_2_and_audited(world: World, run, audit: Path) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_server_is_exit_2_and_audited(world: World, run: RunCli, audit: Path) -> None:
     env = world.env()
     env["CEXGUARD_API_URL"] = "http://127.0.0.1:9"
     r = run("revoke", "--yes", "--audit-log", str(audit), env=env)
@@ -254,7 +254,7 @@ def test_unreachable_server_is_exit_2_and_audited(world: World, run, audit: Path
     assert rec["status"] == "failed"
 
 
-def test_unwritable_audit_log_is_exit_2_before_anything_is_sent(world: World, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_unwritable_audit_log_is_exit_2_before_anything_is_sent(world: World, run: RunCli, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     r = run("revoke", "--yes", "--audit-log", str(blocker / "audit.jsonl"), env=world.env())
@@ -262,7 +262,7 @@ def test_unwritable_audit_log_is_exit_2_before_anything_is_sent(world: World, ru
     assert world.fake.calls() == []
 
 
-def test_default_audit_log_location(world: World, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_default_audit_log_location(world: World, run: RunCli, tmp_path: Path) -> None:
     r = run("revoke", env=world.env())
     assert r.code == 0
     path = tmp_path / "state" / "cexguard" / "revoke-audit.jsonl"

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from scanner.models import Finding, fingerprint_of
 from scanner.remote.binance import Transport
 from scanner.remote.verify import assess_risk, verify_findings
-from tests.remote.conftest import World
+from tests.remote.conftest import RunCli, World
 from tests.remote.fakebinance import FakeBinance, random_alnum
 
 RESTRICTIONS = "/sapi/v1/account/apiRestrictions"
@@ -18,14 +20,13 @@ RESTRICTIONS = "/sapi/v1/account/apiRestrictions"
 
 def no_secret_in(w: World, *texts: str) -> None:
     for t in texts:
-        assert w.leaked.secret not in t
-        assert w.leaked.api_key not in t
-        assert w.master_key.secret not in t
+        for s in (w.leaked.secret, w.leaked.api_key, w.master_key.secret):
+            assert s and s not in t
 
 
 # ------------------------------------------------------------------------------------- command
 
-def test_live_key_with_withdrawals_is_critical_and_exits_1(world: World, run) -> None:  # type: ignore[no-untyped-def]
+def test_live_key_with_withdrawals_is_critical_and_exits_1(world: World, run: RunCli) -> None:
     r = run("verify", "--format", "json", env=world.env(master=False))
     assert r.code == 1, r.err
     data = json.loads(r.out)
@@ -41,7 +42,7 @@ def test_live_key_with_withdrawals_is_critical_and_exits_1(world: World, run) ->
     assert world.fake.mutating_calls() == []
 
 
-def test_text_output(world: World, run) -> None:  # type: ignore[no-untyped-def]
+def test_text_output(world: World, run: RunCli) -> None:
     r = run("verify", env=world.env(master=False))
     assert r.code == 1
     assert "LIVE" in r.out and "critical" in r.out and "enableWithdrawals" in r.out
@@ -67,7 +68,7 @@ def test_risk(perms: dict[str, bool], risk: str) -> None:
     assert level == risk and reasons
 
 
-def test_ip_restricted_key_that_works_from_here_says_so(fake: FakeBinance, run) -> None:  # type: ignore[no-untyped-def]
+def test_ip_restricted_key_that_works_from_here_says_so(fake: FakeBinance, run: RunCli) -> None:
     acct = fake.add_account("a@example.com")
     k = fake.add_key(acct, ip_list=["127.0.0.1"], enableSpotAndMarginTrading=True)
     r = run("verify", "--format", "json", env={**k.env(), "CEXGUARD_API_URL": fake.url})
@@ -76,7 +77,7 @@ def test_ip_restricted_key_that_works_from_here_says_so(fake: FakeBinance, run) 
     assert any("whitelist" in x for x in data["risk_reasons"])
 
 
-def test_deleted_key_is_invalid_exit_0_with_possible_causes(world: World, run) -> None:  # type: ignore[no-untyped-def]
+def test_deleted_key_is_invalid_exit_0_with_possible_causes(world: World, run: RunCli) -> None:
     world.fake.keys[world.leaked.api_key].deleted = True
     r = run("verify", "--format", "json", env=world.env(master=False))
     data = json.loads(r.out)
@@ -87,7 +88,7 @@ def test_deleted_key_is_invalid_exit_0_with_possible_causes(world: World, run) -
     no_secret_in(world, r.out, r.err)
 
 
-def test_ip_restricted_elsewhere_is_invalid_not_dead(fake: FakeBinance, run) -> None:  # type: ignore[no-untyped-def]
+def test_ip_restricted_elsewhere_is_invalid_not_dead(fake: FakeBinance, run: RunCli) -> None:
     acct = fake.add_account("a@example.com")
     k = fake.add_key(acct, ip_list=["203.0.113.7"], enableWithdrawals=True)
     r = run("verify", env={**k.env(), "CEXGUARD_API_URL": fake.url})
@@ -95,7 +96,7 @@ def test_ip_restricted_elsewhere_is_invalid_not_dead(fake: FakeBinance, run) -> 
     assert "INVALID" in r.out and "IP-restricted" in r.out and "whitelisted addresses" in r.out
 
 
-def test_wrong_secret_is_invalid_with_that_cause(world: World, run) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_secret_is_invalid_with_that_cause(world: World, run: RunCli) -> None:
     env = world.env(master=False)
     env["BINANCE_API_SECRET"] = random_alnum()
     r = run("verify", "--format", "json", env=env)
@@ -104,7 +105,7 @@ def test_wrong_secret_is_invalid_with_that_cause(world: World, run) -> None:  # 
     assert env["BINANCE_API_SECRET"] not in r.out + r.err
 
 
-def test_malformed_key_is_invalid_2014(fake: FakeBinance, run) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_key_is_invalid_2014(fake: FakeBinance, run: RunCli) -> None:
     r = run("verify", "--format", "json",
             env={"BINANCE_API_KEY": "short", "BINANCE_API_SECRET": random_alnum(), "CEXGUARD_API_URL": fake.url})
     data = json.loads(r.out)
@@ -112,7 +113,7 @@ def test_malformed_key_is_invalid_2014(fake: FakeBinance, run) -> None:  # type:
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ed25519"])
-def test_private_key_file(fake: FakeBinance, run, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_private_key_file(fake: FakeBinance, run: RunCli, tmp_path: Path, kind: str) -> None:
     acct = fake.add_account("a@example.com")
     k = fake.add_key(acct, kind=kind, enableFutures=True)
     pem = tmp_path / "key.pem"
@@ -122,7 +123,7 @@ def test_private_key_file(fake: FakeBinance, run, tmp_path: Path, kind: str) -> 
     assert (r.code, data["status"], data["signature"], data["risk"]) == (1, "live", kind, "high")
 
 
-def test_encrypted_private_key_with_passphrase(fake: FakeBinance, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_encrypted_private_key_with_passphrase(fake: FakeBinance, run: RunCli, tmp_path: Path) -> None:
     pw = secrets.token_urlsafe(16)
     acct = fake.add_account("a@example.com")
     k = fake.add_key(acct, kind="ed25519", passphrase=pw.encode())
@@ -140,7 +141,7 @@ def test_encrypted_private_key_with_passphrase(fake: FakeBinance, run, tmp_path:
     assert len(fake.calls()) == 1
 
 
-def test_persistent_5xx_is_unknown_exit_3(world: World, run) -> None:  # type: ignore[no-untyped-def]
+def test_persistent_5xx_is_unknown_exit_3(world: World, run: RunCli) -> None:
     world.fake.inject(502, times=100)
     r = run("verify", "--format", "json", env=world.env(master=False))
     data = json.loads(r.out)
@@ -149,19 +150,19 @@ def test_persistent_5xx_is_unknown_exit_3(world: World, run) -> None:  # type: i
     assert len(world.fake.calls()) == 3
 
 
-def test_waf_is_unknown(world: World, run) -> None:  # type: ignore[no-untyped-def]
+def test_waf_is_unknown(world: World, run: RunCli) -> None:
     world.fake.inject(403)
     r = run("verify", env=world.env(master=False))
     assert r.code == 3 and "UNKNOWN" in r.out and "firewall" in r.out
 
 
-def test_ban_longer_than_the_wait_budget_is_unknown_without_waiting(world: World, run) -> None:  # type: ignore[no-untyped-def]
+def test_ban_longer_than_the_wait_budget_is_unknown_without_waiting(world: World, run: RunCli) -> None:
     world.fake.inject(418, retry_after=7200)
     r = run("verify", "--format", "json", env=world.env(master=False))
     assert r.code == 3 and json.loads(r.out)["status"] == "unknown"
 
 
-def test_testnet_without_sapi_falls_back_to_account(run) -> None:  # type: ignore[no-untyped-def]
+def test_testnet_without_sapi_falls_back_to_account(run: RunCli) -> None:
     fake = FakeBinance(sapi=False).start()
     try:
         acct = fake.add_account("a@example.com")
@@ -174,7 +175,7 @@ def test_testnet_without_sapi_falls_back_to_account(run) -> None:  # type: ignor
         fake.stop()
 
 
-def test_api_url_option_beats_env(world: World, run) -> None:  # type: ignore[no-untyped-def]
+def test_api_url_option_beats_env(world: World, run: RunCli) -> None:
     env = world.env(master=False)
     env["CEXGUARD_API_URL"] = "http://127.0.0.1:9"  # nothing listens there
     r = run("verify", "--api-url", world.fake.url, env=env)
@@ -192,20 +193,20 @@ def test_api_url_option_beats_env(world: World, run) -> None:  # type: ignore[no
     ({"BINANCE_API_KEY": "k" * 64, "BINANCE_API_SECRET": "s" * 64, "CEXGUARD_API_URL": "http://example.com"},
      "plain http is allowed only to a loopback"),
 ])
-def test_usage_errors_are_one_line_exit_2(run, env: dict[str, str], msg: str) -> None:  # type: ignore[no-untyped-def]
+def test_usage_errors_are_one_line_exit_2(run: RunCli, env: dict[str, str], msg: str) -> None:
     r = run("verify", env=env)
     assert r.code == 2 and r.out == ""
     assert msg in r.err and len(r.err.strip().splitlines()) == 1 and r.err.startswith("cexguard: error:")
 
 
-def test_bad_pem_is_exit_2(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_pem_is_exit_2(run: RunCli, tmp_path: Path) -> None:
     p = tmp_path / "k.pem"
     p.write_text("-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n")
     r = run("verify", env={"BINANCE_API_KEY": random_alnum(), "BINANCE_PRIVATE_KEY_FILE": str(p)})
     assert r.code == 2 and "not a valid PEM private key" in r.err
 
 
-def test_unreachable_server_is_exit_2(run) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_server_is_exit_2(run: RunCli) -> None:
     env = {"BINANCE_API_KEY": random_alnum(), "BINANCE_API_SECRET": random_alnum(),
            "CEXGUARD_API_URL": "http://127.0.0.1:9"}
     r = run("verify", env=env)
@@ -213,12 +214,17 @@ def test_unreachable_server_is_exit_2(run) -> None:  # type: ignore[no-untyped-d
     assert env["BINANCE_API_SECRET"] not in r.err and env["BINANCE_API_KEY"] not in r.err
 
 
-def test_secret_is_not_accepted_on_the_command_line(run) -> None:  # type: ignore[no-untyped-def]
+def test_secret_is_not_accepted_on_the_command_line(run: RunCli) -> None:
     r = run("verify", "--secret", random_alnum())
     assert r.code == 2
 
 
 # ----------------------------------------------------------------------------- verify_findings
+
+def ver(f: Finding) -> Mapping[str, Any]:
+    assert f.verification is not None
+    return f.verification
+
 
 def finding(kind: str, secret: str, *, path: str = "a.env", line: int = 1, paired: str | None = None,
             example: bool = False) -> Finding:
@@ -241,10 +247,10 @@ def test_verify_findings_verifies_each_distinct_pair_once(world: World) -> None:
                 + [finding("binance_api_key", lone_key, path="d.txt")])
     out = verify_findings(findings, api_url=world.fake.url)
     assert [f.path for f in out] == [f.path for f in findings]
-    assert [f.verification["status"] for f in out] == ["live"] * 4 + ["invalid"] * 2 + ["unverifiable"]
-    assert out[0].verification["risk"] == "critical"
-    assert out[0].verification["permissions"]["enableWithdrawals"] is True
-    assert "paired" in out[6].verification["reason"]
+    assert [ver(f)["status"] for f in out] == ["live"] * 4 + ["invalid"] * 2 + ["unverifiable"]
+    assert ver(out[0])["risk"] == "critical"
+    assert ver(out[0])["permissions"]["enableWithdrawals"] is True
+    assert "paired" in ver(out[6])["reason"]
     assert len(world.fake.calls(RESTRICTIONS)) == 2  # one per distinct pair
     assert lone_key not in json.dumps([f.verification for f in out])
 
@@ -253,7 +259,7 @@ def test_verify_findings_pairs_through_either_side(world: World) -> None:
     key = finding("binance_api_key", world.leaked.api_key)  # no paired_with on the key
     sec = finding("binance_secret_key", world.leaked.secret or "", paired=fingerprint_of(world.leaked.api_key))
     out = verify_findings([key, sec], api_url=world.fake.url)
-    assert [f.verification["status"] for f in out] == ["live", "live"]
+    assert [ver(f)["status"] for f in out] == ["live", "live"]
 
 
 def test_examples_are_never_sent(fake: FakeBinance) -> None:
@@ -261,8 +267,8 @@ def test_examples_are_never_sent(fake: FakeBinance) -> None:
     fs = [finding("binance_api_key", key, paired=fingerprint_of(secret), example=True),
           finding("binance_secret_key", secret, paired=fingerprint_of(key), example=True)]
     out = verify_findings(fs, api_url=fake.url)
-    assert {f.verification["status"] for f in out} == {"unverifiable"}
-    assert "example" in out[0].verification["reason"]
+    assert {ver(f)["status"] for f in out} == {"unverifiable"}
+    assert "example" in ver(out[0])["reason"]
     assert fake.calls() == []
 
 
@@ -273,9 +279,9 @@ def test_private_key_findings(fake: FakeBinance) -> None:
     fs = (pair(ed.api_key, (ed.private_key_pem or b"").decode(), kind="binance_private_key")
           + pair(enc.api_key, (enc.private_key_pem or b"").decode(), kind="binance_private_key", path="x"))
     out = verify_findings(fs, transport=Transport(fake.url))
-    assert [f.verification["status"] for f in out] == ["live", "live", "unverifiable", "unverifiable"]
-    assert out[0].verification["signature"] == "ed25519"
-    assert "encrypted" in out[2].verification["reason"]
+    assert [ver(f)["status"] for f in out] == ["live", "live", "unverifiable", "unverifiable"]
+    assert ver(out[0])["signature"] == "ed25519"
+    assert "encrypted" in ver(out[2])["reason"]
     assert len(fake.calls()) == 1
 
 
