@@ -30,7 +30,7 @@ def _emit(data: dict[str, Any], text: str, fmt: str) -> None:
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format.")
-@click.option("--api-url", default=None, envvar="CEXGUARD_API_URL", help=API_URL_HELP)
+@click.option("--api-url", default=None, help=API_URL_HELP)
 @click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True,
               help="Seconds to wait on each network operation.")
 def verify(*, fmt: str, api_url: str | None, timeout: float) -> int:
@@ -89,7 +89,7 @@ def _split_ips(values: tuple[str, ...]) -> list[str]:
 @click.option("--sub-account-id", default=None, metavar="ID", help="The Binance Link sub-account id (with --broker).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format.")
-@click.option("--api-url", default=None, envvar="CEXGUARD_API_URL", help=API_URL_HELP)
+@click.option("--api-url", default=None, help=API_URL_HELP)
 @click.option("--audit-log", "audit_log", type=click.Path(dir_okay=False), default=None, envvar="CEXGUARD_AUDIT_LOG",
               help="Append a JSON-lines record of this run here "
                    "(default $XDG_STATE_HOME/cexguard/revoke-audit.jsonl; also CEXGUARD_AUDIT_LOG).")

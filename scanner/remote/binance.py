@@ -483,7 +483,7 @@ class Transport:
         import socket
         import ssl
 
-        scrub = (creds.api_key,) if creds else ()
+        scrub = _scrub_values(creds, target, body)
         conn = self._connection()
         try:
             try:
@@ -511,6 +511,19 @@ class Transport:
         finally:
             conn.close()
         return _interpret(resp.status, resp.headers, raw, endpoint, scrub)
+
+
+def _scrub_values(creds: Credentials | None, target: str, body: bytes | None) -> tuple[str, ...]:
+    """API keys this request carries (header and *ApiKey parameters): a server message that echoes
+    one is shown with it redacted."""
+    from urllib.parse import parse_qsl
+
+    found = [creds.api_key] if creds else []
+    query = target.partition("?")[2]
+    for k, v in parse_qsl(query) + parse_qsl((body or b"").decode("ascii", "replace")):
+        if k.lower().endswith("apikey") and len(v) >= 16:
+            found.append(v)
+    return tuple(found)
 
 
 def _oserror(e: BaseException) -> str:

@@ -254,6 +254,14 @@ def test_server_messages_never_echo_the_key_in_full(fake: FakeBinance) -> None:
     assert issued.api_key not in str(ei.value) and issued.api_key[:4] in str(ei.value)
 
 
+def test_server_messages_never_echo_a_sub_account_key_param(world: World) -> None:
+    world.fake.inject(400, body=json.dumps({"code": -9000, "msg": f"no key {world.leaked.api_key}"}))
+    with pytest.raises(ApiError) as ei:
+        BinanceClient(transport(world.fake, []), creds(world.master_key)).delete_sub_account_api(
+            world.sub.email, world.leaked.api_key)
+    assert world.leaked.api_key not in str(ei.value) and "no key" in str(ei.value)
+
+
 def test_unsigned_call_without_signer_is_refused_before_sending(fake: FakeBinance) -> None:
     acct = fake.add_account("a@example.com")
     issued = fake.add_key(acct)

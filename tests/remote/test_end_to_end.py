@@ -104,3 +104,23 @@ def test_scan_with_verify_does_load_the_client(tmp_path: Path) -> None:
 
     (tmp_path / ".env").write_text(f"BINANCE_API_KEY={new_key()}\nBINANCE_API_SECRET={new_key()}\n")
     assert "http.client" in _loaded("scan", str(tmp_path), "-q", "--verify", "--api-url", "http://127.0.0.1:9")
+
+
+def test_nothing_in_the_scanned_repository_changes_where_requests_go(world: World, tmp_path: Path) -> None:
+    from tests.remote.fakebinance import FakeBinance
+
+    decoy = FakeBinance().start()
+    try:
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        (repo / ".env").write_text(f"CEXGUARD_API_URL={decoy.url}\nBINANCE_API_KEY={world.leaked.api_key}\n"
+                                   f"BINANCE_API_SECRET={world.leaked.secret}\n")
+        r = run_cli("scan", str(repo), "--format", "json", "--verify", env={"CEXGUARD_API_URL": world.fake.url})
+        assert r.code == 1, r.err
+        assert {f["verification"]["status"] for f in findings_of(r.out)} == {"live"}
+        (repo / ".cexguard.toml").write_text(f'api_url = "{decoy.url}"\n')
+        r = run_cli("scan", str(repo), "--format", "json", "--verify", env={"CEXGUARD_API_URL": world.fake.url})
+        assert r.code == 2 and "api_url" in r.err
+        assert decoy.calls() == []
+    finally:
+        decoy.stop()

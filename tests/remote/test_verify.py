@@ -199,6 +199,15 @@ def test_usage_errors_are_one_line_exit_2(run: RunCli, env: dict[str, str], msg:
     assert msg in r.err and len(r.err.strip().splitlines()) == 1 and r.err.startswith("cexguard: error:")
 
 
+def test_bad_url_from_the_environment_names_the_variable(run: RunCli) -> None:
+    r = run("verify", env={"BINANCE_API_KEY": random_alnum(), "BINANCE_API_SECRET": random_alnum(),
+                           "CEXGUARD_API_URL": "http://203.0.113.9:8080"})
+    assert r.code == 2 and r.err.startswith("cexguard: error: CEXGUARD_API_URL: plain http")
+    r = run("verify", "--api-url", "http://203.0.113.9", env={"BINANCE_API_KEY": random_alnum(),
+                                                              "BINANCE_API_SECRET": random_alnum()})
+    assert r.code == 2 and r.err.startswith("cexguard: error: --api-url: plain http")
+
+
 def test_bad_pem_is_exit_2(run: RunCli, tmp_path: Path) -> None:
     p = tmp_path / "k.pem"
     p.write_text("-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n")
