@@ -293,23 +293,28 @@ def render_text(result: VerifyResult) -> str:
     if result.permissions:
         lines.append("permissions")
         width = max(len(k) for k in result.permissions)
-        for k, v in result.permissions.items():
-            shown = ("yes" if v else "no") if isinstance(v, bool) else str(v)
-            lines.append(f"  {k:<{width}}  {shown}")
+        lines.extend(f"  {k:<{width}}  {_shown(k, v)}" for k, v in result.permissions.items())
     if result.account:
         lines.append("account      " + ", ".join(f"{k}={v}" for k, v in result.account.items()))
-    if result.status != "live" or not result.permissions:
-        label = "possible causes" if result.status == "invalid" else "why"
-        if result.status != "live":
-            lines.append(label)
-            lines.extend(f"  - {r}" for r in result.reasons)
-    if result.error and result.status != "live":
-        lines.append(f"answer       {result.error.get('message')}")
+    if result.status != "live":
+        lines.append("possible causes" if result.status == "invalid" else "why")
+        lines.extend(f"  - {r}" for r in result.reasons)
+        if result.error:
+            lines.append(f"answer       {result.error.get('message')}")
     lines.append(f"server       {result.api_url}  at {result.checked_at}")
     if result.status == "live":
         lines.append("next         delete this key now: `cexguard revoke --help` (sub-accounts), or "
                      "API Management on binance.com (your own account)")
     return "\n".join(lines) + "\n"
+
+
+def _shown(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if name.endswith("Time") and isinstance(value, int) and value > 10**11:
+        when = _dt.datetime.fromtimestamp(value / 1000, _dt.timezone.utc)
+        return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return str(value)
 
 
 def _status_note(result: VerifyResult) -> str:
