@@ -46,9 +46,11 @@ def cli() -> None:
 
     \b
     Exit codes:
-      0  no findings (or the command succeeded)
-      1  findings reported (scan, staged, history); key live (verify); revoke failed
-      2  usage or runtime error (one line on stderr)
+      0  no findings; verify: key invalid; revoke: revoked, already revoked or dry run
+      1  findings reported (scan, staged, history); verify: key live;
+         revoke: failed or not revocable through the API
+      2  usage or runtime error (one line on stderr, never a traceback)
+      3  verify: status unknown (WAF, rate limit, 5xx, timeout)
     """
 
 
