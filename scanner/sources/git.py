@@ -100,14 +100,16 @@ class GitProc(subprocess.Popen[bytes]):
 
 
 def popen(cwd: str | os.PathLike[str], *args: str, stdin: int | None = None, offline: bool = True,
-          bufsize: int = -1) -> GitProc:
-    """Start a long-running `git ARGS` with stdout piped (and stdin piped if asked)."""
+          bufsize: int = -1, stdout: int | IO[bytes] = subprocess.PIPE, nice: int = 0) -> GitProc:
+    """Start a long-running `git ARGS` with stdout piped (or to a file); `nice` lowers its priority."""
     import tempfile  # not at the top: the hook's path pays for it only when it starts a process
 
     cmd = [GIT, *BASE, *(OFFLINE if offline else ()), *args]
     err = tempfile.TemporaryFile()
+    lower = (lambda: os.nice(nice)) if nice and hasattr(os, "nice") else None
     try:
-        p = GitProc(cmd, cwd=cwd, stdin=stdin, stdout=subprocess.PIPE, stderr=err, env=_env(), bufsize=bufsize)
+        p = GitProc(cmd, cwd=cwd, stdin=stdin, stdout=stdout, stderr=err, env=_env(), bufsize=bufsize,
+                    preexec_fn=lower)
     except FileNotFoundError:
         err.close()
         raise GitError("git is not installed or not on PATH") from None

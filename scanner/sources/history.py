@@ -1,14 +1,15 @@
 """The full-history audit: every blob in the object store scanned once, then provenance for hits.
 
-The common path is one stream: a lister (`git cat-file --batch-all-objects --batch-check`, or
-`git rev-list --objects` with --reachable-only) feeds blob ids from a thread into one
-`git cat-file --batch` process, whose output the main thread reads and drops through the
-engine's prefilter (`might_match`), so git inflates on one core while Python filters on the other,
-and memory stays bounded (one blob at a time). Only blobs with findings are then mapped to history:
-one `git log --all --reflog -m --raw --find-object=...` gives the commits that added or removed them
-at each path; from that come the introducing commit, author, date, the refs containing it, whether
-it is still at HEAD and the exposure window. Blobs no commit reaches are looked up in the index and
-in unreachable commits, else reported as unreachable. One finding per (secret, path).
+The common path: list the blobs (`git cat-file --batch-all-objects --batch-check`, or `git rev-list
+--objects` with --reachable-only) into a temporary file, then stream them through one `git cat-file
+--batch` whose output the main thread drops through the engine's prefilter (`might_match`): git
+inflates on one core while Python filters on the other, one blob in memory at a time. Only blobs
+with findings are then mapped to history: `git log --all --reflog -m --raw` (started at the first
+finding, at low priority, so it runs on the core git cat-file leaves idle while Python filters)
+gives the commits that added or removed them at each path; from that come the introducing commit,
+author, date, the refs containing it, whether it is still at HEAD and the exposure window. Blobs no
+ref or reflog reaches are looked up in unreachable commits and the index, else reported as
+unreachable blobs. One finding per (secret, path).
 
 Range mode (`revs`, e.g. ["BASE..HEAD"]) scans only the blobs those commits add, and keeps only the
 secrets each commit adds to its file (absent from the parent's version), for CI and pre-push.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import subprocess
-import threading
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
@@ -32,104 +32,119 @@ if TYPE_CHECKING:
     from scanner.sources.progress import Progress
 
 UNREACHABLE_PATH = "(unreachable)"
-FIND_OBJECT_MAX = 400  # beyond this many hit blobs, filter the full `git log --raw` in Python
+FIND_OBJECT_MAX = 400  # beyond this many hit blobs, filter `git log --raw` in Python instead
 REFS_PER_FINDING = 20  # `for-each-ref --contains` runs for at most this many introducing commits
 _BATCH = 1 << 16
 
 
 # --------------------------------------------------------------------------------------------
-# streaming blobs
+# listing and streaming blobs
+#
+# Listing first, then streaming: the lister (`cat-file --batch-all-objects --batch-check` keeps an
+# id set of every object) and the reader each hold ~100 MB of pack windows and caches, so they run
+# one after the other to keep the whole process tree under ~150 MB; the listing also gives the
+# progress bar its totals. Git's caches are capped (LOWMEM) for the same reason.
+
+LOWMEM = ("-c", "core.deltaBaseCacheLimit=16m", "-c", "core.packedGitWindowSize=16m",
+          "-c", "core.packedGitLimit=64m")
 
 
-class _Lister:
-    """Runs in a thread: reads blob ids from a lister process, writes them to cat-file's stdin,
-    counting the totals (for the progress bar) and the blobs skipped as too large or missing."""
+@dataclass
+class Listing:
+    """Blob ids to read (a temporary file, one per line, in pack order), with their totals."""
 
-    def __init__(self, make_requests: Callable[[], Iterator[bytes]]) -> None:
-        self.make_requests = make_requests
-        self.blobs = 0
-        self.nbytes = 0
-        self.too_large = 0
-        self.missing = 0
-        self.done = False
-        self.error: BaseException | None = None
+    blobs: IO[bytes]
+    count: int = 0
+    nbytes: int = 0
+    too_large: int = 0
+    missing: int = 0
+    commits: IO[bytes] | None = None  # every commit id in the store (for the unreachable pass)
 
-    def run(self, sink: IO[bytes]) -> None:
-        try:
-            for chunk in self.make_requests():
-                sink.write(chunk)
-        except (BrokenPipeError, ValueError, OSError):
-            pass  # the reader stopped early (error or interrupt); it reports why
-        except BaseException as e:  # pragma: no cover - reported by the reader
-            self.error = e
-        finally:
-            self.done = True
-            try:
-                sink.close()
-            except OSError:
-                pass
+    def close(self) -> None:
+        self.blobs.close()
+        if self.commits is not None:
+            self.commits.close()
 
 
-def _all_objects(repo: Repo, lister: _Lister, max_size: int, procs: list[GitProc]
-                 ) -> Iterator[bytes]:
-    p = popen(repo.cwd, "cat-file", "--batch-all-objects", "--unordered",
-              "--batch-check=%(objecttype) %(objectname) %(objectsize)")
+def _tempfile() -> IO[bytes]:
+    import tempfile
+
+    return tempfile.TemporaryFile()
+
+
+def _lines(stream: IO[bytes]) -> Iterator[list[bytes]]:
+    """A process's output as lists of lines, a megabyte at a time (cheaper than line by line)."""
+    rest = b""
+    while True:
+        block = stream.read(1 << 20)
+        if not block:
+            if rest:
+                yield [rest]
+            return
+        lines = (rest + block).split(b"\n")
+        rest = lines.pop()
+        yield lines
+
+
+def list_all_objects(repo: Repo, *, max_size: int, procs: list[GitProc]) -> Listing:
+    """Every blob in the object store (reachable or not), in pack order; and every commit."""
+    listing = Listing(blobs=_tempfile(), commits=_tempfile())
+    assert listing.commits is not None
+    p = popen(repo.cwd, *LOWMEM, "cat-file", "--batch-all-objects", "--unordered",
+              "--batch-check=%(objecttype) %(objectname) %(objectsize)", bufsize=0)
     procs.append(p)
     assert p.stdout is not None
-    pending: list[bytes] = []
-    for line in p.stdout:
-        if line.startswith(b"blob "):
-            _, oid, size_b = line.split()
-            size = int(size_b)
-            if size > max_size:
-                lister.too_large += 1
-                continue
-            lister.blobs += 1
-            lister.nbytes += size
-            pending.append(oid)
-            if len(pending) >= 256:
-                pending.append(b"")
-                yield b"\n".join(pending)
-                pending.clear()
-    if pending:
-        pending.append(b"")
-        yield b"\n".join(pending)
+    out, commits = listing.blobs, listing.commits
+    for lines in _lines(p.stdout):
+        keep = []
+        for line in lines:
+            if line[:5] == b"blob ":
+                _, oid, size_b = line.split(b" ")
+                size = int(size_b)
+                if size > max_size:
+                    listing.too_large += 1
+                    continue
+                listing.nbytes += size
+                keep.append(oid)
+            elif line[:7] == b"commit ":
+                commits.write(line[7:].split(b" ", 1)[0] + b"\n")
+        if keep:
+            listing.count += len(keep)
+            keep.append(b"")
+            out.write(b"\n".join(keep))
     p.check()
+    return listing
 
 
-def _reachable_objects(repo: Repo, lister: _Lister, procs: list[GitProc]) -> Iterator[bytes]:
-    p = popen(repo.cwd, "rev-list", "--objects", "--all", "--reflog", "--filter=object:type=blob",
-              "--missing=print")
+def list_reachable(repo: Repo, *, procs: list[GitProc]) -> Listing:
+    """Blobs that refs and reflogs reach, each with the first path it was found at (--reachable-only)."""
+    listing = Listing(blobs=_tempfile())
+    p = popen(repo.cwd, *LOWMEM, "rev-list", "--objects", "--all", "--reflog", "--filter=object:type=blob",
+              "--missing=print", bufsize=0)
     procs.append(p)
     assert p.stdout is not None
     hexlen = repo.hexlen
-    pending: list[bytes] = []
-    for line in p.stdout:
-        if line[:1] == b"?":
-            lister.missing += 1
-            continue
-        if len(line) <= hexlen + 1 or line[hexlen:hexlen + 1] != b" ":
-            continue  # a commit (no path), or a path with a newline in it
-        lister.blobs += 1
-        pending.append(line)
-        if len(pending) >= 256:
-            yield b"".join(pending)
-            pending.clear()
-    if pending:
-        yield b"".join(pending)
+    for lines in _lines(p.stdout):
+        keep = []
+        for line in lines:
+            if line[:1] == b"?":
+                listing.missing += 1
+            elif len(line) > hexlen + 1 and line[hexlen:hexlen + 1] == b" ":
+                keep.append(line)  # 'oid path' (commits have no path; a path with a newline is split)
+        if keep:
+            listing.count += len(keep)
+            keep.append(b"")
+            listing.blobs.write(b"\n".join(keep))
     p.check()
+    return listing
 
 
-def _listed(oids: Iterable[str], lister: _Lister) -> Iterator[bytes]:
-    pending: list[bytes] = []
+def list_given(oids: Iterable[str]) -> Listing:
+    listing = Listing(blobs=_tempfile())
     for oid in oids:
-        lister.blobs += 1
-        pending.append(oid.encode() + b"\n")
-        if len(pending) >= 256:
-            yield b"".join(pending)
-            pending.clear()
-    if pending:
-        yield b"".join(pending)
+        listing.count += 1
+        listing.blobs.write(oid.encode() + b"\n")
+    return listing
 
 
 @dataclass
@@ -142,36 +157,44 @@ class _Scan:
     nbytes: int = 0
 
 
-def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, lister: _Lister, *, with_rest: bool,
-                progress: Progress | None, procs: list[GitProc]) -> _Scan:
-    """Pipe the lister's blob ids through one `git cat-file --batch`; scan each blob once."""
-    fmt = "%(objectname) %(objecttype) %(objectsize)" + (" %(rest)" if with_rest else "")
-    cat = popen(repo.cwd, "cat-file", f"--batch={fmt}", "--buffer", stdin=subprocess.PIPE, bufsize=_BATCH)
-    procs.append(cat)
-    assert cat.stdin is not None and cat.stdout is not None
-    feeder = threading.Thread(target=lister.run, args=(cat.stdin,), name="cexguard-lister", daemon=True)
-    feeder.start()
+def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, *, with_rest: bool,
+                max_size: int, progress: Progress | None, procs: list[GitProc],
+                on_hit: Callable[[], None] | None = None) -> _Scan:
+    """Read the listed blobs through one `git cat-file --batch`; each through the prefilter once.
+    `on_hit` is called when a blob has findings."""
     res = _Scan()
+    if listing.count == 0:
+        return res
+    listing.blobs.flush()
+    listing.blobs.seek(0)
+    fmt = "%(objectname) %(objecttype) %(objectsize)" + (" %(rest)" if with_rest else "")
+    cat = popen(repo.cwd, *LOWMEM, "cat-file", f"--batch={fmt}", "--buffer", stdin=listing.blobs.fileno(),
+                bufsize=_BATCH)
+    procs.append(cat)
+    assert cat.stdout is not None
+    _grow_pipe(cat.stdout)
+    if progress is not None:
+        progress.set_total(listing.count, listing.nbytes or None)
     readline, read = cat.stdout.readline, cat.stdout.read
     might_match, scan = engine.might_match, engine.scan
-    n = nbytes = 0
-    totals_known = False
-    missing = 0
+    n = nbytes = missing = too_large = 0
     while True:
         header = readline()
         if not header:
             break
         parts = header.rstrip(b"\n").split(b" ", 3)
         if len(parts) < 3 or not parts[2].isdigit():
-            missing += 1  # '<oid> missing': listed, then gone (a concurrent gc) or a broken pack
+            missing += 1  # '<oid> missing': listed, then gone (a concurrent gc) or a damaged pack
             continue
         size = int(parts[2])
-        data = read(size)
-        read(1)
-        if parts[1] != b"blob":
-            continue
         n += 1
         nbytes += size
+        if size > max_size:
+            skip(cat.stdout, size + 1)
+            too_large += 1
+            continue
+        data = read(size)
+        read(1)
         if might_match(data):
             oid = parts[0].decode()
             path = decode_path(parts[3]) if len(parts) > 3 and parts[3] else ""
@@ -180,22 +203,30 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, lister: _Lister, *
                 res.hits[oid] = found
                 if path:
                     res.hint[oid] = path
+                if on_hit is not None:
+                    on_hit()
         else:
             stats.files_scanned += 1
             stats.bytes_scanned += size
         if progress is not None:
-            if not totals_known and lister.done:
-                totals_known = True
-                progress.set_total(lister.blobs, lister.nbytes or None)
             progress.update(n, nbytes)
-    feeder.join()
     cat.check()
-    if lister.error is not None:
-        raise lister.error
     res.blobs, res.nbytes = n, nbytes
     if missing:
         stats.skip("missing_object", missing)
+    if too_large:
+        stats.skip("too_large", too_large)
     return res
+
+
+def _grow_pipe(stream: IO[bytes]) -> None:
+    """A 1 MiB pipe (Linux): ~16x fewer wake-ups between git and the reader for the same bytes."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError, ValueError):
+        pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,41 +257,33 @@ class Event:
 LOG_FORMAT = "--format=%x01%H %at %ct%x00%aI%x00%an <%ae>%x00"
 
 
-def log_events(repo: Repo, revs: Sequence[str], *, find: Sequence[str] = (), want: set[str] | None = None,
-               merges: bool, renames: bool = False, stdin: bytes | None = None,
-               unreachable: bool = False) -> Iterator[Event]:
-    """Raw diff entries of the commits `revs` selects (`git log --raw`), streamed.
-
-    `find` passes `--find-object` for each id (git filters); `want` filters in Python instead (an
-    entry is kept when its old or new blob is in it); neither: every entry that adds content.
-    """
-    args = ["log", "--raw", "-z", "--no-abbrev", "--no-ext-diff", "--no-textconv", LOG_FORMAT,
+def _log_args(revs: Sequence[str], *, find: Sequence[str], merges: bool, renames: bool, stdin: bool) -> list[str]:
+    args = [*LOWMEM, "log", "--raw", "-z", "--no-abbrev", "--no-ext-diff", "--no-textconv", LOG_FORMAT,
             "-M" if renames else "--no-renames"]
     if merges:
         args.append("-m")
     args += [f"--find-object={oid}" for oid in find]
-    if stdin is not None:
+    if stdin:
         args.append("--stdin")
-    args += list(revs)
-    p = popen(repo.cwd, *args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-              bufsize=_BATCH)
-    assert p.stdout is not None
+    return args + list(revs)
+
+
+def log_events(repo: Repo, revs: Sequence[str], *, find: Sequence[str] = (), want: set[str] | None = None,
+               merges: bool, renames: bool = False, stdin: IO[bytes] | None = None,
+               unreachable: bool = False) -> Iterator[Event]:
+    """Raw diff entries of the commits `revs` selects (`git log --raw`), streamed.
+
+    `find` passes `--find-object` for each id (git filters); `want` filters in Python instead (an
+    entry is kept when its old or new blob is in it); neither: every entry.
+    """
     if stdin is not None:
-        threading.Thread(target=_write_all, args=(p.stdin, stdin), daemon=True).start()
-    zeros = {"0" * 40, "0" * 64}
-    buf = b""
+        stdin.flush()
+        stdin.seek(0)
+    p = popen(repo.cwd, *_log_args(revs, find=find, merges=merges, renames=renames, stdin=stdin is not None),
+              stdin=stdin.fileno() if stdin is not None else subprocess.DEVNULL, bufsize=_BATCH)
+    assert p.stdout is not None
     try:
-        while True:
-            chunk = p.stdout.read(_BATCH)
-            if chunk:
-                buf += chunk
-            pieces = buf.split(b"\x01")
-            buf = pieces.pop() if chunk else b""
-            for rec in pieces if chunk else pieces + [buf]:
-                if rec:
-                    yield from _record_events(rec, zeros, want, unreachable)
-            if not chunk:
-                break
+        yield from parse_log(p.stdout, want, unreachable)
     finally:
         p.stdout.close()
         try:
@@ -269,14 +292,58 @@ def log_events(repo: Repo, revs: Sequence[str], *, find: Sequence[str] = (), wan
             p.errfile.close()
 
 
-def _write_all(sink: IO[bytes] | None, data: bytes) -> None:
-    if sink is None:
-        return
-    try:
-        sink.write(data)
-        sink.close()
-    except OSError:
-        pass
+def parse_log(stream: IO[bytes], want: set[str] | None, unreachable: bool = False) -> Iterator[Event]:
+    """Events from `git log --raw -z` output with LOG_FORMAT (each commit starts with \\x01)."""
+    zeros = {"0" * 40, "0" * 64}
+    buf = b""
+    while True:
+        chunk = stream.read(_BATCH)
+        if not chunk:
+            if buf:
+                yield from _record_events(buf, zeros, want, unreachable)
+            return
+        pieces = (buf + chunk).split(b"\x01")
+        buf = pieces.pop()
+        for rec in pieces:
+            if rec:
+                yield from _record_events(rec, zeros, want, unreachable)
+
+
+class HistoryLog:
+    """`git log --all --reflog -m --raw` of the whole history, started at the first finding, at a
+    lower priority, into a temporary file: it walks history on the core that git cat-file leaves
+    idle while Python filters blobs, so provenance is mostly ready when the stream ends. Never
+    started for a repository without findings."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.proc: GitProc | None = None
+        self.out: IO[bytes] | None = None
+
+    def start(self) -> None:
+        if self.proc is not None:
+            return
+        self.out = _tempfile()
+        self.proc = popen(self.repo.cwd, *_log_args(["--all", "--reflog"], find=(), merges=True, renames=False,
+                                                   stdin=False),
+                          stdin=subprocess.DEVNULL, stdout=self.out, nice=10)
+
+    def events(self, want: set[str]) -> list[Event]:
+        """The entries touching `want` (starting the log now if it was not yet running)."""
+        self.start()
+        assert self.proc is not None and self.out is not None
+        try:
+            self.proc.check()
+        finally:
+            self.proc.errfile.close()
+        self.out.seek(0)
+        return list(parse_log(self.out, want))
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+        if self.out is not None:
+            self.out.close()
 
 
 def _record_events(rec: bytes, zeros: set[str], want: set[str] | None, unreachable: bool) -> Iterator[Event]:
@@ -356,30 +423,43 @@ def audit(repo: Repo, engine: Engine, stats: ScanStats, *, revs: Sequence[str] |
 
 def _audit_all(repo: Repo, engine: Engine, stats: ScanStats, *, reachable_only: bool, max_size: int,
                progress: Progress | None, procs: list[GitProc]) -> list[Finding]:
-    lister = _Lister(lambda: (_reachable_objects(repo, lister, procs) if reachable_only
-                              else _all_objects(repo, lister, max_size, procs)))
-    scan = stream_scan(repo, engine, stats, lister, with_rest=reachable_only, progress=progress, procs=procs)
-    _record_totals(stats, scan, lister)
-    if lister.missing:
-        stats.extra["missing_objects"] = lister.missing
+    listing = list_reachable(repo, procs=procs) if reachable_only else list_all_objects(repo, max_size=max_size,
+                                                                                         procs=procs)
+    hlog = HistoryLog(repo)
+    try:
+        scan = stream_scan(repo, engine, stats, listing, with_rest=reachable_only, max_size=max_size,
+                           progress=progress, procs=procs, on_hit=hlog.start)
+        if progress is not None:
+            progress.close()
+        return _provenance(repo, engine, stats, scan, listing, hlog, max_size=max_size)
+    finally:
+        hlog.close()
+        listing.close()
+
+
+def _provenance(repo: Repo, engine: Engine, stats: ScanStats, scan: _Scan, listing: Listing, hlog: HistoryLog,
+                *, max_size: int) -> list[Finding]:
+    """Map the blobs with findings to the commits, paths and refs that hold them."""
+    _record_totals(stats, scan, listing)
+    if listing.missing:
+        stats.extra["missing_objects"] = listing.missing
     elif repo.partial() is not None:
         stats.extra["missing_objects"] = count_missing(repo)
     if not scan.hits:
         return []
     cache = _BlobFps(scan.hits, repo, engine, max_size=max_size, scanned_all=True)
     want = set(scan.hits)
-    find = sorted(want) if len(want) <= FIND_OBJECT_MAX else ()
     groups: dict[tuple[str, str], _Group] = {}
     seen: set[str] = set()
     try:
-        events = list(log_events(repo, ["--all", "--reflog"], find=find, want=want, merges=True))
+        events = hlog.events(want)
     except GitError as e:
         stats.errors.append(f"history not mapped: {e}")
         events = []
     _apply_events(events, cache, groups, seen)
     rest = want - seen
     if rest:
-        _map_unreachable(repo, rest, cache, groups, seen, reachable_only=reachable_only, stats=stats)
+        _map_unreachable(repo, rest, cache, groups, seen, commits=listing.commits, stats=stats)
     head = repo.head()
     return _findings(repo, engine, groups, cache, head=head, max_size=max_size)
 
@@ -394,9 +474,15 @@ def _audit_range(repo: Repo, engine: Engine, stats: ScanStats, revs: Sequence[st
         raise CexguardError(f"cannot read the range {' '.join(revs)}: {str(e).split(': ', 1)[-1]}{hint}") from None
     new_blobs = list(dict.fromkeys(e.new for e in events if e.new is not None))
     stats.extra["commits"] = len({e.commit.oid for e in events})
-    lister = _Lister(lambda: _listed(new_blobs, lister))
-    scan = stream_scan(repo, engine, stats, lister, with_rest=False, progress=progress, procs=procs)
-    _record_totals(stats, scan, lister)
+    listing = list_given(new_blobs)
+    try:
+        scan = stream_scan(repo, engine, stats, listing, with_rest=False, max_size=max_size, progress=progress,
+                           procs=procs)
+    finally:
+        listing.close()
+    if progress is not None:
+        progress.close()
+    _record_totals(stats, scan, listing)
     if not scan.hits:
         return []
     cache = _BlobFps(scan.hits, repo, engine, max_size=max_size, scanned_all=False, scanned=set(new_blobs))
@@ -406,16 +492,16 @@ def _audit_range(repo: Repo, engine: Engine, stats: ScanStats, revs: Sequence[st
     return _findings(repo, engine, groups, cache, head=repo.head(), max_size=max_size)
 
 
-def _record_totals(stats: ScanStats, scan: _Scan, lister: _Lister) -> None:
+def _record_totals(stats: ScanStats, scan: _Scan, listing: Listing) -> None:
     stats.extra["blobs"] = scan.blobs
     stats.extra["blob_bytes"] = scan.nbytes
-    if lister.too_large:
-        stats.skip("too_large", lister.too_large)
+    if listing.too_large:
+        stats.skip("too_large", listing.too_large)
 
 
 def count_missing(repo: Repo) -> int:
     """Objects reachable from refs but absent (a partial clone's unfetched blobs); never fetches."""
-    p = repo.run("rev-list", "--objects", "--all", "--reflog", "--missing=print", check=False, offline=True)
+    p = repo.run(*LOWMEM, "rev-list", "--objects", "--all", "--reflog", "--missing=print", check=False, offline=True)
     return sum(1 for line in p.stdout.splitlines() if line.startswith(b"?"))
 
 
@@ -487,20 +573,19 @@ def _apply_events(events: Iterable[Event], cache: _BlobFps, groups: dict[tuple[s
 
 
 def _map_unreachable(repo: Repo, rest: set[str], cache: _BlobFps, groups: dict[tuple[str, str], _Group],
-                     seen: set[str], *, reachable_only: bool, stats: ScanStats) -> None:
-    """Blobs with findings that no ref or reflog reaches: unreachable commits, the index, or none."""
-    if not reachable_only:
-        tips = unreachable_commits(repo)
-        if tips:
-            try:
-                evs = list(log_events(repo, ["--not", "--all", "--reflog"], find=sorted(rest)[:FIND_OBJECT_MAX],
-                                      want=rest, merges=True, stdin=b"".join(t + b"\n" for t in tips),
-                                      unreachable=True))
-            except GitError as e:
-                stats.errors.append(f"unreachable commits not mapped: {e}")
-                evs = []
-            _apply_events(evs, cache, groups, seen)
-            rest -= seen
+                     seen: set[str], *, commits: IO[bytes] | None, stats: ScanStats) -> None:
+    """Blobs with findings that no ref or reflog reaches: unreachable commits (every commit in the
+    store, less what refs and reflogs reach: git does the subtraction), the index, or none."""
+    if commits is not None and commits.tell() > 0:  # (the listing wrote every commit id here)
+        try:
+            evs = list(log_events(repo, ["--not", "--all", "--reflog"],
+                                  find=sorted(rest) if len(rest) <= FIND_OBJECT_MAX else (),
+                                  want=rest, merges=True, stdin=commits, unreachable=True))
+        except GitError as e:
+            stats.errors.append(f"unreachable commits not mapped: {e}")
+            evs = []
+        _apply_events(evs, cache, groups, seen)
+        rest -= seen
     if rest and repo.root is not None:
         staged = index_blobs(repo)
         for oid in sorted(rest):
@@ -516,18 +601,6 @@ def _map_unreachable(repo: Repo, rest: set[str], cache: _BlobFps, groups: dict[t
             g = groups.setdefault((f.fingerprint, UNREACHABLE_PATH),
                                   _Group(fp=f.fingerprint, path=UNREACHABLE_PATH, where="unreachable"))
             g.blobs.add(oid)
-
-
-def unreachable_commits(repo: Repo) -> list[bytes]:
-    """Commits in the object store that no ref or reflog reaches (dropped stashes, reset commits)."""
-    listing = repo.git("cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objecttype) %(objectname)",
-                       offline=True)
-    commits = {line[7:] for line in listing.splitlines() if line.startswith(b"commit ")}
-    if not commits:
-        return []
-    reach = repo.run("rev-list", "--all", "--reflog", check=False, offline=True).stdout
-    commits.difference_update(reach.splitlines())
-    return sorted(commits)
 
 
 def index_blobs(repo: Repo) -> dict[str, list[str]]:

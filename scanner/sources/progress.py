@@ -91,3 +91,4 @@ class Progress:
         if self.enabled and self._drawn:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+            self._drawn = False

@@ -35,6 +35,7 @@ def test_deleted_file_reports_introducing_commit_and_exposure_window(repo: Path,
     removal = commit(repo, {"deploy/.env": None}, "remove env", date=D4)
     code, doc, _ = cg_json(repo, "history")
     assert code == 1
+    assert doc["stats"]["errors"] == []
     f = one(doc, keys[0])
     assert (f["path"], f["line"]) == ("deploy/.env", 2)
     assert f["commit"] == intro
@@ -111,6 +112,7 @@ def test_unreachable_objects_are_found_unless_reachable_only(repo: Path, keys: l
     assert dangling["path"] == "(unreachable)"
     assert dangling["blob"] == blob
     assert dangling["reachable"] == "unreachable"
+    assert doc["stats"]["errors"] == []
     gone = one(doc, keys[1])
     assert (gone["path"], gone["commit"], gone["reachable"], gone["refs"]) == ("lost.env", lost, "unreachable", [])
     assert git(repo, "count-objects", "-v") == objects_before  # never gc/prune
