@@ -12,8 +12,7 @@ and the HEAD version is read only for the rare file that has a finding.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Collection, Iterator
+from typing import TYPE_CHECKING, Collection, Iterator, NamedTuple
 
 from scanner.models import Chunk, Finding, ScanStats
 from scanner.sources.git import CatFile, Repo, decode_path, split_z
@@ -24,8 +23,7 @@ if TYPE_CHECKING:
 GITLINK = b"160000"  # a submodule's commit, not a file
 
 
-@dataclass(frozen=True)
-class StagedFile:
+class StagedFile(NamedTuple):
     path: str  # repository-relative, '/'-separated
     blob: str  # the staged version
     status: str  # A, M, R, C or T
@@ -65,6 +63,19 @@ def staged_files(repo: Repo, *, paths: Collection[str] | None = None) -> list[St
     return res
 
 
+def estimated_size(repo: Repo, files: list[StagedFile]) -> int:
+    """Bytes the commit's files hold, from the working tree's sizes (close, and free to learn)."""
+    import os
+
+    total = 0
+    for f in files:
+        try:
+            total += os.stat(os.path.join(repo.cwd, f.path)).st_size
+        except OSError:
+            total += 1 << 20  # staged, then deleted or replaced in the work tree: assume big
+    return total
+
+
 def merge_heads(repo: Repo) -> list[str]:
     """The other parents of the commit being made when a merge is in progress."""
     try:
@@ -92,9 +103,14 @@ def iter_staged(repo: Repo, files: list[StagedFile], cat: CatFile, stats: ScanSt
 
 
 def scan_staged(repo: Repo, engine: Engine, stats: ScanStats, *, paths: Collection[str] | None = None,
-                max_size: int, exclude: tuple[str, ...] = ()) -> list[Finding]:
-    """Findings for the secrets that the next commit adds (`exclude`: the config's path globs)."""
-    files = staged_files(repo, paths=paths)
+                max_size: int, exclude: tuple[str, ...] = (), files: list[StagedFile] | None = None
+                ) -> list[Finding]:
+    """Findings for the secrets that the next commit adds (`exclude`: the config's path globs;
+    `files`: the answer of `staged_files` if the caller already has it)."""
+    if files is None:
+        files = staged_files(repo)
+    if paths is not None:
+        files = [f for f in files if f.path in paths]
     if exclude:
         from scanner.sources.files import _excluded
 
