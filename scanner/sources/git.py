@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Iterator, NamedTuple, Sequence
+from typing import IO, NamedTuple
 
 from scanner.errors import CexguardError
 
@@ -41,8 +42,7 @@ def _first_line(err: bytes) -> str:
         line = raw.strip()
         if line:
             for prefix in ("fatal: ", "error: "):
-                if line.startswith(prefix):
-                    line = line[len(prefix):]
+                line = line.removeprefix(prefix)
             return line[:300]
     return "no message"
 
@@ -52,8 +52,7 @@ def run(cwd: str | os.PathLike[str], *args: str, input: bytes | None = None, che
     """Run `git ARGS` in `cwd` and capture its output (bytes). Raise GitError when check fails."""
     cmd = [GIT, *BASE, *(OFFLINE if offline else ()), *args]
     try:
-        proc = subprocess.run(cmd, cwd=cwd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=_env(), check=False)
+        proc = subprocess.run(cmd, cwd=cwd, input=input, capture_output=True, env=_env(), check=False)
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None
     except NotADirectoryError:
@@ -106,9 +105,9 @@ def popen(cwd: str | os.PathLike[str], *args: str, stdin: int | None = None, off
     if keep_stderr:
         import tempfile  # not at the top: the hook's path does without it
 
-        err: IO[bytes] = tempfile.TemporaryFile()
+        err: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - the process owns it; stop() closes it
     else:
-        err = open(os.devnull, "wb")
+        err = open(os.devnull, "wb")  # noqa: SIM115
     lower = (lambda: os.nice(nice)) if nice and hasattr(os, "nice") else None
     try:
         p = GitProc(cmd, cwd=cwd, stdin=stdin, stdout=stdout, stderr=err, env=_env(), bufsize=bufsize,
@@ -246,7 +245,7 @@ class CatFile:
             pass
         self._proc.stop()
 
-    def __enter__(self) -> CatFile:
+    def __enter__(self) -> CatFile:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import subprocess
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING
 
 from scanner.errors import CexguardError
 from scanner.models import Chunk, Finding, ScanStats

@@ -12,7 +12,8 @@ and the HEAD version is read only for the rare file that has a finding.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Collection, Iterator, NamedTuple
+from collections.abc import Collection, Iterator
+from typing import TYPE_CHECKING, NamedTuple
 
 from scanner.models import Chunk, Finding, ScanStats
 from scanner.sources.git import CatFile, Repo, decode_path, split_z

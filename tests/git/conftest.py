@@ -30,7 +30,7 @@ def git_run(repo: Path, *args: str, input: str | None = None, env: dict[str, str
     e = dict(os.environ, **GIT_ENV)
     if env:
         e.update(env)
-    return subprocess.run(["git", *args], cwd=repo, env=e, capture_output=True, text=True, input=input)
+    return subprocess.run(["git", *args], cwd=repo, env=e, capture_output=True, text=True, input=input, check=False)
 
 
 def git(repo: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None,

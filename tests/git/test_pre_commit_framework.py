@@ -40,7 +40,7 @@ def pre_commit(cwd: Path, home: Path, *args: str) -> subprocess.CompletedProcess
     env = dict(os.environ, **GIT_ENV, PRE_COMMIT_HOME=str(home), PRE_COMMIT_COLOR="never")
     env.pop("PYTHONPATH", None)  # the hook must run from its own installed environment
     return subprocess.run([sys.executable, "-m", "pre_commit", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=900)
+                          text=True, timeout=900, check=False)
 
 
 def test_try_repo_rejects_a_key_and_accepts_a_clean_change(tmp_path: Path, hook_repo: tuple[Path, str, Path],
