@@ -136,45 +136,75 @@ def python_of(argv: list[str]) -> str:
 
 # --- measuring ------------------------------------------------------------------------------------------------
 
-def _tree_rss(root: int) -> tuple[int, int, dict[str, int]]:
-    """(resident bytes, private (anonymous) bytes, resident bytes by command name) summed over root and all its
-    descendants, from /proc. Private = resident - shared (statm); shared is mostly mmap'd files such as git packs,
-    which the page cache holds anyway."""
-    kids: dict[int, list[int]] = {}
-    names: dict[int, str] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat", "rb") as fh:
-                stat = fh.read()
-            close = stat.rindex(b")")
-            ppid = int(stat[close + 2:].split()[1])
-            names[int(d)] = stat[stat.index(b"(") + 1:close].decode(errors="replace")
-        except (OSError, ValueError, IndexError):
-            continue
-        kids.setdefault(ppid, []).append(int(d))
-    total = private = 0
-    by_name: dict[str, int] = {}
-    todo = [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            with open(f"/proc/{pid}/statm") as fh:
-                f = fh.read().split()
-            res, shared = int(f[1]) * PAGE, int(f[2]) * PAGE
-        except (OSError, ValueError, IndexError):
-            res = shared = 0
-        total += res
-        private += res - shared
-        if res:
-            by_name[names.get(pid, "?")] = by_name.get(names.get(pid, "?"), 0) + res
-        todo.extend(kids.get(pid, ()))
-    return total, private, by_name
+class TreeSampler:
+    """Samples the memory of a process tree from /proc (statm: cheap enough for 50 Hz).
+
+    Per sample: the sum of resident memory over the root and its descendants, the same for private pages
+    (resident - shared; shared is mostly mmap'd files such as git packs, which the page cache holds anyway),
+    and per command name. A child that still runs its parent's executable (forked, not yet exec'd, e.g. a
+    thread spawning `git`) shares its parent's pages and would count them twice: such a child is counted only
+    from its second sample on (a worker process lives that long, a fork-exec transient does not)."""
+
+    def __init__(self, root: int):
+        self.root = root
+        self.clones_seen: set[int] = set()
+        self.tree = self.private = self.single = 0
+        self.by_name: dict[str, int] = {}
+
+    def sample(self) -> None:
+        kids: dict[int, list[int]] = {}
+        names: dict[int, str] = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat", "rb") as fh:
+                    stat = fh.read()
+                close = stat.rindex(b")")
+                ppid = int(stat[close + 2:].split()[1])
+                names[int(d)] = stat[stat.index(b"(") + 1:close].decode(errors="replace")
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+        total = private = 0
+        by_name: dict[str, int] = {}
+        clones: set[int] = set()
+        todo = [(self.root, None)]
+        while todo:
+            pid, parent_exe = todo.pop()
+            try:
+                exe = os.readlink(f"/proc/{pid}/exe")
+            except OSError:
+                exe = None
+            skip = False
+            if parent_exe is not None and exe == parent_exe:
+                clones.add(pid)
+                skip = pid not in self.clones_seen
+            if not skip:
+                try:
+                    with open(f"/proc/{pid}/statm") as fh:
+                        f = fh.read().split()
+                    res, shared = int(f[1]) * PAGE, int(f[2]) * PAGE
+                except (OSError, ValueError, IndexError):
+                    res = shared = 0
+                total += res
+                private += res - shared
+                self.single = max(self.single, res)
+                if res:
+                    name = names.get(pid, "?")
+                    by_name[name] = by_name.get(name, 0) + res
+            todo.extend((k, exe) for k in kids.get(pid, ()))
+        self.clones_seen = clones
+        self.tree = max(self.tree, total)
+        self.private = max(self.private, private)
+        for k, v in by_name.items():
+            self.by_name[k] = max(self.by_name.get(k, 0), v)
 
 
 class Run:
-    __slots__ = ("rc", "wall", "cpu", "rss", "anon", "by_name", "stdout", "stderr", "timed_out")
+    """One timed run. rss: the biggest single process's peak (what `/usr/bin/time -f %M` says); tree: peak
+    of the summed resident memory of the live process tree; private: the same, private pages only."""
+    __slots__ = ("rc", "wall", "cpu", "rss", "tree", "private", "by_name", "stdout", "stderr", "timed_out")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -186,7 +216,6 @@ def measure(argv: list[str], cwd: str | None = None, timeout: float = 3600, stdo
     """Run argv once; stdout to stdout_path (or /dev/null). Wall, CPU and peak RSS of its process tree."""
     errf = tempfile.TemporaryFile()
     outf = open(stdout_path, "wb") if stdout_path else open(os.devnull, "wb")
-    peak = {"rss": 0, "anon": 0, "by_name": {}}
     done = threading.Event()
     t0 = time.perf_counter()
     try:
@@ -194,17 +223,15 @@ def measure(argv: list[str], cwd: str | None = None, timeout: float = 3600, stdo
                              start_new_session=True)
     except OSError as e:
         outf.close()
-        return Run(rc=127, wall=0.0, cpu=0.0, rss=0, anon=0, by_name={}, stdout=stdout_path, stderr=str(e),
-                   timed_out=False)
+        return Run(rc=127, wall=0.0, cpu=0.0, rss=0, tree=0, private=0, by_name={}, stdout=stdout_path,
+                   stderr=str(e), timed_out=False)
+
+    sampler_state = TreeSampler(p.pid)
 
     def sample():
         while not done.wait(0.02):
             try:
-                rss, anon, by_name = _tree_rss(p.pid)
-                peak["rss"] = max(peak["rss"], rss)
-                peak["anon"] = max(peak["anon"], anon)
-                for k, v in by_name.items():
-                    peak["by_name"][k] = max(peak["by_name"].get(k, 0), v)
+                sampler_state.sample()
             except Exception:  # noqa: BLE001 - best effort
                 pass
 
@@ -238,8 +265,9 @@ def measure(argv: list[str], cwd: str | None = None, timeout: float = 3600, stdo
     # /proc samples decide (this process stays small, ~20 MiB, so every real scanner is far above it).
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     waited = ru.ru_maxrss * 1024 if ru.ru_maxrss * 1024 > own * 1.1 else 0
-    return Run(rc=p.returncode, wall=wall, cpu=ru.ru_utime + ru.ru_stime,
-               rss=max(waited, peak["rss"]), anon=peak["anon"], by_name=peak["by_name"], stdout=stdout_path,
+    st = sampler_state
+    return Run(rc=p.returncode, wall=wall, cpu=ru.ru_utime + ru.ru_stime, rss=max(waited, st.single),
+               tree=max(st.tree, waited), private=st.private, by_name=st.by_name, stdout=stdout_path,
                stderr=err, timed_out=timed_out)
 
 
@@ -441,22 +469,25 @@ def fmt(v, spec: str) -> str:
     return format(v, spec) if v is not None else "-".rjust(width)
 
 
-def peak_rss(t: Tool | None) -> float | None:
-    return max(r.rss for r in t.runs) if t and t.runs and not t.failed else None
+def peak(t: Tool | None, attr: str = "rss") -> float | None:
+    """Peak over the timed runs, in bytes (None when not measured)."""
+    if not t or not t.runs or t.failed:
+        return None
+    return max(getattr(r, attr) or 0 for r in t.runs) or None
 
 
 def summarize(mode: str, tools: list[Tool], planted: list[dict] | None = None, refs: list[Tool] = (),
               say=print, root: str = "", title: str = "") -> dict:
     """Print the table and ratios; return them as a dict (for the Markdown report). refs: reference commands
     (I/O floor, bare Python) that get a ratio but are not contenders."""
+    mib = lambda v: v / MIB if v is not None else None  # noqa: E731
     rows = []
     for t in [*tools, *refs]:
         pf, detail = planted_found(t, planted or [], root) if t in tools else ("-", "")
         rows.append({"tool": t.name, "failed": t.failed, "cmd": t.cmd, "runs": len(t.runs),
                      "wall": med(t, "wall"), "wall_min": min((r.wall for r in t.runs), default=None),
-                     "cpu": med(t, "cpu"), "rss_mib": (max(r.rss for r in t.runs) / MIB) or None if t.runs else None,
-                     "anon_mib": (max(r.anon for r in t.runs) / MIB) or None if t.runs else None,
-                     "rss_by_process": by_process(t),
+                     "cpu": med(t, "cpu"), "rss_mib": mib(peak(t, "rss")), "tree_mib": mib(peak(t, "tree")),
+                     "private_mib": mib(peak(t, "private")), "rss_by_process": by_process(t),
                      "findings": t.findings if t in tools else None, "planted": pf, "planted_detail": detail})
     cex = next((t for t in tools if t.name == "cexguard"), None)
     ok_cex = cex is not None and not cex.failed and bool(cex.runs)
@@ -464,27 +495,34 @@ def summarize(mode: str, tools: list[Tool], planted: list[dict] | None = None, r
     for other in [*tools, *refs]:
         if other is cex:
             continue
-        for metric in ("wall", "rss"):
+        for metric in ("wall", "tree rss"):
             if metric == "wall":
                 a, b = (med(cex, "wall") if ok_cex else None), (med(other, "wall") if not other.failed else None)
+            elif other in refs:
+                continue
             else:
-                a, b = (peak_rss(cex) if ok_cex else None), peak_rss(other)
+                a, b = (peak(cex, "tree") if ok_cex else None), peak(other, "tree")
             ratio = a / b if a is not None and b else None
             floor = FLOORS.get((mode, other.name, metric))
-            if metric == "rss" and other in refs:
-                continue
             ratios.append({"vs": other.name, "metric": metric, "ratio": ratio, "floor": floor,
                            "ok": None if ratio is None or floor is None else ratio <= floor})
     cap = RSS_CAP.get(mode)
-    rss_ok = (peak_rss(cex) / MIB <= cap) if cap and ok_cex else None
+    cap_check = {}
+    if cap and ok_cex:
+        for what, attr in (("max process", "rss"), ("tree", "tree")):
+            v = mib(peak(cex, attr))
+            cap_check[what] = (v, None if v is None else v <= cap)
+    rss_ok = all(ok for _, ok in cap_check.values()) if cap_check else None
 
     say(f"\n{title or mode}: median of {max((len(t.runs) for t in tools), default=0)} runs after a warm-up")
-    say(f"{'tool':<14}{'wall s':>9}{'min s':>9}{'cpu s':>9}{'RSS MiB':>9}{'private':>9}{'findings':>10}"
-        f"{'planted':>9}  status")
+    say(f"{'tool':<14}{'wall s':>9}{'min s':>9}{'cpu s':>9}{'max RSS':>9}{'tree RSS':>9}{'private':>9}"
+        f"{'findings':>10}{'planted':>9}  status")
     for r in rows:
         say(f"{r['tool']:<14}{fmt(r['wall'], '9.3f')}{fmt(r['wall_min'], '9.3f')}{fmt(r['cpu'], '9.2f')}"
-            f"{fmt(r['rss_mib'], '9.1f')}{fmt(r['anon_mib'], '9.1f')}{fmt(r['findings'], '10d')}{r['planted']:>9}  "
-            f"{'FAILED: ' + r['failed'] if r['failed'] else 'ok'}")
+            f"{fmt(r['rss_mib'], '9.1f')}{fmt(r['tree_mib'], '9.1f')}{fmt(r['private_mib'], '9.1f')}"
+            f"{fmt(r['findings'], '10d')}{r['planted']:>9}  {'FAILED: ' + r['failed'] if r['failed'] else 'ok'}")
+    say("  (MiB; max RSS = biggest single process, as /usr/bin/time -f %M; tree RSS = peak sum over the live "
+        "process tree; private = tree without shared/file-backed pages)")
     for r in rows:
         if r["rss_by_process"]:
             say(f"  peak RSS MiB by process, {r['tool']}: {r['rss_by_process']}")
@@ -495,11 +533,12 @@ def summarize(mode: str, tools: list[Tool], planted: list[dict] | None = None, r
         verdict = "" if x["floor"] is None else (
             "  n/a" if x["ok"] is None else f"  floor <= {x['floor']}: {'PASS' if x['ok'] else 'FAIL'}")
         rv = f"{x['ratio']:.2f}x" if x["ratio"] is not None else "n/a"
-        say(f"  cexguard / {x['vs']:<14} {x['metric']:<5} {rv:>8}{verdict}")
+        say(f"  cexguard / {x['vs']:<14} {x['metric']:<8} {rv:>8}{verdict}")
     if cap:
-        rv = f"{peak_rss(cex) / MIB:.0f} MiB" if ok_cex else "n/a"
-        say(f"  cexguard peak RSS {rv}  cap {cap} MiB: {'n/a' if rss_ok is None else 'PASS' if rss_ok else 'FAIL'}")
-    return {"mode": mode, "rows": rows, "ratios": ratios, "rss_cap": cap, "rss_ok": rss_ok}
+        parts = [f"{what} {v:.0f} MiB {'PASS' if ok else 'FAIL'}" for what, (v, ok) in cap_check.items()
+                 if v is not None]
+        say(f"  cexguard peak RSS, cap {cap} MiB: {'; '.join(parts) or 'n/a'}")
+    return {"mode": mode, "rows": rows, "ratios": ratios, "rss_cap": cap, "rss_ok": rss_ok, "cap_check": cap_check}
 
 
 def load_planted(target: str, manifest: str | None) -> list[dict]:
@@ -686,20 +725,20 @@ def versions(a) -> dict:
 
 def md_table(res: dict) -> list[str]:
     f = fmt
-    lines = ["| tool | median wall s | min s | median CPU s | peak RSS MiB | private MiB | findings | planted found "
-             "| status |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| tool | median wall s | min s | median CPU s | max RSS MiB | tree RSS MiB | private MiB | findings "
+             "| planted found | status |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in res["rows"]:
         lines.append(f"| {r['tool']} | {f(r['wall'], '.3f')} | {f(r['wall_min'], '.3f')} | {f(r['cpu'], '.2f')} | "
-                     f"{f(r['rss_mib'], '.1f')} | {f(r['anon_mib'], '.1f')} | {f(r['findings'], 'd')} | {r['planted']} | "
-                     f"{'FAILED: ' + r['failed'] if r['failed'] else 'ok'} |")
+                     f"{f(r['rss_mib'], '.1f')} | {f(r['tree_mib'], '.1f')} | {f(r['private_mib'], '.1f')} | "
+                     f"{f(r['findings'], 'd')} | {r['planted']} | {'FAILED: ' + r['failed'] if r['failed'] else 'ok'} |")
     lines += ["", "| ratio cexguard / | metric | ratio | floor | verdict |", "|---|---|---:|---:|---|"]
     for x in res["ratios"]:
         lines.append(f"| {x['vs']} | {x['metric']} | {f(x['ratio'], '.2f')} | {x['floor'] or ''} | "
                      f"{'' if x['floor'] is None else 'n/a' if x['ok'] is None else 'PASS' if x['ok'] else 'FAIL'} |")
     if res.get("rss_cap"):
-        cex = next((r for r in res["rows"] if r["tool"] == "cexguard"), {})
-        lines.append(f"| (cexguard peak RSS) | MiB | {f(cex.get('rss_mib'), '.0f')} | {res['rss_cap']} | "
-                     f"{'n/a' if res['rss_ok'] is None else 'PASS' if res['rss_ok'] else 'FAIL'} |")
+        for what, (v, ok) in (res.get("cap_check") or {"max process": (None, None)}).items():
+            lines.append(f"| (cexguard peak RSS, {what}) | MiB | {f(v, '.0f')} | {res['rss_cap']} | "
+                         f"{'n/a' if ok is None else 'PASS' if ok else 'FAIL'} |")
     notes = [f"- peak RSS MiB by process, {r['tool']}: {r['rss_by_process']}" for r in res["rows"] if r["rss_by_process"]]
     notes += [f"- planted found by {r['tool']}: {r['planted_detail']}" for r in res["rows"] if r["planted_detail"]]
     if notes:
