@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -259,7 +260,13 @@ def history(repo_path: str | None, range_spec: str | None, since: str | None, re
     else:
         revs = None
     config = _config(repo.root or repo.git_dir, config_path, max_file_size)
-    engine = _engine(config)
+    built: list[Engine] = []
+
+    def engine() -> Engine:  # built after the object listing (the memory peak), once
+        if not built:
+            built.append(_engine(config))
+        return built[0]
+
     findings = _audit(repo, engine, config, stats, revs=revs, reachable_only=reachable_only, quiet=quiet,
                       prefix="", recurse=recurse_submodules)
     findings = _filter(findings, config, stats, baseline_path=baseline_path, include_examples=include_examples,
@@ -271,7 +278,7 @@ def history(repo_path: str | None, range_spec: str | None, since: str | None, re
                   quiet=quiet, do_verify=do_verify, api_url=api_url, root=repo.root)
 
 
-def _audit(repo: Repo, engine: Engine, config: Config, stats: ScanStats, *, revs: list[str] | None,
+def _audit(repo: Repo, engine: Callable[[], Engine], config: Config, stats: ScanStats, *, revs: list[str] | None,
            reachable_only: bool, quiet: bool, prefix: str, recurse: bool) -> list:  # type: ignore[type-arg]
     from scanner.sources.history import audit
     from scanner.sources.progress import Progress

@@ -42,12 +42,13 @@ _BATCH = 1 << 16
 # listing and streaming blobs
 #
 # Listing first, then streaming: the lister (`cat-file --batch-all-objects --batch-check` keeps an
-# id set of every object) and the reader each hold ~100 MB of pack windows and caches, so they run
-# one after the other to keep the whole process tree under ~150 MB; the listing also gives the
-# progress bar its totals. Git's caches are capped (LOWMEM) for the same reason.
+# id set of every object: ~150 MB for a million objects) and the reader (~70 MB) run one after the
+# other, so the whole process tree stays under 200 MB; the listing also gives the progress bar its
+# totals. Git's pack windows and delta cache are capped (LOWMEM, measured: no slower) for the same
+# reason.
 
-LOWMEM = ("-c", "core.deltaBaseCacheLimit=16m", "-c", "core.packedGitWindowSize=16m",
-          "-c", "core.packedGitLimit=64m")
+LOWMEM = ("-c", "core.deltaBaseCacheLimit=8m", "-c", "core.packedGitWindowSize=8m",
+          "-c", "core.packedGitLimit=32m")
 
 
 @dataclass
@@ -406,9 +407,12 @@ class _Group:
     where: str = "history"  # history (commits reach it) | index (staged only) | unreachable
 
 
-def audit(repo: Repo, engine: Engine, stats: ScanStats, *, revs: Sequence[str] | None = None,
+def audit(repo: Repo, engine: Engine | Callable[[], Engine], stats: ScanStats, *, revs: Sequence[str] | None = None,
           reachable_only: bool = False, max_size: int, progress: Progress | None = None) -> list[Finding]:
-    """Scan the repository's history; `revs` (git log revisions) limits it to what they add."""
+    """Scan the repository's history; `revs` (git log revisions) limits it to what they add.
+
+    `engine` may be a function that builds it: it is then called after the object listing, whose
+    git process is the memory peak, so the two never hold memory at the same time."""
     procs: list[GitProc] = []
     try:
         if revs is not None:
@@ -422,10 +426,11 @@ def audit(repo: Repo, engine: Engine, stats: ScanStats, *, revs: Sequence[str] |
             progress.close()
 
 
-def _audit_all(repo: Repo, engine: Engine, stats: ScanStats, *, reachable_only: bool, max_size: int,
-               progress: Progress | None, procs: list[GitProc]) -> list[Finding]:
+def _audit_all(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: ScanStats, *, reachable_only: bool,
+               max_size: int, progress: Progress | None, procs: list[GitProc]) -> list[Finding]:
     listing = list_reachable(repo, procs=procs) if reachable_only else list_all_objects(repo, max_size=max_size,
                                                                                          procs=procs)
+    engine = make_engine() if callable(make_engine) else make_engine
     hlog = HistoryLog(repo)
     try:
         scan = stream_scan(repo, engine, stats, listing, with_rest=reachable_only, max_size=max_size,
@@ -465,8 +470,9 @@ def _provenance(repo: Repo, engine: Engine, stats: ScanStats, scan: _Scan, listi
     return _findings(repo, engine, groups, cache, head=head, max_size=max_size)
 
 
-def _audit_range(repo: Repo, engine: Engine, stats: ScanStats, revs: Sequence[str], *, max_size: int,
-                 progress: Progress | None, procs: list[GitProc]) -> list[Finding]:
+def _audit_range(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: ScanStats, revs: Sequence[str], *,
+                 max_size: int, progress: Progress | None, procs: list[GitProc]) -> list[Finding]:
+    engine = make_engine() if callable(make_engine) else make_engine
     partial = repo.partial() is not None
     try:
         events = [e for e in log_events(repo, revs, merges=False, renames=not partial) if e.new is not None]
