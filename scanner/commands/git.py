@@ -289,7 +289,7 @@ def _audit(repo: Repo, engine: Callable[[], Engine], config: Config, stats: Scan
         stats.extra.setdefault("empty_repository", True)
     progress = Progress(enabled=False if quiet else None, label="blobs")
     found = audit(repo, engine, stats, revs=revs, reachable_only=reachable_only, max_size=config.max_file_size,
-                  progress=progress)
+                  progress=progress if progress.enabled else None)
     if prefix:
         found = [f.replace(path=prefix + f.path, meta={**f.meta, "submodule": prefix.rstrip("/")}) for f in found]
     if recurse and repo.root is not None:

@@ -428,6 +428,8 @@ def audit(repo: Repo, engine: Engine | Callable[[], Engine], stats: ScanStats, *
 
 def _audit_all(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: ScanStats, *, reachable_only: bool,
                max_size: int, progress: Progress | None, procs: list[GitProc]) -> list[Finding]:
+    if progress is not None:
+        progress.note("cexguard: listing objects...")
     listing = list_reachable(repo, procs=procs) if reachable_only else list_all_objects(repo, max_size=max_size,
                                                                                          procs=procs)
     engine = make_engine() if callable(make_engine) else make_engine
@@ -435,16 +437,14 @@ def _audit_all(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: Sc
     try:
         scan = stream_scan(repo, engine, stats, listing, with_rest=reachable_only, max_size=max_size,
                            progress=progress, procs=procs, on_hit=hlog.start)
-        if progress is not None:
-            progress.close()
-        return _provenance(repo, engine, stats, scan, listing, hlog, max_size=max_size)
+        return _provenance(repo, engine, stats, scan, listing, hlog, max_size=max_size, progress=progress)
     finally:
         hlog.close()
         listing.close()
 
 
 def _provenance(repo: Repo, engine: Engine, stats: ScanStats, scan: _Scan, listing: Listing, hlog: HistoryLog,
-                *, max_size: int) -> list[Finding]:
+                *, max_size: int, progress: Progress | None = None) -> list[Finding]:
     """Map the blobs with findings to the commits, paths and refs that hold them."""
     _record_totals(stats, scan, listing)
     if listing.missing:
@@ -457,6 +457,8 @@ def _provenance(repo: Repo, engine: Engine, stats: ScanStats, scan: _Scan, listi
     want = set(scan.hits)
     groups: dict[tuple[str, str], _Group] = {}
     seen: set[str] = set()
+    if progress is not None:
+        progress.note(f"cexguard: finding the commits behind {len(want)} blob(s) with findings...")
     try:
         events = hlog.events(want)
     except GitError as e:

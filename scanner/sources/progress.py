@@ -27,7 +27,8 @@ def human_time(sec: float) -> str:
 
 
 class Progress:
-    """`Progress(enabled=...)`; `set_total(items, nbytes)`; `update(items, nbytes)`; `close()`."""
+    """`Progress(enabled=...)`; `note(text)` for a phase without counts; `set_total(items, nbytes)`
+    starts the clock; `update(items, nbytes)`; `close()`."""
 
     interval = 0.1
 
@@ -49,6 +50,14 @@ class Progress:
 
     def set_total(self, items: int | None, nbytes: int | None) -> None:
         self.total_items, self.total_bytes = items, nbytes
+        self._start = time.monotonic()
+
+    def note(self, text: str) -> None:
+        """A phase that has no counts (listing objects, mapping findings to commits)."""
+        if self.enabled:
+            self.stream.write("\r" + text + "\x1b[K")
+            self.stream.flush()
+            self._drawn = True
 
     def update(self, items: int, nbytes: int) -> None:
         self.items, self.nbytes = items, nbytes
@@ -77,7 +86,7 @@ class Progress:
         size = human_bytes(self.nbytes) + (f"/{human_bytes(self.total_bytes)}" if self.total_bytes else "")
         parts.append(size)
         parts.append(f"{human_bytes(rate)}/s")
-        if frac is not None and 0 < frac < 1 and rate > 0 and self.total_bytes:
+        if frac is not None and 0 < frac < 1 and rate > 0 and self.total_bytes and elapsed >= 1:
             parts.append("ETA " + human_time((self.total_bytes - self.nbytes) / rate))
         return "  ".join(parts)
 
