@@ -153,8 +153,7 @@ def list_given(oids: Iterable[str]) -> Listing:
 class _Scan:
     """What the streaming pass learned."""
 
-    hits: dict[str, list[Finding]] = field(default_factory=dict)  # blob -> findings (paths unknown)
-    hint: dict[str, str] = field(default_factory=dict)  # blob -> a path it was seen at (reachable-only)
+    hits: dict[str, list[Finding]] = field(default_factory=dict)  # blob -> findings (paths unknown yet)
     blobs: int = 0
     nbytes: int = 0
 
@@ -179,7 +178,7 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
         progress.set_total(listing.count, listing.nbytes or None)
     readline, read = cat.stdout.readline, cat.stdout.read
     might_match, scan = engine.might_match, engine.scan
-    n = nbytes = missing = too_large = 0
+    n = nbytes = missing = too_large = dropped = dropped_bytes = 0
     while True:
         header = readline()
         if not header:
@@ -203,16 +202,16 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
             found = scan(Chunk(data=data, path=path, meta={"blob": oid}), stats)
             if found:
                 res.hits[oid] = found
-                if path:
-                    res.hint[oid] = path
                 if on_hit is not None:
                     on_hit()
-        else:
-            stats.files_scanned += 1
-            stats.bytes_scanned += size
+        else:  # ruled out by the prefilter: scanned all the same (the engine counts the rest)
+            dropped += 1
+            dropped_bytes += size
         if progress is not None:
             progress.update(n, nbytes)
     cat.check()
+    stats.files_scanned += dropped
+    stats.bytes_scanned += dropped_bytes
     res.blobs, res.nbytes = n, nbytes
     if missing:
         stats.skip("missing_object", missing)
@@ -252,7 +251,6 @@ class Event:
     path: str
     old: str | None
     new: str | None
-    old_path: str | None = None  # rename source, when renames are detected
     unreachable: bool = False  # found by walking commits that no ref or reflog reaches
 
 
@@ -296,19 +294,19 @@ def log_events(repo: Repo, revs: Sequence[str], *, find: Sequence[str] = (), wan
 
 def parse_log(stream: IO[bytes], want: set[str] | None, unreachable: bool = False) -> Iterator[Event]:
     """Events from `git log --raw -z` output with LOG_FORMAT (each commit starts with \\x01)."""
-    zeros = {"0" * 40, "0" * 64}
+    want_b = {w.encode() for w in want} if want is not None else None
     buf = b""
     while True:
-        chunk = stream.read(_BATCH)
+        chunk = stream.read(1 << 20)
         if not chunk:
             if buf:
-                yield from _record_events(buf, zeros, want, unreachable)
+                yield from _record_events(buf, want_b, unreachable)
             return
         pieces = (buf + chunk).split(b"\x01")
         buf = pieces.pop()
         for rec in pieces:
             if rec:
-                yield from _record_events(rec, zeros, want, unreachable)
+                yield from _record_events(rec, want_b, unreachable)
 
 
 class HistoryLog:
@@ -348,7 +346,10 @@ class HistoryLog:
             self.out.close()
 
 
-def _record_events(rec: bytes, zeros: set[str], want: set[str] | None, unreachable: bool) -> Iterator[Event]:
+_ZEROS = {b"0" * 40, b"0" * 64}
+
+
+def _record_events(rec: bytes, want: set[bytes] | None, unreachable: bool) -> Iterator[Event]:
     head, _, rest = rec.partition(b"\0")
     date, _, rest = rest.partition(b"\0")
     author, _, rest = rest.partition(b"\0")
@@ -367,26 +368,27 @@ def _record_events(rec: bytes, zeros: set[str], want: set[str] | None, unreachab
         dst = next(fields, b"") if status[:1] in (b"R", b"C") else src
         if old_mode == b"160000" or new_mode == b"160000":
             continue  # a submodule's commit
-        old = old_oid.decode()
-        new = new_oid.decode()
-        old_v = None if old in zeros else old
-        new_v = None if new in zeros else new
-        if want is not None and old_v not in want and new_v not in want:
+        if want is not None and old_oid not in want and new_oid not in want:
             continue
         if commit is None:
             commit = Commit(oid=oid_b.decode(), at=int(at_b), ct=int(ct_b), date=date.decode(),
                             author=author.decode("utf-8", "replace"))
-        yield Event(commit=commit, path=decode_path(dst), old=old_v, new=new_v,
-                    old_path=decode_path(src) if dst is not src else None, unreachable=unreachable)
+        yield Event(commit=commit, path=decode_path(dst), old=None if old_oid in _ZEROS else old_oid.decode(),
+                    new=None if new_oid in _ZEROS else new_oid.decode(), unreachable=unreachable)
 
 
-def refs_containing(repo: Repo, commits: Iterable[str]) -> list[str]:
+def refs_containing(repo: Repo, commits: Iterable[str], memo: dict[str, list[str]] | None = None) -> list[str]:
+    """Branches, tags, remotes and the stash whose history holds any of `commits` (the first
+    REFS_PER_FINDING of them; `memo` keeps answers across findings)."""
+    memo = {} if memo is None else memo
     refs: set[str] = set()
     for i, c in enumerate(commits):
         if i >= REFS_PER_FINDING:
             break
-        p = repo.run("for-each-ref", "--format=%(refname)", f"--contains={c}", check=False, offline=True)
-        refs.update(line for line in p.stdout.decode("utf-8", "surrogateescape").splitlines() if line)
+        if c not in memo:
+            p = repo.run("for-each-ref", "--format=%(refname)", f"--contains={c}", check=False, offline=True)
+            memo[c] = [line for line in p.stdout.decode("utf-8", "surrogateescape").splitlines() if line]
+        refs.update(memo[c])
     return sorted(refs)
 
 
@@ -641,6 +643,7 @@ def _findings(repo: Repo, engine: Engine, groups: dict[tuple[str, str], _Group],
         at_head = ls_tree_blobs(repo, head, paths) if head and paths else {}
         out: list[Finding] = []
         rescanned: dict[tuple[str, str], list[Finding]] = {}
+        refs_memo: dict[str, list[str]] = {}
         for (fp, path), g in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             if not g.blobs:
                 continue  # only removals seen: it came in at this path before a shallow boundary
@@ -660,7 +663,7 @@ def _findings(repo: Repo, engine: Engine, groups: dict[tuple[str, str], _Group],
             if first is not None:
                 later = [c for c in g.removed if c.ct >= first.ct]
                 removed = None if present or not later else max(later, key=lambda c: (c.ct, c.at))
-                refs = refs_containing(repo, dict.fromkeys(c.oid for c, _ in intro))
+                refs = refs_containing(repo, dict.fromkeys(c.oid for c, _ in intro), refs_memo)
                 # refs: a branch, tag, remote or stash holds it; reflog: only reflog entries do
                 reach = "refs" if refs else ("reflog" if g.where == "history" else "unreachable")
                 end = "still present" if present else (removed.date if removed else "not on HEAD")
