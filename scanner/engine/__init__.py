@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from scanner.engine import checks, pem
 from scanner.engine.text import to_text_bytes
@@ -40,7 +42,7 @@ class _TokenGroup:
         )
         kws = sorted({k for r in self.rules for k in r.keywords})
         if kws:
-            self.keywords = re.compile("|".join(kws).encode(), re.I)
+            self.keywords = re.compile("|".join(kws).encode(), re.IGNORECASE)
         if self.length:
             n = 4 * ((self.length + 2) // 3)  # base64 of the token; same length with a trailing newline
             n1 = 4 * ((self.length + 3) // 3)
@@ -50,7 +52,8 @@ class _TokenGroup:
 
     def gate_patterns(self) -> list[tuple[int, bytes, bytes | None]]:
         b = self.boundary
-        out = [(self.gid, rf"(?:^|[^{b}]|\\[nrt])(?:{self.pattern})(?:[^{b}]|$)".encode(), None)]
+        out: list[tuple[int, bytes, bytes | None]] = [
+            (self.gid, rf"(?:^|[^{b}]|\\[nrt])(?:{self.pattern})(?:[^{b}]|$)".encode(), None)]
         if self.b64_gid is not None:
             n = 4 * ((self.length + 2) // 3)
             out.append((self.b64_gid, rf"[A-Za-z0-9+/]{{{n - 2}}}".encode(), None))
@@ -80,6 +83,109 @@ class _Cand:
     near: bool = False
     partner: _Cand | None = None
     example: bool = False
+
+
+_ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_WORD_MAX = 32  # a keyword inside a longer run of letters and digits is part of a key or of base64
+
+
+def has_keyword(kw: re.Pattern[bytes], text: bytes, lo: int, hi: int) -> bool:
+    """A Binance word in text[lo:hi] as a word or part of a name (`BNBUSDT`, `python-binance`), not as
+    letters that happen to sit inside a random key or a base64 blob (`...q7bNbX...`)."""
+    n = len(text)
+    for m in kw.finditer(text, lo, hi):
+        run = m.end() - m.start()
+        i = m.start() - 1
+        while i >= 0 and text[i] in _ALNUM and run < _WORD_MAX:
+            run += 1
+            i -= 1
+        j = m.end()
+        while j < n and text[j] in _ALNUM and run < _WORD_MAX:
+            run += 1
+            j += 1
+        if run < _WORD_MAX:
+            return True
+    return False
+
+
+class _Spans:
+    """Merged, sorted byte ranges (PEM blocks) with a logarithmic membership test."""
+
+    def __init__(self, spans: Iterable[tuple[int, int]]):
+        merged: list[list[int]] = []
+        for a, b in sorted(spans):
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        self.starts = [a for a, _ in merged]
+        self.ends = [b for _, b in merged]
+
+    def covers(self, off: int) -> bool:
+        i = bisect_right(self.starts, off) - 1
+        return i >= 0 and off < self.ends[i]
+
+
+class _Base64Lines:
+    """Is the line at an offset part of a run of base64-looking lines in which one line must be
+    base64? Each run is classified once (linear overall however many candidates it holds)."""
+
+    MAX_LINES = 256  # how far to look each way
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self._verdict: dict[int, bool] = {}  # line start -> verdict of its run
+
+    def _line(self, ls: int) -> bytes:
+        le = self.data.find(b"\n", ls, ls + 4097)
+        return self.data[ls : le if le >= 0 else min(len(self.data), ls + 4097)]
+
+    def in_block(self, ls: int) -> bool:
+        v = self._verdict.get(ls)
+        if v is not None:
+            return v
+        run = [ls]
+        verdict = False
+        # upwards
+        pos = ls
+        for _ in range(self.MAX_LINES):
+            if pos == 0:
+                break
+            ps = self.data.rfind(b"\n", max(0, pos - 4098), pos - 1) + 1
+            known = self._verdict.get(ps)
+            if known is not None:  # a line of the same run, already classified
+                verdict = known
+                break
+            kind = checks.base64_line(self.data[ps : pos - 1])
+            if kind is None:
+                break
+            run.append(ps)
+            if kind == "base64":
+                verdict = True
+                break
+            pos = ps
+        # downwards
+        pos = ls
+        for _ in range(self.MAX_LINES):
+            if verdict:
+                break
+            ne = self.data.find(b"\n", pos, pos + 4097)
+            if ne < 0 or ne + 1 >= len(self.data):
+                break
+            pos = ne + 1
+            known = self._verdict.get(pos)
+            if known is not None:
+                verdict = known
+                break
+            kind = checks.base64_line(self._line(pos))
+            if kind is None:
+                break
+            run.append(pos)
+            if kind == "base64":
+                verdict = True
+        for start in run:
+            self._verdict[start] = verdict
+        return verdict
 
 
 class _Lines:
@@ -139,11 +245,13 @@ class Engine:
         gates: list[tuple[int, bytes, bytes | None]] = []
         for g in self.groups:
             gates += g.gate_patterns()
+        self.pem_b64_gid = gid + 1
         if self.pem_labels:
             alts = "|".join(re.escape(lab) for lab in sorted(self.pem_labels))
             gates.append((self.pem_gid, f"-----BEGIN (?:{alts})-----".encode(), b"-----BEGIN "))
+            gates.append((self.pem_b64_gid, pem.B64_PEM_START, pem.B64_PEM_START))
         pem_kw = sorted({k for r in self.pem_rules for k in r.keywords})
-        self.pem_keywords = re.compile("|".join(pem_kw).encode(), re.I) if pem_kw else None
+        self.pem_keywords = re.compile("|".join(pem_kw).encode(), re.IGNORECASE) if pem_kw else None
         self.prefilter = make_prefilter(gates, prefilter)
 
     @classmethod
@@ -180,7 +288,8 @@ class Engine:
 
     def _scan_text(self, text: bytes, gates: set[int], chunk: Chunk, stats: ScanStats | None) -> list[Finding]:
         blocks = pem.find_blocks(text) if b"-----BEGIN " in text else []
-        spans = [(b.start, b.end) for b in blocks]
+        encoded = pem.find_b64_blocks(text) if self.pem_b64_gid in gates else []
+        spans = _Spans([(b.start, b.end) for b in blocks] + [(e.start, e.end) for e in encoded])
         lines = _Lines(text)
         cands: list[_Cand] = []
         for g in self.groups:
@@ -192,7 +301,9 @@ class Engine:
             raw.sort()
             cands += self._token_candidates(g, text, raw, spans, lines)
         if self.pem_gid in gates:
-            cands += self._pem_candidates(blocks)
+            cands += self._pem_candidates([(b, b.start, b.end, b.end - 1) for b in blocks])
+        if encoded:
+            cands += self._pem_candidates([(e.block, e.start, e.end, 0) for e in encoded])
         if not cands:
             return []
         cands.sort(key=lambda c: c.start)
@@ -226,8 +337,9 @@ class Engine:
         return out
 
     def _token_candidates(self, g: _TokenGroup, text: bytes, raw: list[tuple[int, int, str]],
-                          spans: list[tuple[int, int]], lines: _Lines) -> list[_Cand]:
+                          spans: _Spans, lines: _Lines) -> list[_Cand]:
         out: list[_Cand] = []
+        b64 = _Base64Lines(text)
         rule0 = g.default_rule
         need = rule0.charset
         min_h = self.min_entropy if self.min_entropy is not None else rule0.min_entropy
@@ -237,7 +349,7 @@ class Engine:
             encoded = value.startswith("b64:")
             if encoded:
                 value = value[4:]
-            if spans and any(a <= s < b for a, b in spans):
+            if spans.covers(s):
                 continue
             if value not in self.examples:
                 if not checks.charset_ok(value, need) or checks.looks_random(value, min_h):
@@ -246,7 +358,7 @@ class Engine:
                     continue
             line_no, ls = lines.at(s)
             le = lines.end_of(ls)
-            if not encoded and self._bare_base64_line(text, ls, le, s, e):
+            if not encoded and self._base64_line(text, ls, le, b64):
                 continue
             seg_start = ls if prev is None or prev_line != line_no else prev.end
             seg_start = max(seg_start, s - 160)
@@ -259,25 +371,22 @@ class Engine:
             c = _Cand(rule, s, e, value, fingerprint_of(value), hinted, rule.group)
             c.example = value in self.examples
             if g.keywords is not None:
-                c.near = bool(g.keywords.search(text, max(0, s - CONTEXT_BYTES), e + CONTEXT_BYTES))
+                c.near = has_keyword(g.keywords, text, max(0, s - CONTEXT_BYTES), e + CONTEXT_BYTES)
             out.append(c)
             prev, prev_line = c, line_no
         return out
 
     @staticmethod
-    def _bare_base64_line(text: bytes, ls: int, le: int, s: int, e: int) -> bool:
-        """The token is alone on its line (a wrapped base64 body?) and a neighbour line is base64."""
-        if (s - ls) > 8 or (le - e) > 8:
+    def _base64_line(text: bytes, ls: int, le: int, b64: _Base64Lines) -> bool:
+        """The token's line is a line of a wrapped base64 block (or the token is alone on its line inside
+        one): its own line has '+', '/' or padding, or a line of the run of base64-looking lines around
+        it does (certificate bodies outside PEM markers, `base64` output wrapped at 64 or 76)."""
+        if le - ls > 4096:
             return False
-        prev_line = None
-        if ls > 0:
-            ps = text.rfind(b"\n", max(0, ls - 4096), ls - 1) + 1
-            prev_line = text[ps : ls - 1]
-        next_line = None
-        if le < len(text):
-            ne = text.find(b"\n", le + 1, le + 4096)
-            next_line = text[le + 1 : ne if ne >= 0 else min(len(text), le + 4096)]
-        return checks.in_base64_block(prev_line, next_line)
+        kind = checks.base64_line(text[ls:le])
+        if kind == "base64":
+            return True
+        return kind == "alnum" and b64.in_block(ls)
 
     @staticmethod
     def _role(g: _TokenGroup, seg: bytes) -> tuple[str | None, bool]:
@@ -290,16 +399,17 @@ class Engine:
                     return role, True
         return None, False
 
-    def _pem_candidates(self, blocks: list[pem.PemBlock]) -> list[_Cand]:
+    def _pem_candidates(self, blocks: list[tuple[pem.PemBlock, int, int, int]]) -> list[_Cand]:
+        """(block, start, end, offset of its last line or 0 when it sits on one line: base64-encoded)."""
         out = []
-        for b in blocks:
+        for b, start, end, last in blocks:
             rule = self.pem_labels.get(b.label)
             if rule is None or b.der is None:
                 continue
             if b.key_type not in rule.key_types and b.key_type != "encrypted":
                 continue
-            c = _Cand(rule, b.start, b.end, b.normalized(), fingerprint_of(b.der), True, rule.group)
-            c.last = b.end - 1
+            c = _Cand(rule, start, end, b.normalized(), fingerprint_of(b.der), True, rule.group)
+            c.last = last
             out.append(c)
         return out
 
@@ -347,10 +457,10 @@ class Engine:
             else:
                 key = id(kw)
                 if key not in file_ctx:
-                    file_ctx[key] = bool(kw.search(text) or kw.search(path_l))
+                    file_ctx[key] = has_keyword(kw, text, 0, len(text)) or bool(kw.search(path_l))
                 infile = file_ctx[key]
             if c.rule.type == "pem" and kw is not None:
-                c.near = bool(kw.search(text, max(0, c.start - CONTEXT_BYTES), c.end + CONTEXT_BYTES))
+                c.near = has_keyword(kw, text, max(0, c.start - CONTEXT_BYTES), c.end + CONTEXT_BYTES)
             paired = c.partner is not None
             if c.near or (infile and (c.hinted or paired)):
                 conf = "high"

@@ -6,7 +6,8 @@ two runs the exact same regexes either way, so both prefilters give identical fi
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 class RegexPrefilter:
@@ -56,7 +57,7 @@ def make_prefilter(gates: Sequence[tuple[int, bytes, bytes | None]], kind: str =
 
             raise CexguardError("hyperscan is not installed (pip install hyperscan)") from None
         return RegexPrefilter(gates)
-    except Exception as e:  # a pattern hyperscan cannot compile: fall back, same findings
+    except Exception as e:  # noqa: BLE001 - a pattern hyperscan cannot compile: fall back, same findings
         if kind == "hyperscan":
             from scanner.errors import CexguardError
 

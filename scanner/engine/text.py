@@ -8,7 +8,7 @@ def to_text_bytes(data: bytes) -> tuple[bytes | None, str]:
     """(utf-8 bytes or None if binary, encoding label). Line structure is preserved."""
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:], "utf-8-sig"
-    if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         enc = "utf-16-le" if data.startswith(b"\xff\xfe") else "utf-16-be"
         try:
             return data[2:].decode(enc).encode("utf-8"), enc
@@ -16,9 +16,9 @@ def to_text_bytes(data: bytes) -> tuple[bytes | None, str]:
             return data[2:].decode(enc, errors="replace").encode("utf-8"), enc
     head = data[:_SNIFF]
     if b"\x00" in head:
-        enc = _utf16_without_bom(head)
-        if enc:
-            return data.decode(enc, errors="replace").encode("utf-8"), enc
+        guess = _utf16_without_bom(head)
+        if guess:
+            return data.decode(guess, errors="replace").encode("utf-8"), guess
         return None, "binary"
     return data, "utf-8"
 
