@@ -122,7 +122,7 @@ def list_reachable(repo: Repo, *, procs: list[GitProc]) -> Listing:
     """Blobs that refs and reflogs reach, each with the first path it was found at (--reachable-only)."""
     listing = Listing(blobs=_tempfile())
     p = popen(repo.cwd, *LOWMEM, "rev-list", "--objects", "--all", "--reflog", "--filter=object:type=blob",
-              "--missing=print", bufsize=0)
+              "--filter-provided-objects", "--missing=print", bufsize=0)
     procs.append(p)
     assert p.stdout is not None
     hexlen = repo.hexlen
@@ -131,8 +131,8 @@ def list_reachable(repo: Repo, *, procs: list[GitProc]) -> Listing:
         for line in lines:
             if line[:1] == b"?":
                 listing.missing += 1
-            elif len(line) > hexlen + 1 and line[hexlen:hexlen + 1] == b" ":
-                keep.append(line)  # 'oid path' (commits have no path; a path with a newline is split)
+            elif len(line) == hexlen or line[hexlen:hexlen + 1] == b" ":
+                keep.append(line)  # 'oid path', or 'oid ' for a blob a ref names directly
         if keep:
             listing.count += len(keep)
             keep.append(b"")
@@ -188,6 +188,9 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
             missing += 1  # '<oid> missing': listed, then gone (a concurrent gc) or a damaged pack
             continue
         size = int(parts[2])
+        if parts[1] != b"blob":  # e.g. a tag or tree a ref names directly
+            skip(cat.stdout, size + 1)
+            continue
         n += 1
         nbytes += size
         if size > max_size:
@@ -406,7 +409,9 @@ class _Group:
     intro: list[tuple[Commit, str]] = field(default_factory=list)  # (commit, blob) adding it
     removed: list[Commit] = field(default_factory=list)
     commits: set[str] = field(default_factory=set)
-    where: str = "history"  # history (commits reach it) | index (staged only) | unreachable
+    where: str = "history"  # history (commits reach it) | index (staged only) | refs (a ref names the
+    #                         blob itself, e.g. `git tag NAME BLOB`) | unreachable
+    refs: list[str] = field(default_factory=list)  # for where == "refs"
 
 
 def audit(repo: Repo, engine: Engine | Callable[[], Engine], stats: ScanStats, *, revs: Sequence[str] | None = None,
@@ -608,9 +613,12 @@ def _map_unreachable(repo: Repo, rest: set[str], cache: _BlobFps, groups: dict[t
                 seen.add(oid)
         rest -= seen
     for oid in sorted(rest):
+        p = repo.run("for-each-ref", "--format=%(refname)", f"--points-at={oid}", check=False, offline=True)
+        refs = [r for r in p.stdout.decode("utf-8", "surrogateescape").splitlines() if r]
+        path = f"({refs[0]})" if refs else UNREACHABLE_PATH
         for f in cache.findings(oid):
-            g = groups.setdefault((f.fingerprint, UNREACHABLE_PATH),
-                                  _Group(fp=f.fingerprint, path=UNREACHABLE_PATH, where="unreachable"))
+            g = groups.setdefault((f.fingerprint, path), _Group(fp=f.fingerprint, path=path,
+                                                               where="refs" if refs else "unreachable", refs=refs))
             g.blobs.add(oid)
 
 
@@ -652,7 +660,7 @@ def _findings(repo: Repo, engine: Engine, groups: dict[tuple[str, str], _Group],
             # the blob's findings again with its real path (context from the path name counts)
             key = (blob, path)
             if key not in rescanned:
-                data = cache.read(blob) if path != UNREACHABLE_PATH else None
+                data = cache.read(blob) if g.where != "refs" and path != UNREACHABLE_PATH else None
                 rescanned[key] = (engine.scan(Chunk(data=data, path=path, meta={"blob": blob}), ScanStats())
                                   if data is not None else [])
             base = next((f for f in rescanned[key] if f.fingerprint == fp), None)
@@ -678,10 +686,10 @@ def _findings(repo: Repo, engine: Engine, groups: dict[tuple[str, str], _Group],
                     "reachable": reach,
                 })
             else:
-                meta.update({"commit": None, "author": None, "date": None, "refs": [], "present_at_head": False,
+                exposure = {"index": "never committed (staged only)", "refs": "a ref names this blob itself"}
+                meta.update({"commit": None, "author": None, "date": None, "refs": g.refs, "present_at_head": False,
                              "first_seen": None, "removed_in": None, "removed_at": None,
-                             "exposure": "never committed (staged only)" if g.where == "index"
-                             else "unreachable object",
+                             "exposure": exposure.get(g.where, "unreachable object"),
                              "exposure_days": None, "reachable": g.where})
             meta["occurrences"] = {"commits": len(g.commits), "blobs": len(g.blobs)}
             merged = dict(base.meta)

@@ -121,6 +121,19 @@ def test_unreachable_objects_are_found_unless_reachable_only(repo: Path, keys: l
     assert doc["findings"] == []
 
 
+def test_blob_named_directly_by_a_tag(repo: Path, keys: list[str]) -> None:
+    commit(repo, {"README.md": "x\n"})
+    blob = git(repo, "hash-object", "-w", "--stdin", input=env_line(keys[0])).strip()
+    git(repo, "tag", "keyblob", blob)
+    git(repo, "tag", "-a", "-m", "a tree", "treetag", "HEAD^{tree}")
+    for args in ((), ("--reachable-only",)):
+        code, doc, _ = cg_json(repo, "history", *args)
+        assert code == 1, args
+        f = one(doc, keys[0])
+        assert (f["path"], f["reachable"], f["refs"], f["blob"]) == ("(refs/tags/keyblob)", "refs",
+                                                                    ["refs/tags/keyblob"], blob), args
+
+
 def test_staged_but_never_committed_blob_is_named_by_its_index_path(repo: Path, keys: list[str]) -> None:
     commit(repo, {"README.md": "x\n"})
     write(repo, "wip.env", env_line(keys[0]))
