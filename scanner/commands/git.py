@@ -196,7 +196,7 @@ def pre_push_revs(repo: Repo, remote: str | None, stdin_text: str | None) -> lis
     if env.get("PRE_COMMIT_LOCAL_BRANCH") and env.get("PRE_COMMIT_REMOTE_NAME"):
         # pre-commit pushing a new branch down to its root commit: everything the remote lacks
         return [_verify_rev(repo, env["PRE_COMMIT_LOCAL_BRANCH"]), "--not", *not_remote]
-    if stdin_text is None:
+    if not (stdin_text or "").strip():  # run by hand: what HEAD has that the remote(s) lack
         return [_verify_rev(repo, "HEAD"), "--not", *not_remote]
     tips: list[str] = []
     have: list[str] = []
