@@ -97,3 +97,20 @@ def test_installed_framework_hook_blocks_a_real_commit(tmp_path: Path, hook_repo
     git(repo, "add", "ok.txt")
     p = git_run(repo, "commit", "-q", "-m", "clean", env=env)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_push_hook_checks_the_commits_being_pushed(tmp_path: Path, hook_repo: tuple[Path, str, Path],
+                                                    keys: list[str]) -> None:
+    src, _rev, home = hook_repo
+    repo = make_repo(tmp_path / "repo")
+    base = commit(repo, {"README.md": "x\n"})
+    commit(repo, {"k.env": env_line(keys[0])})
+    tip = commit(repo, {"k.env": None})  # removed again: the push still publishes it
+    p = pre_commit(repo, home, "try-repo", str(src), "cexguard-push", "--hook-stage", "pre-push",
+                   "--from-ref", base, "--to-ref", tip)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "k.env:1" in p.stdout
+    clean = commit(repo, {"README.md": "y\n"})
+    p = pre_commit(repo, home, "try-repo", str(src), "cexguard-push", "--hook-stage", "pre-push",
+                   "--from-ref", tip, "--to-ref", clean)
+    assert p.returncode == 0, p.stdout + p.stderr
