@@ -226,7 +226,8 @@ def pre_push_revs(repo: Repo, remote: str | None, stdin_text: str | None) -> lis
 @click.option("--pre-push", "pre_push", is_flag=True,
               help="Scan the commits being pushed (pre-commit's pre-push stage, or git's pre-push stdin).")
 @click.option("--remote", default=None, help="With --pre-push: the remote being pushed to.")
-@click.option("--recurse-submodules", is_flag=True, help="Also audit checked-out submodules.")
+@click.option("--recurse-submodules", is_flag=True,
+              help="Also audit checked-out submodules (full audit only, not with a range).")
 @report_options
 def history(repo_path: str | None, range_spec: str | None, since: str | None, reachable_only: bool, pre_push: bool,
             remote: str | None, recurse_submodules: bool, fmt: str, output: str | None, show_secrets: bool,
@@ -292,7 +293,7 @@ def _audit(repo: Repo, engine: Callable[[], Engine], config: Config, stats: Scan
                   progress=progress if progress.enabled else None)
     if prefix:
         found = [f.replace(path=prefix + f.path, meta={**f.meta, "submodule": prefix.rstrip("/")}) for f in found]
-    if recurse and repo.root is not None:
+    if recurse and revs is None and repo.root is not None:  # (a range names superproject commits only)
         from scanner.sources.git import open_repo
 
         for sub in submodule_paths(repo):
@@ -300,8 +301,8 @@ def _audit(repo: Repo, engine: Callable[[], Engine], config: Config, stats: Scan
             if not (top / ".git").exists():
                 stats.skip("submodule_not_checked_out")
                 continue
-            found += _audit(open_repo(top), engine, config, stats, revs=None if revs is None else revs,
-                            reachable_only=reachable_only, quiet=quiet, prefix=f"{prefix}{sub}/", recurse=True)
+            found += _audit(open_repo(top), engine, config, stats, revs=None, reachable_only=reachable_only,
+                            quiet=quiet, prefix=f"{prefix}{sub}/", recurse=True)
     return found
 
 
