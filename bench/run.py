@@ -129,8 +129,9 @@ def python_of(argv: list[str]) -> str:
             return m.group(1).decode()
     except OSError:
         pass
-    if os.path.basename(argv[0]).startswith("python"):
-        return argv[0]
+    for a in argv:  # "python -m scanner", "env X=1 python -m scanner"
+        if os.path.basename(a).startswith("python"):
+            return shutil.which(a) or a
     return sys.executable
 
 
@@ -143,17 +144,23 @@ class TreeSampler:
     (resident - shared; shared is mostly mmap'd files such as git packs, which the page cache holds anyway),
     and per command name. A child that still runs its parent's executable (forked, not yet exec'd, e.g. a
     thread spawning `git`) shares its parent's pages and would count them twice: such a child is counted only
-    from its second sample on (a worker process lives that long, a fork-exec transient does not)."""
+    once it is older than CLONE_AGE seconds (a worker process lives that long, a fork-exec transient does not,
+    even on a busy machine)."""
+
+    CLONE_AGE = 0.5
+    HZ = os.sysconf("SC_CLK_TCK")
 
     def __init__(self, root: int):
         self.root = root
-        self.clones_seen: set[int] = set()
         self.tree = self.private = self.single = 0
         self.by_name: dict[str, int] = {}
 
     def sample(self) -> None:
         kids: dict[int, list[int]] = {}
         names: dict[int, str] = {}
+        started: dict[int, int] = {}
+        with open("/proc/uptime") as fh:
+            now = float(fh.read().split()[0])
         for d in os.listdir("/proc"):
             if not d.isdigit():
                 continue
@@ -161,14 +168,15 @@ class TreeSampler:
                 with open(f"/proc/{d}/stat", "rb") as fh:
                     stat = fh.read()
                 close = stat.rindex(b")")
-                ppid = int(stat[close + 2:].split()[1])
+                fields = stat[close + 2:].split()
+                ppid = int(fields[1])
+                started[int(d)] = int(fields[19])  # field 22 of stat: start time, clock ticks after boot
                 names[int(d)] = stat[stat.index(b"(") + 1:close].decode(errors="replace")
             except (OSError, ValueError, IndexError):
                 continue
             kids.setdefault(ppid, []).append(int(d))
         total = private = 0
         by_name: dict[str, int] = {}
-        clones: set[int] = set()
         todo = [(self.root, None)]
         while todo:
             pid, parent_exe = todo.pop()
@@ -176,10 +184,8 @@ class TreeSampler:
                 exe = os.readlink(f"/proc/{pid}/exe")
             except OSError:
                 exe = None
-            skip = False
-            if parent_exe is not None and exe == parent_exe:
-                clones.add(pid)
-                skip = pid not in self.clones_seen
+            skip = (parent_exe is not None and exe == parent_exe
+                    and now - started.get(pid, 0) / self.HZ < self.CLONE_AGE)
             if not skip:
                 try:
                     with open(f"/proc/{pid}/statm") as fh:
@@ -194,7 +200,6 @@ class TreeSampler:
                     name = names.get(pid, "?")
                     by_name[name] = by_name.get(name, 0) + res
             todo.extend((k, exe) for k in kids.get(pid, ()))
-        self.clones_seen = clones
         self.tree = max(self.tree, total)
         self.private = max(self.private, private)
         for k, v in by_name.items():
@@ -244,8 +249,15 @@ def measure(argv: list[str], cwd: str | None = None, timeout: float = 3600, stdo
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     timer = threading.Timer(timeout, kill)
+    timer.daemon = True
     timer.start()
-    _, status, ru = os.wait4(p.pid, 0)
+    try:
+        _, status, ru = os.wait4(p.pid, 0)
+    except BaseException:  # Ctrl-C / SIGTERM: take the tool's whole session down with us
+        kill()
+        timer.cancel()
+        done.set()
+        raise
     wall = time.perf_counter() - t0
     timed_out = not timer.is_alive() and wall >= timeout
     timer.cancel()
@@ -716,7 +728,15 @@ def machine() -> dict:
 
 def versions(a) -> dict:
     cex = cexguard_argv()
-    out = {"cexguard": f"{version_of(cex)} ({shlex.join(cex)}; python {python_of(cex)})"}
+    py = python_of(cex)
+    pyv = subprocess.run([py, "-c", "import platform; print(platform.python_version())"], capture_output=True,
+                         text=True).stdout.strip()
+    src = subprocess.run([py, "-c", "import os, scanner; print(os.path.dirname(os.path.dirname(scanner.__file__)))"],
+                         capture_output=True, text=True, cwd=tempfile.gettempdir()).stdout.strip()
+    rev = subprocess.run(["git", "-C", src or ".", "describe", "--always", "--dirty"], capture_output=True,
+                         text=True).stdout.strip() if src else ""
+    where = f"; source {src}" + (f" at {rev}" if rev else " (not a git checkout)") if src else ""
+    out = {"cexguard": f"{version_of(cex)} ({shlex.join(cex)}; python {pyv} at {py}{where})"}
     for name in ("kingfisher", "betterleaks"):
         exe, note = find_tool(name, a.wrappers)
         out[name] = f"{version_of([exe]) if exe else 'not found'} ({note})"
@@ -783,7 +803,12 @@ def cmd_all(a) -> None:
     print(f"\nwrote {a.md}")
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run before it is killed (default 3600)")
     ap.add_argument("--wrappers", action="store_true", help="time pip's Python launchers, not the native binaries")
