@@ -209,16 +209,24 @@ def open_repo(path: str | os.PathLike[str] | None = None, *, need_worktree: bool
 
 
 class CatFile:
-    """One `git cat-file --batch` process answering requests for objects by id, one at a time."""
+    """One `git cat-file --batch` process answering requests for objects by id, one at a time.
+    Started at the first request (a hook run that never needs it never pays for it)."""
 
     def __init__(self, repo: Repo) -> None:
-        self._proc = popen(repo.cwd, "cat-file", "--batch", stdin=subprocess.PIPE, keep_stderr=False)
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._in, self._out = self._proc.stdin, self._proc.stdout
+        self._repo = repo
+        self._proc: GitProc | None = None
+
+    def _start(self) -> GitProc:
+        if self._proc is None:
+            self._proc = popen(self._repo.cwd, "cat-file", "--batch", stdin=subprocess.PIPE, keep_stderr=False)
+            assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._in, self._out = self._proc.stdin, self._proc.stdout
+        return self._proc
 
     def get(self, oid: str, *, max_size: int | None = None) -> tuple[str, bytes | None, int] | None:
         """(type, contents, size) of `oid` (any name cat-file takes, e.g. `REV:path`), or None when
         it is missing. Contents are None (and skipped unread) when larger than `max_size`."""
+        self._start()
         try:
             self._in.write(oid.encode("utf-8", "surrogateescape") + b"\n")
             self._in.flush()
@@ -239,6 +247,8 @@ class CatFile:
         return parts[1].decode(), data, size
 
     def close(self) -> None:
+        if self._proc is None:
+            return
         try:
             self._in.close()
         except OSError:
@@ -259,6 +269,16 @@ def skip(stream: IO[bytes], n: int) -> None:
         if not got:
             raise GitError("git output ended early")
         n -= len(got)
+
+
+def blob_id(data: bytes, object_format: str = "sha1") -> str:
+    """The object id git gives a blob with these contents (`git hash-object`)."""
+    import hashlib
+
+    h = hashlib.sha256() if object_format == "sha256" else hashlib.sha1()
+    h.update(b"blob %d\0" % len(data))
+    h.update(data)
+    return h.hexdigest()
 
 
 def split_z(data: bytes) -> Iterator[bytes]:

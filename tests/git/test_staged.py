@@ -192,3 +192,12 @@ def test_staged_output_formats(repo: Path, keys: list[str]) -> None:
         assert keys[0] not in r.out
     r = cg(repo, "staged", "--format", "json", "--show-secrets")
     assert keys[0] in r.out
+
+
+def test_blob_id_matches_git_hash_object(repo: Path) -> None:
+    from scanner.sources.git import blob_id
+
+    for data in (b"", b"hello\n", bytes(range(256)) * 3):
+        write(repo, "f.bin", "")
+        (repo / "f.bin").write_bytes(data)
+        assert blob_id(data) == git(repo, "hash-object", "f.bin").strip()
