@@ -196,7 +196,7 @@ def pre_push_revs(repo: Repo, remote: str | None, stdin_text: str | None) -> lis
     if env.get("PRE_COMMIT_LOCAL_BRANCH") and env.get("PRE_COMMIT_REMOTE_NAME"):
         # pre-commit pushing a new branch down to its root commit: everything the remote lacks
         return [_verify_rev(repo, env["PRE_COMMIT_LOCAL_BRANCH"]), "--not", *not_remote]
-    if not (stdin_text or "").strip():  # run by hand: what HEAD has that the remote(s) lack
+    if stdin_text is None or not stdin_text.strip():  # run by hand: what HEAD has that the remotes lack
         return [_verify_rev(repo, "HEAD"), "--not", *not_remote]
     tips: list[str] = []
     have: list[str] = []
