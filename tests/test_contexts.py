@@ -20,7 +20,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib.util
 import json
+import platform
 import re
 import secrets
 import string
@@ -261,6 +263,9 @@ CASES = [
 
 @pytest.fixture(scope="module", params=PREFILTERS)
 def engine(request: pytest.FixtureRequest) -> Engine:
+    if (request.param == "hyperscan" and importlib.util.find_spec("hyperscan") is None
+            and platform.machine().lower() not in ("x86_64", "amd64", "arm64", "aarch64")):
+        pytest.skip(f"hyperscan is not a dependency on {platform.machine()}")
     return Engine.from_config(Config(), prefilter=request.param)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +21,34 @@ ALLOW_MARKERS = (b"cexguard:allow", b"gitleaks:allow", b"pragma: allowlist secre
 _SPLIT = re.compile(r"[,({;&?\[]")
 _B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 CONTEXT_BYTES = 400
+PAIR_EXACT_MAX = 4096  # up to this many key x secret combinations, pairing weighs them all
+PAIR_NEIGHBOURS = 8
+
+
+class _Runs:
+    """Maximal runs of one byte class at least n long: the class is mapped to 'a' and everything else to
+    ' ' by bytes.translate, then bytes.find looks for n 'a's (hundreds of MB/s, linear)."""
+
+    def __init__(self, byte_class: str, n: int):
+        member = re.compile(f"[{byte_class}]".encode())
+        self.key = byte_class
+        self.table = bytes(0x61 if member.fullmatch(bytes([i])) else 0x20 for i in range(256))
+        self.n = n
+        self.needle = b"a" * n
+
+    def find(self, text: bytes, cache: dict[str, bytes]) -> Iterator[tuple[int, int]]:
+        t = cache.get(self.key)
+        if t is None:
+            t = cache[self.key] = text.translate(self.table)
+        pos = 0
+        while True:
+            i = t.find(self.needle, pos)
+            if i < 0:
+                return
+            j = t.find(b" ", i + self.n)
+            end = len(t) if j < 0 else j
+            yield i, end
+            pos = end
 
 
 @dataclass
@@ -32,23 +60,54 @@ class _TokenGroup:
     rules: list[Rule]
     regex: re.Pattern[bytes] = field(init=False)
     b64_gid: int | None = None
-    b64_regex: re.Pattern[bytes] | None = None
-    keywords: re.Pattern[bytes] | None = None
+    keywords: Keywords | None = None
+    # a pattern `[class]{n}` bounded by that same class is matched as runs (see _Runs): same matches
+    # as `regex`, at memchr speed instead of a Python regex step per byte
+    runs: _Runs | None = None
+    b64_runs: _Runs | None = None
+    b64_inner: re.Pattern[bytes] | None = None
+    b64_lens: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         b = self.boundary
         self.regex = re.compile(
             rf"(?:(?<![{b}])|(?<=\\[nrt]))({self.pattern})(?![{b}])".encode()
         )
+        simple = re.fullmatch(r"\[([^\]\\]+)\]\{(\d+)\}", self.pattern)
+        if simple and simple.group(1) == b:
+            self.runs = _Runs(b, int(simple.group(2)))
         kws = sorted({k for r in self.rules for k in r.keywords})
         if kws:
-            self.keywords = re.compile("|".join(kws).encode(), re.IGNORECASE)
+            self.keywords = Keywords(kws)
         if self.length:
             n = 4 * ((self.length + 2) // 3)  # base64 of the token; same length with a trailing newline
             n1 = 4 * ((self.length + 3) // 3)
             lens = sorted({n, n1})
             alts = "|".join(rf"[A-Za-z0-9+/]{{{m - 2}}}(?:==|[A-Za-z0-9+/]=|[A-Za-z0-9+/]{{2}})" for m in lens)
-            self.b64_regex = re.compile(rf"(?<![A-Za-z0-9+/=])(?:{alts})(?![A-Za-z0-9+/=])".encode())
+            self.b64_inner = re.compile(alts.encode())
+            self.b64_lens = tuple(lens)
+            self.b64_runs = _Runs("A-Za-z0-9+/=", min(lens))
+
+    def tokens(self, text: bytes, cache: dict[str, bytes]) -> list[tuple[int, int, str]]:
+        """(start, end, value) of every match of `regex` (group 1)."""
+        if self.runs is None:
+            return [(m.start(1), m.end(1), m.group(1).decode("ascii")) for m in self.regex.finditer(text)]
+        n = self.runs.n
+        out = []
+        for i, j in self.runs.find(text, cache):
+            if j - i == n:
+                out.append((i, j, text[i:j].decode("ascii")))
+            elif j - i == n + 1 and i > 0 and text[i - 1] == 0x5C and text[i] in b"nrt":  # after a \n escape
+                out.append((i + 1, j, text[i + 1 : j].decode("ascii")))
+        return out
+
+    def b64_tokens(self, text: bytes, cache: dict[str, bytes]) -> list[tuple[int, int, bytes]]:
+        """(start, end, base64) of every maximal run of [A-Za-z0-9+/=] that is the base64 of a token
+        (with or without a trailing newline, as `echo -n | base64` and `echo | base64` write it)."""
+        if self.b64_runs is None or self.b64_inner is None:
+            return []
+        return [(i, j, text[i:j]) for i, j in self.b64_runs.find(text, cache)
+                if j - i in self.b64_lens and self.b64_inner.fullmatch(text, i, j)]
 
     def gate_patterns(self) -> list[tuple[int, bytes, bytes | None]]:
         b = self.boundary
@@ -89,23 +148,56 @@ _ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 _WORD_MAX = 32  # a keyword inside a longer run of letters and digits is part of a key or of base64
 
 
-def has_keyword(kw: re.Pattern[bytes], text: bytes, lo: int, hi: int) -> bool:
-    """A Binance word in text[lo:hi] as a word or part of a name (`BNBUSDT`, `python-binance`), not as
-    letters that happen to sit inside a random key or a base64 blob (`...q7bNbX...`)."""
+def _is_word(text: bytes, a: int, b: int) -> bool:
+    """text[a:b] is a word or part of a name (`BNBUSDT`, `python-binance`), not letters that happen to
+    sit inside a random key or a base64 blob (`...q7bNbX...`)."""
+    run = b - a
+    i = a - 1
+    while i >= 0 and text[i] in _ALNUM and run < _WORD_MAX:
+        run += 1
+        i -= 1
     n = len(text)
-    for m in kw.finditer(text, lo, hi):
-        run = m.end() - m.start()
-        i = m.start() - 1
-        while i >= 0 and text[i] in _ALNUM and run < _WORD_MAX:
-            run += 1
-            i -= 1
-        j = m.end()
-        while j < n and text[j] in _ALNUM and run < _WORD_MAX:
-            run += 1
-            j += 1
-        if run < _WORD_MAX:
-            return True
-    return False
+    while b < n and text[b] in _ALNUM and run < _WORD_MAX:
+        run += 1
+        b += 1
+    return run < _WORD_MAX
+
+
+_LITERAL = re.compile(r"(?:[A-Za-z0-9 _-]|\\[^A-Za-z0-9])+")
+
+
+class Keywords:
+    """The Binance words of some rules (regexes, case-insensitive). Literal ones (all built-in ones:
+    `binance`, `binance\\.com`, `spot\\(`) are found with bytes.find in the lower-cased chunk, at
+    memory speed; any other pattern falls back to one case-insensitive regex."""
+
+    def __init__(self, patterns: Iterable[str]):
+        pats = sorted(set(patterns))
+        self.regex = re.compile("|".join(pats).encode(), re.IGNORECASE)
+        self.literals: list[bytes] | None = None
+        if all(_LITERAL.fullmatch(p) for p in pats):
+            self.literals = sorted({re.sub(r"\\(.)", r"\1", p).lower().encode() for p in pats})
+
+    def in_path(self, path: str) -> bool:
+        return bool(self.regex.search(path.encode()))
+
+    def in_text(self, text: bytes, lo: int, hi: int, derived: dict[str, bytes]) -> bool:
+        """A keyword, as a word, wholly inside text[lo:hi]."""
+        if self.literals is None:
+            return any(_is_word(text, m.start(), m.end()) for m in self.regex.finditer(text, lo, hi))
+        low = derived.get("lower")
+        if low is None:
+            low = derived["lower"] = text.lower()
+        for lit in self.literals:
+            pos = lo
+            while True:
+                i = low.find(lit, pos, hi)
+                if i < 0:
+                    break
+                if _is_word(text, i, i + len(lit)):
+                    return True
+                pos = i + 1
+        return False
 
 
 class _Spans:
@@ -251,7 +343,7 @@ class Engine:
             gates.append((self.pem_gid, f"-----BEGIN (?:{alts})-----".encode(), b"-----BEGIN "))
             gates.append((self.pem_b64_gid, pem.B64_PEM_START, pem.B64_PEM_START))
         pem_kw = sorted({k for r in self.pem_rules for k in r.keywords})
-        self.pem_keywords = re.compile("|".join(pem_kw).encode(), re.IGNORECASE) if pem_kw else None
+        self.pem_keywords = Keywords(pem_kw) if pem_kw else None
         self.prefilter = make_prefilter(gates, prefilter)
 
     @classmethod
@@ -292,14 +384,15 @@ class Engine:
         spans = _Spans([(b.start, b.end) for b in blocks] + [(e.start, e.end) for e in encoded])
         lines = _Lines(text)
         cands: list[_Cand] = []
+        derived: dict[str, bytes] = {}  # per-chunk transforms of text (translated runs, lower-cased)
         for g in self.groups:
             raw: list[tuple[int, int, str]] = []
             if g.gid in gates:
-                raw += [(m.start(1), m.end(1), m.group(1).decode("ascii")) for m in g.regex.finditer(text)]
-            if g.b64_gid in gates and g.b64_regex is not None:
-                raw += self._decoded_b64(g, text)
+                raw += g.tokens(text, derived)
+            if g.b64_gid in gates:
+                raw += self._decoded_b64(g, text, derived)
             raw.sort()
-            cands += self._token_candidates(g, text, raw, spans, lines)
+            cands += self._token_candidates(g, text, raw, spans, lines, derived)
         if self.pem_gid in gates:
             cands += self._pem_candidates([(b, b.start, b.end, b.end - 1) for b in blocks])
         if encoded:
@@ -310,34 +403,35 @@ class Engine:
         lines = _Lines(text)
         kept: list[_Cand] = []
         allowed = 0
+        allow_memo: dict[int, bool] = {}
         for c in cands:
             c.line, ls = lines.at(c.start)
             c.column = len(text[ls : c.start].decode("utf-8", "replace")) + 1 if c.start - ls < 4096 else c.start - ls + 1
             c.end_line = c.line + text.count(b"\n", c.start, c.last) if c.last else c.line
-            if self._allowed(text, lines, ls, c):
+            if self._allowed(text, lines, ls, c, allow_memo):
                 allowed += 1
                 continue
             kept.append(c)
         if stats is not None and allowed:
             stats.suppress("inline_allow", allowed)
         self._pair(kept)
-        return self._findings(kept, text, chunk)
+        return self._findings(kept, text, chunk, derived)
 
-    def _decoded_b64(self, g: _TokenGroup, text: bytes) -> list[tuple[int, int, str]]:
+    @staticmethod
+    def _decoded_b64(g: _TokenGroup, text: bytes, translated: dict[str, bytes]) -> list[tuple[int, int, str]]:
         out = []
-        assert g.b64_regex is not None
-        for m in g.b64_regex.finditer(text):
+        for s, e, run in g.b64_tokens(text, translated):
             try:
-                dec = base64.b64decode(m.group(0), validate=True)
+                dec = base64.b64decode(run, validate=True)
             except (binascii.Error, ValueError):
                 continue
             dec = dec.rstrip(b"\r\n")
             if len(dec) == g.length and dec.isascii() and dec.isalnum():
-                out.append((m.start(), m.end(), "b64:" + dec.decode()))
+                out.append((s, e, "b64:" + dec.decode()))
         return out
 
     def _token_candidates(self, g: _TokenGroup, text: bytes, raw: list[tuple[int, int, str]],
-                          spans: _Spans, lines: _Lines) -> list[_Cand]:
+                          spans: _Spans, lines: _Lines, derived: dict[str, bytes]) -> list[_Cand]:
         out: list[_Cand] = []
         b64 = _Base64Lines(text)
         rule0 = g.default_rule
@@ -351,15 +445,18 @@ class Engine:
                 value = value[4:]
             if spans.covers(s):
                 continue
-            if value not in self.examples:
-                if not checks.charset_ok(value, need) or checks.looks_random(value, min_h):
+            example = value in self.examples
+            if not example and (not checks.charset_ok(value, need) or checks.quick_reject(value, min_h)):
+                continue
+            line_no, ls = lines.at(s)
+            le = lines.end_of(ls)
+            if not encoded and self._base64_line(text, ls, le, b64):  # cheap, and decides wrapped base64
+                continue
+            if not example:
+                if checks.looks_random(value, min_h):
                     continue
                 if not encoded and checks.embedded_reason(text, s, e):
                     continue
-            line_no, ls = lines.at(s)
-            le = lines.end_of(ls)
-            if not encoded and self._base64_line(text, ls, le, b64):
-                continue
             seg_start = ls if prev is None or prev_line != line_no else prev.end
             seg_start = max(seg_start, s - 160)
             role, hinted = self._role(g, text[seg_start:s])
@@ -369,9 +466,9 @@ class Engine:
                     role = "secret"
             rule = g.by_role(role) or rule0
             c = _Cand(rule, s, e, value, fingerprint_of(value), hinted, rule.group)
-            c.example = value in self.examples
+            c.example = example
             if g.keywords is not None:
-                c.near = has_keyword(g.keywords, text, max(0, s - CONTEXT_BYTES), e + CONTEXT_BYTES)
+                c.near = g.keywords.in_text(text, max(0, s - CONTEXT_BYTES), e + CONTEXT_BYTES, derived)
             out.append(c)
             prev, prev_line = c, line_no
         return out
@@ -414,41 +511,56 @@ class Engine:
         return out
 
     @staticmethod
-    def _allowed(text: bytes, lines: _Lines, ls: int, c: _Cand) -> bool:
-        le = lines.end_of(ls)
-        line = text[ls:le]
-        if any(m in line for m in ALLOW_MARKERS):
+    def _allowed(text: bytes, lines: _Lines, ls: int, c: _Cand, memo: dict[int, bool]) -> bool:
+        """An allow comment on the finding's line (or, for a PEM block, on its END line). Each line is
+        searched once, in place, however many candidates it holds."""
+
+        def line_allowed(a: int, b: int) -> bool:
+            v = memo.get(a)
+            if v is None:
+                v = memo[a] = any(text.find(m, a, b) >= 0 for m in ALLOW_MARKERS)
+            return v
+
+        if line_allowed(ls, lines.end_of(ls)):
             return True
         if c.last:
             ls2 = text.rfind(b"\n", 0, c.last) + 1
             le2 = text.find(b"\n", c.last)
-            tail = text[ls2 : le2 if le2 >= 0 else len(text)]
-            return any(m in tail for m in ALLOW_MARKERS)
+            return line_allowed(ls2, le2 if le2 >= 0 else len(text))
         return False
 
     @staticmethod
     def _pair(cands: list[_Cand]) -> None:
-        """Each API key takes the nearest unpaired secret or private key of its group in the chunk."""
+        """Each API key takes the nearest unpaired secret or private key of its group in the chunk:
+        fewest lines apart, one after the key before one before it, then fewest bytes apart. With many
+        candidates (a dump of thousands of accounts) each key weighs only its PAIR_NEIGHBOURS nearest
+        on either side, which keeps pairing O(n log n)."""
         keys = [c for c in cands if c.rule.role == "key" and not c.example]
         others = [c for c in cands if c.rule.role in ("secret", "private_key") and not c.example]
         if not keys or not others:
             return
+        if len(keys) * len(others) <= PAIR_EXACT_MAX:
+            near: Iterable[tuple[int, int]] = ((i, j) for i in range(len(keys)) for j in range(len(others)))
+        else:
+            starts = [o.start for o in others]  # cands come in offset order
+            near = [(i, j) for i, k in enumerate(keys)
+                    for p in [bisect_left(starts, k.start)]
+                    for j in range(max(0, p - PAIR_NEIGHBOURS), min(len(others), p + PAIR_NEIGHBOURS))]
         pairs = sorted(
-            ((abs(k.line - o.line) + (0 if o.start > k.start else 0.5), i, j)
-             for i, k in enumerate(keys) for j, o in enumerate(others) if k.group == o.group),
+            (abs(k.line - o.line) + (0 if o.start > k.start else 0.5), abs(o.start - k.start), i, j)
+            for i, j in near for k, o in [(keys[i], others[j])] if k.group == o.group
         )
         used_k: set[int] = set()
         used_o: set[int] = set()
-        for _d, i, j in pairs:
+        for _d, _b, i, j in pairs:
             if i in used_k or j in used_o:
                 continue
             used_k.add(i)
             used_o.add(j)
             keys[i].partner, others[j].partner = others[j], keys[i]
 
-    def _findings(self, cands: list[_Cand], text: bytes, chunk: Chunk) -> list[Finding]:
+    def _findings(self, cands: list[_Cand], text: bytes, chunk: Chunk, derived: dict[str, bytes]) -> list[Finding]:
         file_ctx: dict[int, bool] = {}
-        path_l = chunk.path.lower().encode()
         out = []
         for c in cands:
             kw = self._keywords_for(c.rule)
@@ -457,10 +569,10 @@ class Engine:
             else:
                 key = id(kw)
                 if key not in file_ctx:
-                    file_ctx[key] = has_keyword(kw, text, 0, len(text)) or bool(kw.search(path_l))
+                    file_ctx[key] = kw.in_text(text, 0, len(text), derived) or kw.in_path(chunk.path)
                 infile = file_ctx[key]
             if c.rule.type == "pem" and kw is not None:
-                c.near = has_keyword(kw, text, max(0, c.start - CONTEXT_BYTES), c.end + CONTEXT_BYTES)
+                c.near = kw.in_text(text, max(0, c.start - CONTEXT_BYTES), c.end + CONTEXT_BYTES, derived)
             paired = c.partner is not None
             if c.near or (infile and (c.hinted or paired)):
                 conf = "high"
@@ -476,7 +588,7 @@ class Engine:
             ))
         return out
 
-    def _keywords_for(self, rule: Rule) -> re.Pattern[bytes] | None:
+    def _keywords_for(self, rule: Rule) -> Keywords | None:
         if rule.type == "pem":
             return self.pem_keywords
         for g in self.groups:

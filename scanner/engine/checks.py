@@ -1,12 +1,11 @@
 """Per-candidate checks: charset mix, entropy, word-likeness, placeholders, base64/PEM/JWT context."""
 from __future__ import annotations
 
-import itertools
 import math
+import operator
 import re
 from collections import Counter
 
-_HEX = frozenset(b"0123456789abcdefABCDEF")
 _B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _B64URL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _WORD = re.compile(r"[a-z]{3,}|[A-Z][a-z]{2,}")
@@ -27,6 +26,9 @@ _PLACEHOLDER = re.compile("|".join(
        # short words only where placeholders put them: at an end of the value
        "^" + _cased("fake"), _cased("fake") + "$"]
 ))
+# every placeholder word, lower-cased: a cheap first test before _PLACEHOLDER
+_PLACEHOLDER_LOWER = re.compile(
+    "example|sample|placeholder|dummy|replaceme|changeme|insert|redacted|qwerty|your|abcdefgh|12345678|x{8}|fake")
 # English letter bigrams, log2-scaled: 4 = as frequent as between uniformly random letters, 0 = rare,
 # 9 = very common. Counted over the words (split at case changes) of ~38M bigrams of Python sources and
 # docs. Row: first letter a..z; column: second letter a..z.
@@ -64,17 +66,28 @@ _BIGRAM = {a + b: int(w) - 4 for a, row in zip("abcdefghijklmnopqrstuvwxyz", _BI
 ESCAPE_PREFIX = re.compile(rb"\\[nrt]$")
 
 
+_CLOG = [0.0] + [c * math.log2(c) for c in range(1, 4097)]  # c * log2(c)
+
+
 def shannon(s: str) -> float:
     n = len(s)
-    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+    counts = Counter(s).values()
+    if n > 4096:
+        return -sum(c / n * math.log2(c / n) for c in counts)
+    return math.log2(n) - sum(map(_CLOG.__getitem__, counts)) / n
+
+
+_DIGIT = re.compile(r"[0-9]")
+_HEX_CHARS = b"0123456789abcdefABCDEF"
+_NEXT_BYTE = bytes((i + 1) % 256 for i in range(256))
 
 
 def charset_ok(s: str, need: tuple[str, ...]) -> bool:
-    if "upper" in need and not any(c.isupper() for c in s):
+    if "upper" in need and s.lower() == s:  # no upper-case letter
         return False
-    if "lower" in need and not any(c.islower() for c in s):
+    if "lower" in need and s.upper() == s:
         return False
-    return not ("digit" in need and not any(c.isdigit() for c in s))
+    return not ("digit" in need and not _DIGIT.search(s))
 
 
 def english_score(s: str) -> float:
@@ -88,21 +101,31 @@ def english_score(s: str) -> float:
     return total / max(1, len(s) - 1)
 
 
+def quick_reject(s: str, min_entropy: float) -> str | None:
+    """The cheapest part of looks_random: all hex digits, or too few distinct characters."""
+    if not s.encode().translate(None, _HEX_CHARS):
+        return "hex"
+    if len(set(s)) < 2**min_entropy:  # entropy <= log2(distinct characters)
+        return "low_entropy"
+    return None
+
+
 def looks_random(s: str, min_entropy: float) -> str | None:
     """None if s looks like a random key, else the reason it does not."""
     b = s.encode()
-    if all(c in _HEX for c in b):
-        return "hex"
+    quick = quick_reject(s, min_entropy)
+    if quick:
+        return quick
     h = shannon(s)
     if h < min_entropy:
         return "low_entropy"
-    words = sum(len(m.group()) for m in _WORD.finditer(s)) / len(s)
+    words = sum(map(len, _WORD.findall(s))) / len(s)
     if words >= 0.6 and english_score(s) >= 0.35:
         return "identifier"
-    if _PLACEHOLDER.search(s):
+    if _PLACEHOLDER_LOWER.search(s.lower()) and _PLACEHOLDER.search(s):
         return "placeholder"
     # sequences such as abcdef... or 0123... and short repeated units
-    steps = sum(1 for a, c in itertools.pairwise(b) if c - a == 1)
+    steps = sum(map(operator.eq, b.translate(_NEXT_BYTE), b[1:]))  # b[i] + 1 == b[i + 1]
     if steps > len(s) // 4:
         return "sequence"
     for unit in range(1, 9):
@@ -111,14 +134,26 @@ def looks_random(s: str, min_entropy: float) -> str | None:
     return None
 
 
+def _class_table(allowed: frozenset[int]) -> bytes:
+    return bytes(0x61 if i in allowed else 0x20 for i in range(256))
+
+
+_TABLES: dict[frozenset[int], bytes] = {}
+
+
 def _segment_len(data: bytes, pos: int, step: int, allowed: frozenset[int], limit: int = 256) -> int:
-    n = 0
-    i = pos
-    end = len(data)
-    while 0 <= i < end and data[i] in allowed and n < limit:
-        n += 1
-        i += step
-    return n
+    """How many bytes of `allowed` run from pos (included) in direction step (1 or -1), at most limit."""
+    if pos < 0 or pos >= len(data):
+        return 0
+    table = _TABLES.get(allowed)
+    if table is None:
+        table = _TABLES[allowed] = _class_table(allowed)
+    if step > 0:
+        seg = data[pos : pos + limit].translate(table)
+        i = seg.find(b" ")
+        return len(seg) if i < 0 else i
+    seg = data[max(0, pos - limit + 1) : pos + 1].translate(table)
+    return len(seg) - 1 - seg.rfind(b" ")
 
 
 _PCT_B64 = (b"2B", b"2F", b"3D", b"2b", b"2f", b"3d")  # '+', '/', '=' percent-encoded

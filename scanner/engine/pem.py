@@ -71,22 +71,27 @@ def _key_type(label: str, der: bytes, headers: tuple[tuple[str, str], ...]) -> s
 
 
 def find_blocks(data: bytes) -> list[PemBlock]:
-    """Every BEGIN..END block (END of the same label within MAX_PEM bytes). Linear overall: the END
-    markers are indexed once, so thousands of BEGIN markers without an END cost one lookup each."""
+    """Every BEGIN..END block: the END of the same label within MAX_PEM bytes, with no other BEGIN
+    marker in between (a BEGIN left without its END never swallows the next block). Linear overall:
+    BEGIN and END markers are indexed once, however many there are."""
+    begins = list(BEGIN_ANY.finditer(data))
+    if not begins:
+        return []
     ends: dict[bytes, list[int]] = {}
     if b"-----END " in data:
         for e in END_ANY.finditer(data):
             ends.setdefault(e.group(1), []).append(e.start())
     out: list[PemBlock] = []
     pos = 0
-    while True:
-        m = BEGIN_ANY.search(data, pos)
-        if not m:
-            return out
+    for k, m in enumerate(begins):
+        if m.start() < pos:
+            continue
         stops = ends.get(m.group(1))
-        i = bisect_left(stops, m.end()) if stops else 0
-        if not stops or i == len(stops) or stops[i] > m.end() + MAX_PEM:
-            pos = m.end()
+        if not stops:
+            continue
+        i = bisect_left(stops, m.end())
+        next_begin = begins[k + 1].start() if k + 1 < len(begins) else len(data)
+        if i == len(stops) or stops[i] > m.end() + MAX_PEM or stops[i] > next_begin:
             continue
         stop = stops[i]
         label = m.group(1).decode()
@@ -98,6 +103,7 @@ def find_blocks(data: bytes) -> list[PemBlock]:
         kt = _key_type(label, der, headers) if der is not None else None
         out.append(PemBlock(label, m.start(), end, der, kt, headers))
         pos = end
+    return out
 
 
 @dataclass(frozen=True)
