@@ -112,7 +112,9 @@ class _TokenGroup:
     def gate_patterns(self) -> list[tuple[int, bytes, bytes | None]]:
         b = self.boundary
         out: list[tuple[int, bytes, bytes | None]] = [
-            (self.gid, rf"(?:^|[^{b}]|\\[nrt])(?:{self.pattern})(?:[^{b}]|$)".encode(), None)]
+            # the bare pattern: stage two checks exact boundaries; Hyperscan runs a plain bounded
+            # repeat ~15x faster than one wrapped in boundary context (7.5 GB/s vs 435 MB/s here)
+            (self.gid, f"(?:{self.pattern})".encode(), None)]
         if self.b64_gid is not None:
             n = 4 * ((self.length + 2) // 3)
             out.append((self.b64_gid, rf"[A-Za-z0-9+/]{{{n - 2}}}".encode(), None))
@@ -150,17 +152,26 @@ _WORD_MAX = 32  # a keyword inside a longer run of letters and digits is part of
 
 def _is_word(text: bytes, a: int, b: int) -> bool:
     """text[a:b] is a word or part of a name (`BNBUSDT`, `python-binance`), not letters that happen to
-    sit inside a random key or a base64 blob (`...q7bNbX...`)."""
-    run = b - a
-    i = a - 1
-    while i >= 0 and text[i] in _ALNUM and run < _WORD_MAX:
-        run += 1
-        i -= 1
+    sit inside a random key or a base64 blob (`...q7bNbX...`, `1bRyWU1r6qcpWBNBHjUo`)."""
+    lo = a
+    while lo > 0 and text[lo - 1] in _ALNUM and (b - lo) < _WORD_MAX:
+        lo -= 1
+    hi = b
     n = len(text)
-    while b < n and text[b] in _ALNUM and run < _WORD_MAX:
-        run += 1
-        b += 1
-    return run < _WORD_MAX
+    while hi < n and text[hi] in _ALNUM and (hi - lo) < _WORD_MAX:
+        hi += 1
+    if hi - lo >= _WORD_MAX:
+        return False
+    if b - a <= 3 and hi - lo > b - a:
+        # a short keyword (bnb, mbx) glued to other characters must sit in a name, not in random text:
+        # no digits around it, and letters in one case or camelCase (few case changes)
+        run = text[lo:hi]
+        if any(48 <= c <= 57 for c in run):
+            return False
+        changes = sum(1 for x, y in zip(run, run[1:]) if (65 <= x <= 90) != (65 <= y <= 90))
+        if changes > 3:
+            return False
+    return True
 
 
 _LITERAL = re.compile(r"(?:[A-Za-z0-9 _-]|\\[^A-Za-z0-9])+")
@@ -505,7 +516,9 @@ class Engine:
                 continue
             if b.key_type not in rule.key_types and b.key_type != "encrypted":
                 continue
-            c = _Cand(rule, start, end, b.normalized(), fingerprint_of(b.der), True, rule.group)
+            # hinted: an Ed25519 PKCS#8 key is itself a strong hint (Binance's recommended key type);
+            # an RSA or encrypted key is only a Binance credential with Binance context around it.
+            c = _Cand(rule, start, end, b.normalized(), fingerprint_of(b.der), b.key_type == "ed25519", rule.group)
             c.last = last
             out.append(c)
         return out
@@ -574,7 +587,13 @@ class Engine:
             if c.rule.type == "pem" and kw is not None:
                 c.near = kw.in_text(text, max(0, c.start - CONTEXT_BYTES), c.end + CONTEXT_BYTES, derived)
             paired = c.partner is not None
-            if c.near or (infile and (c.hinted or paired)):
+            if c.rule.type == "pem" and not (c.near or infile or paired):
+                if not c.hinted:
+                    continue  # a TLS/other RSA key with nothing tying it to Binance: not ours to report
+                conf = "low"
+            elif c.rule.type == "pem" and (c.near or infile):
+                conf = "high"
+            elif c.near or (infile and (c.hinted or paired)):
                 conf = "high"
             elif infile or c.hinted or paired:
                 conf = "medium"

@@ -176,6 +176,10 @@ def embedded_reason(data: bytes, s: int, e: int) -> str | None:
         return "ssh_key"
     if right == 0x3D:  # '=' right after: base64 padding
         return "base64"
+    if data[max(0, s - 3) : s] in (b"?b?", b"?B?"):  # an RFC 2047 encoded word: =?utf-8?b?...?=
+        return "mime"
+    if data[s : s + 3] == b"eyJ" and _printable_b64(data[s : s + 24]):  # base64 of a JSON object
+        return "jwt"
     if left == 0x2F or right == 0x2F:  # '/': base64 unless it is a short URL path segment
         lseg = _segment_len(data, s - 2, -1, _B64) if left == 0x2F else 0
         rseg = _segment_len(data, e + 1, 1, _B64) if right == 0x2F else 0
@@ -196,12 +200,25 @@ def embedded_reason(data: bytes, s: int, e: int) -> str | None:
     return None
 
 
+def _printable_b64(chunk: bytes) -> bool:
+    """The start of a token decodes (as base64 or base64url) to printable text, as JSON does."""
+    import base64
+    import binascii
+
+    try:
+        raw = base64.urlsafe_b64decode(chunk[: len(chunk) // 4 * 4])
+    except (binascii.Error, ValueError):
+        return False
+    return all(32 <= c < 127 or c in (9, 10, 13) for c in raw)
+
+
 def _strip_line(line: bytes) -> bytes:
     line = line.strip().strip(b"\"',").replace(b"\\n", b"").replace(b"\\r", b"")
     return line.strip().strip(b"\"',")
 
 
 _B64_LINE = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
+_B64URL_LINE = re.compile(rb"[A-Za-z0-9_-]+")
 
 
 def base64_line(line: bytes) -> str | None:
@@ -210,6 +227,10 @@ def base64_line(line: bytes) -> str | None:
     'alnum' when it could be (16+ letters and digits: a base64 line, or a key alone on its line),
     None when it is anything else."""
     t = _strip_line(line)
+    if len(t) >= 40 and (b"-" in t or b"_" in t) and _B64URL_LINE.fullmatch(t):
+        # wrapped base64url (JWS/JWE examples): random-looking, so mixed case and digits
+        has = (any(65 <= c <= 90 for c in t), any(97 <= c <= 122 for c in t), any(48 <= c <= 57 for c in t))
+        return "base64" if all(has) else None
     if len(t) < 8 or not _B64_LINE.fullmatch(t):
         return None
     if t.endswith(b"=") and len(t) % 4 == 0:
