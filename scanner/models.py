@@ -4,7 +4,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 KINDS = ("binance_api_key", "binance_secret_key", "binance_private_key")
 CONFIDENCES = ("low", "medium", "high")

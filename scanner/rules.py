@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from scanner.errors import CexguardError
 
@@ -116,7 +117,7 @@ def _load_file(path: Path) -> tuple[list[Rule], list[str]]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=loader)  # noqa: S506 - a safe loader
+            data = yaml.load(fh, Loader=loader)
     except OSError as e:
         raise CexguardError(f"cannot read rule file {path}: {e.strerror}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:

@@ -140,7 +140,7 @@ def _scan_files(root: Path, files: list[str], rels: list[str], config: Config, e
     from scanner.sources.files import annotate_git_status, iter_files
 
     present = []
-    for name, rel in zip(files, rels):
+    for _name, rel in zip(files, rels):
         if os.path.lexists(os.path.join(root, rel)):
             present.append(root / rel)
         else:

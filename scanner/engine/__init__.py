@@ -110,7 +110,6 @@ class _TokenGroup:
                 if j - i in self.b64_lens and self.b64_inner.fullmatch(text, i, j)]
 
     def gate_patterns(self) -> list[tuple[int, bytes, bytes | None]]:
-        b = self.boundary
         out: list[tuple[int, bytes, bytes | None]] = [
             # the bare pattern: stage two checks exact boundaries; Hyperscan runs a plain bounded
             # repeat ~15x faster than one wrapped in boundary context (7.5 GB/s vs 435 MB/s here)
@@ -591,9 +590,7 @@ class Engine:
                 if not c.hinted:
                     continue  # a TLS/other RSA key with nothing tying it to Binance: not ours to report
                 conf = "low"
-            elif c.rule.type == "pem" and (c.near or infile):
-                conf = "high"
-            elif c.near or (infile and (c.hinted or paired)):
+            elif c.rule.type == "pem" and (c.near or infile) or c.near or (infile and (c.hinted or paired)):
                 conf = "high"
             elif infile or c.hinted or paired:
                 conf = "medium"

@@ -57,7 +57,7 @@ def make_prefilter(gates: Sequence[tuple[int, bytes, bytes | None]], kind: str =
 
             raise CexguardError("hyperscan is not installed (pip install hyperscan)") from None
         return RegexPrefilter(gates)
-    except Exception as e:  # noqa: BLE001 - a pattern hyperscan cannot compile: fall back, same findings
+    except Exception as e:
         if kind == "hyperscan":
             from scanner.errors import CexguardError
 

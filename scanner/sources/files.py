@@ -8,7 +8,7 @@ import stat
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from scanner.config import Config
 from scanner.errors import CexguardError

@@ -105,9 +105,9 @@ def popen(cwd: str | os.PathLike[str], *args: str, stdin: int | None = None, off
     if keep_stderr:
         import tempfile  # not at the top: the hook's path does without it
 
-        err: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - the process owns it; stop() closes it
+        err: IO[bytes] = tempfile.TemporaryFile()
     else:
-        err = open(os.devnull, "wb")  # noqa: SIM115
+        err = open(os.devnull, "wb")
     lower = (lambda: os.nice(nice)) if nice and hasattr(os, "nice") else None
     try:
         p = GitProc(cmd, cwd=cwd, stdin=stdin, stdout=stdout, stderr=err, env=_env(), bufsize=bufsize,
@@ -255,7 +255,7 @@ class CatFile:
             pass
         self._proc.stop()
 
-    def __enter__(self) -> CatFile:  # noqa: PYI034
+    def __enter__(self) -> CatFile:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -320,7 +320,7 @@ class FakeBinance:
             else:
                 key.public_key.verify(raw, payload)
             return True
-        except Exception:  # noqa: BLE001 - any failure is a bad signature
+        except Exception:
             return False
 
     # ---------------------------------------------------------------------------- routes
