@@ -16,7 +16,7 @@ def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: 
              prefilter: str = "auto") -> tuple[ScanResult, Config, Path]:
     from scanner.engine import Engine
     from scanner.errors import CexguardError
-    from scanner.sources.files import annotate_git_status, iter_files
+    from scanner.sources.files import annotate_git_status, iter_prepared
 
     targets = [Path(p) for p in (paths or (".",))]
     for t in targets:
@@ -31,8 +31,8 @@ def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: 
     stats = ScanStats()
     engine = Engine.from_config(config, prefilter=prefilter)
     findings = []
-    for chunk in iter_files(targets, config, stats, root=root):
-        findings.extend(engine.scan(chunk, stats))
+    for chunk, prepared in iter_prepared(targets, config, stats, root=root, prepare=engine.prepare):
+        findings.extend(engine.scan(chunk, stats, prepared))
     findings = annotate_git_status(findings, root)
     stats.extra["prefilter"] = engine.prefilter.name
     return ScanResult(findings=findings, stats=stats), config, root

@@ -371,8 +371,15 @@ class Engine:
         return bool(self.prefilter.gate(data))
 
     # -- stage two ---------------------------------------------------------------------------
-    def scan(self, chunk: Chunk, stats: ScanStats | None = None) -> list[Finding]:
-        text, _enc = to_text_bytes(chunk.data)
+    def prepare(self, data: bytes) -> tuple[bytes | None, set[int]]:
+        """Stage one for a chunk's raw bytes: (decoded text or None if binary, prefilter hits).
+        Thread-safe, and Hyperscan releases the GIL: sources call it on their reader threads."""
+        text, _enc = to_text_bytes(data)
+        return text, (self.prefilter.gate(text) if text is not None else set())
+
+    def scan(self, chunk: Chunk, stats: ScanStats | None = None,
+             prepared: tuple[bytes | None, set[int]] | None = None) -> list[Finding]:
+        text, gates = prepared if prepared is not None else self.prepare(chunk.data)
         if text is None:
             if stats is not None:
                 stats.skip("binary")
@@ -380,7 +387,6 @@ class Engine:
         if stats is not None:
             stats.files_scanned += 1
             stats.bytes_scanned += len(chunk.data)
-        gates = self.prefilter.gate(text)
         if not gates:
             return []
         return self._scan_text(text, gates, chunk, stats)

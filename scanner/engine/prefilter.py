@@ -27,7 +27,10 @@ class HyperscanPrefilter:
     def __init__(self, gates: Sequence[tuple[int, bytes, bytes | None]]):
         import hyperscan
 
+        import threading
+
         self._hs = hyperscan
+        self._local = threading.local()  # one scratch per thread: scans release the GIL and run in parallel
         self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self._db.compile(
             expressions=[p for _, p, _ in gates],
@@ -42,7 +45,10 @@ class HyperscanPrefilter:
         def on_match(i: int, _f: int, _t: int, _fl: int, _ctx: Any) -> None:
             hits.add(i)
 
-        self._db.scan(data, match_event_handler=on_match)
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._hs.Scratch(self._db)
+        self._db.scan(data, match_event_handler=on_match, scratch=scratch)
         return hits
 
 

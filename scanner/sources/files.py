@@ -8,7 +8,8 @@ import stat
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from scanner.config import Config
 from scanner.errors import CexguardError
@@ -53,19 +54,20 @@ def walk(paths: Iterable[Path], config: Config, stats: ScanStats, root: Path) ->
         if not stat.S_ISDIR(st.st_mode):
             stats.skip("special_file")
             continue
-        stack = [ps]
+        base = _rel(ps, roots)
+        stack = [(ps, "" if base in (".", "") else base + "/")]
         while stack:
-            d = stack.pop()
+            d, rel_dir = stack.pop()
             try:
                 with os.scandir(d) as it:
                     entries = sorted(it, key=lambda e: e.name)
             except OSError as e:
                 stats.skip("unreadable")
-                stats.errors.append(f"cannot list {_rel(d, roots)}: {e.strerror}")
+                stats.errors.append(f"cannot list {rel_dir or '.'}: {e.strerror}")
                 continue
             subdirs = []
             for e in entries:
-                rel = _rel(e.path, roots)
+                rel = rel_dir + e.name  # string joins: os.path.relpath per file cost more than the scan
                 try:
                     if e.is_symlink():
                         stats.skip("symlink")
@@ -76,7 +78,7 @@ def walk(paths: Iterable[Path], config: Config, stats: ScanStats, root: Path) ->
                         if config.exclude and _excluded(rel, config.exclude):
                             stats.skip("excluded")
                             continue
-                        subdirs.append(e.path)
+                        subdirs.append((e.path, rel + "/"))
                         continue
                     if not e.is_file(follow_symlinks=False):
                         if e.name not in SKIP_DIRS:
@@ -86,7 +88,10 @@ def walk(paths: Iterable[Path], config: Config, stats: ScanStats, root: Path) ->
                 except OSError:
                     stats.skip("unreadable")
                     continue
-                yield from _check_file(e.path, rel, size, config, stats)
+                if size > config.max_file_size or config.exclude:
+                    yield from _check_file(e.path, rel, size, config, stats)
+                else:
+                    yield e.path, rel, size
             stack.extend(reversed(subdirs))
 
 
@@ -122,17 +127,30 @@ def _read(item: tuple[str, str, int]) -> tuple[str, bytes | None, str | None]:
 def iter_files(paths: Iterable[Path], config: Config, stats: ScanStats, *, root: Path | None = None,
                threads: int = 4) -> Iterator[Chunk]:
     """Chunks of every file under `paths`, read ahead on a few threads (reads release the GIL)."""
+    for chunk, _ in iter_prepared(paths, config, stats, root=root, threads=threads):
+        yield chunk
+
+
+def iter_prepared(paths: Iterable[Path], config: Config, stats: ScanStats, *, root: Path | None = None,
+                  threads: int = 4, prepare: Callable[[bytes], Any] | None = None) -> Iterator[tuple[Chunk, Any]]:
+    """(chunk, prepare(chunk.data)) for every file: reading and the stage-one prefilter (`prepare`,
+    e.g. Engine.prepare) run on the reader threads, so both cores work on a large tree."""
     paths = [Path(p) for p in paths]
     root = root if root is not None else (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path.cwd())
     items = walk(paths, config, stats, root)
+
+    def work(item: tuple[str, str, int]) -> tuple[str, bytes | None, str | None, Any]:
+        rel, data, err = _read(item)
+        return rel, data, err, (prepare(data) if prepare is not None and data is not None else None)
+
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for batch in _batches(items, 64):
-            for rel, data, err in pool.map(_read, batch):
+            for rel, data, err, pre in pool.map(work, batch):
                 if data is None:
                     stats.skip("unreadable")
                     stats.errors.append(f"cannot read {rel}: {err}")
                     continue
-                yield Chunk(data=data, path=rel)
+                yield Chunk(data=data, path=rel), pre
 
 
 def _batches(it: Iterator[tuple[str, str, int]], n: int) -> Iterator[list[tuple[str, str, int]]]:
