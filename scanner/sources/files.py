@@ -139,27 +139,49 @@ def iter_prepared(paths: Iterable[Path], config: Config, stats: ScanStats, *, ro
     root = root if root is not None else (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path.cwd())
     items = walk(paths, config, stats, root)
 
-    def work(item: tuple[str, str, int]) -> tuple[str, bytes | None, str | None, Any]:
-        rel, data, err = _read(item)
-        return rel, data, err, (prepare(data) if prepare is not None and data is not None else None)
+    def work(batch: list[tuple[str, str, int]]) -> list[tuple[str, bytes | None, str | None, Any]]:
+        out = []
+        for item in batch:
+            rel, data, err = _read(item)
+            out.append((rel, data, err, prepare(data) if prepare is not None and data is not None else None))
+        return out
+
+    # one task per batch of files (a future per file costs more than reading a small file), and a
+    # bounded number of batches in flight so memory stays flat however large the tree
+    from collections import deque
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for batch in _batches(items, 64):
-            for rel, data, err, pre in pool.map(work, batch):
-                if data is None:
-                    stats.skip("unreadable")
-                    stats.errors.append(f"cannot read {rel}: {err}")
-                    continue
-                yield Chunk(data=data, path=rel), pre
+        pending: deque[Any] = deque()
+        batches = _batches(items, 32)
+        for batch in batches:
+            pending.append(pool.submit(work, batch))
+            if len(pending) < threads * 2:
+                continue
+            yield from _drain(pending.popleft().result(), stats)
+        while pending:
+            yield from _drain(pending.popleft().result(), stats)
 
 
-def _batches(it: Iterator[tuple[str, str, int]], n: int) -> Iterator[list[tuple[str, str, int]]]:
+def _drain(results: list[tuple[str, bytes | None, str | None, Any]], stats: ScanStats) -> Iterator[tuple[Chunk, Any]]:
+    for rel, data, err, pre in results:
+        if data is None:
+            stats.skip("unreadable")
+            stats.errors.append(f"cannot read {rel}: {err}")
+            continue
+        yield Chunk(data=data, path=rel), pre
+
+
+def _batches(it: Iterator[tuple[str, str, int]], n: int, max_bytes: int = 8 << 20) -> Iterator[list[tuple[str, str, int]]]:
+    """Up to n files or max_bytes (whichever comes first) per batch."""
     batch: list[tuple[str, str, int]] = []
+    size = 0
     for x in it:
         batch.append(x)
-        if len(batch) >= n:
+        size += x[2]
+        if len(batch) >= n or size >= max_bytes:
             yield batch
             batch = []
+            size = 0
     if batch:
         yield batch
 
