@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from scanner.config import Config
+from tests.conftest import new_key
 from scanner.engine import Engine
 from scanner.models import Finding, fingerprint_of
 
@@ -46,13 +47,6 @@ PREFILTERS = ["regex", "hyperscan"]
 
 
 # -- generated secrets -----------------------------------------------------------------------------
-
-def new_key() -> str:
-    """A Binance-shaped key: 64 random [A-Za-z0-9] with upper, lower and digit."""
-    while True:
-        k = "".join(secrets.choice(ALNUM) for _ in range(64))
-        if any(c.isupper() for c in k) and any(c.islower() for c in k) and any(c.isdigit() for c in k):
-            return k
 
 
 def _pem(key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey, fmt: serialization.PrivateFormat,

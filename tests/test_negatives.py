@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from scanner.config import Config
+from tests.conftest import new_key
 from scanner.engine import Engine
 from scanner.rules import load_rules_and_examples
 
@@ -46,12 +47,6 @@ PREFILTERS = ["regex", "hyperscan"]
 
 
 # -- generators ------------------------------------------------------------------------------------
-
-def new_key() -> str:
-    while True:
-        k = "".join(secrets.choice(ALNUM) for _ in range(64))
-        if any(c.isupper() for c in k) and any(c.islower() for c in k) and any(c.isdigit() for c in k):
-            return k
 
 
 def hex64(upper: bool = False) -> str:
