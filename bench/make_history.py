@@ -35,12 +35,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import binance_key, ed25519_pem, iter_source_files, redact, source_roots  # noqa: E402
+from _common import binance_key, ed25519_pem, iter_source_files, redact, source_roots
 
 AUTHORS = [("Ada Park", "ada@example.com"), ("Bo Chen", "bo@example.com"), ("Cai Ruiz", "cai@example.com"),
            ("Dee Okafor", "dee@example.com"), ("Eli Novak", "eli@example.com"), ("Fay Ito", "fay@example.com")]
-WORDS = ("fix refactor tune cache retry parse order book depth ticker symbol filter handler config "
-         "logging metrics client session timeout backoff limit window stream socket candle").split()
+WORDS = ["fix", "refactor", "tune", "cache", "retry", "parse", "order", "book", "depth", "ticker", "symbol", "filter", "handler", "config", "logging", "metrics", "client", "session", "timeout", "backoff", "limit", "window", "stream", "socket", "candle"]
 EPOCH = 1577836800  # 2020-01-01
 
 

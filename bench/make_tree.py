@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import binance_key, ed25519_pem, iter_source_files, redact, source_roots  # noqa: E402
+from _common import binance_key, ed25519_pem, iter_source_files, redact, source_roots
 
 
 def plant(out: str) -> list[dict]:

@@ -237,7 +237,7 @@ def measure(argv: list[str], cwd: str | None = None, timeout: float = 3600, stdo
         while not done.wait(0.02):
             try:
                 sampler_state.sample()
-            except Exception:  # noqa: BLE001 - best effort
+            except Exception:
                 pass
 
     def kill():
