@@ -293,3 +293,21 @@ def test_version_and_help() -> None:
     assert r.code == 0 and "cexguard" in r.out
     r = run_cli("--help")
     assert r.code == 0 and "Exit codes" in r.out and "scan" in r.out
+
+
+def test_worker_processes_give_the_same_report(tmp_path: Path) -> None:
+    for i in range(150):
+        d = tmp_path / f"pkg{i % 7}"
+        d.mkdir(exist_ok=True)
+        (d / f"m{i}.py").write_text(f"x = {i}\n" * 50)
+    for name in ("a.env", "pkg3/b.env", "pkg5/deep.env"):
+        write_env(tmp_path, name)
+    (tmp_path / "blob.bin").write_bytes(b"\x00" * 100)
+    reports = []
+    for jobs in ("1", "2", "3"):
+        code, doc = scan_json(str(tmp_path), "--jobs", jobs)
+        assert code == 1
+        reports.append(doc)
+    assert reports[0]["findings"] == reports[1]["findings"] == reports[2]["findings"]
+    assert len(reports[0]["findings"]) == 6
+    assert reports[0]["stats"] == reports[1]["stats"] == reports[2]["stats"]

@@ -1,6 +1,7 @@
 """`cexguard scan` and `cexguard baseline`: working trees and files."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,10 @@ from scanner.models import ScanResult, ScanStats
 
 
 def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: str | None,
-             prefilter: str = "auto") -> tuple[ScanResult, Config, Path]:
+             prefilter: str = "auto", jobs: int = 0) -> tuple[ScanResult, Config, Path]:
     from scanner.engine import Engine
     from scanner.errors import CexguardError
-    from scanner.sources.files import annotate_git_status, iter_prepared
+    from scanner.sources.files import annotate_git_status, scan_tree
 
     targets = [Path(p) for p in (paths or (".",))]
     for t in targets:
@@ -30,9 +31,9 @@ def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: 
         config = config.with_(max_file_size=parse_size(max_file_size, where="--max-file-size"))
     stats = ScanStats()
     engine = Engine.from_config(config, prefilter=prefilter)
-    findings = []
-    for chunk, prepared in iter_prepared(targets, config, stats, root=root, prepare=engine.prepare):
-        findings.extend(engine.scan(chunk, stats, prepared))
+    if jobs <= 0:
+        jobs = min(os.cpu_count() or 1, 4)
+    findings = scan_tree(targets, config, stats, engine, root=root, jobs=jobs)
     findings = annotate_git_status(findings, root)
     stats.extra["prefilter"] = engine.prefilter.name
     return ScanResult(findings=findings, stats=stats), config, root
@@ -43,9 +44,11 @@ def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: 
 @report_options
 @click.option("--prefilter", type=click.Choice(["auto", "hyperscan", "regex"]), default="auto", hidden=False,
               help="Stage-one matcher (findings are identical; hyperscan is faster).")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0,
+              help="Worker processes for folders (default: one per core, at most 4; 1: no workers).")
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, show_secrets: bool, baseline_path: str | None,
          config_path: str | None, include_examples: bool, max_file_size: str | None, min_confidence: str,
-         quiet: bool, do_verify: bool, api_url: str | None, prefilter: str) -> int:
+         quiet: bool, do_verify: bool, api_url: str | None, prefilter: str, jobs: int) -> int:
     """Scan files and folders (default: the current folder) for Binance credentials.
 
     Walks tracked, untracked and git-ignored files alike (that is where .env files live), never
@@ -53,7 +56,8 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, show_secrets: boo
     """
     from scanner import filters
 
-    result, config, root = run_scan(paths, config_path=config_path, max_file_size=max_file_size, prefilter=prefilter)
+    result, config, root = run_scan(paths, config_path=config_path, max_file_size=max_file_size, prefilter=prefilter,
+                                    jobs=jobs)
     result.findings = filters.apply(result.findings, config=config, baseline_path=baseline_path,
                                     include_examples=include_examples, min_confidence=min_confidence,
                                     stats=result.stats)

@@ -105,34 +105,45 @@ def _check_file(path: str, rel: str, size: int, config: Config, stats: ScanStats
     yield path, rel, size
 
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+
+
 def _read(item: tuple[str, str, int]) -> tuple[str, bytes | None, str | None]:
-    path, rel, _size = item
+    """Raw os.read calls (no buffered file object: it costs more than reading a small file)."""
+    path, rel, size = item
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as e:
         return rel, None, e.strerror
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced by a FIFO/device after the walk
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # replaced by a FIFO/device after the walk
             return rel, None, "not a regular file"
-        with os.fdopen(fd, "rb", closefd=True) as fh:
-            fd = -1
-            return rel, fh.read(), None
+        data = os.read(fd, max(st.st_size, size) + 1)
+        if len(data) > st.st_size:  # the file grew: read the rest
+            parts = [data]
+            while True:
+                more = os.read(fd, 1 << 20)
+                if not more:
+                    break
+                parts.append(more)
+            data = b"".join(parts)
+        return rel, data, None
     except OSError as e:
         return rel, None, e.strerror
     finally:
-        if fd >= 0:
-            os.close(fd)
+        os.close(fd)
 
 
 def iter_files(paths: Iterable[Path], config: Config, stats: ScanStats, *, root: Path | None = None,
-               threads: int = 4) -> Iterator[Chunk]:
+               threads: int = 1) -> Iterator[Chunk]:
     """Chunks of every file under `paths`, read ahead on a few threads (reads release the GIL)."""
     for chunk, _ in iter_prepared(paths, config, stats, root=root, threads=threads):
         yield chunk
 
 
 def iter_prepared(paths: Iterable[Path], config: Config, stats: ScanStats, *, root: Path | None = None,
-                  threads: int = 4, prepare: Callable[[bytes], Any] | None = None) -> Iterator[tuple[Chunk, Any]]:
+                  threads: int = 1, prepare: Callable[[bytes], Any] | None = None) -> Iterator[tuple[Chunk, Any]]:
     """(chunk, prepare(chunk.data)) for every file: reading and the stage-one prefilter (`prepare`,
     e.g. Engine.prepare) run on the reader threads, so both cores work on a large tree."""
     paths = [Path(p) for p in paths]
@@ -229,3 +240,56 @@ def annotate_git_status(findings: list[Finding], root: Path) -> list[Finding]:
             status = None  # type: ignore[assignment]
         out.append(f.replace(git_status=status))
     return out
+
+
+# -- several processes: reading and matching on every core ---------------------------------------------
+
+_WORKER_ENGINE: Any = None
+
+
+def _scan_batch(batch: list[tuple[str, str, int]]) -> tuple[list[Finding], ScanStats]:
+    engine = _WORKER_ENGINE
+    st = ScanStats()
+    found: list[Finding] = []
+    for item in batch:
+        rel, data, err = _read(item)
+        if data is None:
+            st.skip("unreadable")
+            st.errors.append(f"cannot read {rel}: {err}")
+            continue
+        found.extend(engine.scan(Chunk(data=data, path=rel), st, engine.prepare(data)))
+    return found, st
+
+
+def scan_tree(paths: Iterable[Path], config: Config, stats: ScanStats, engine: Any, *, root: Path | None = None,
+              jobs: int = 1) -> list[Finding]:
+    """Every finding under `paths`. With jobs > 1 (and fork available), batches of files are read and
+    scanned in forked worker processes: threads cannot help here, the GIL serialises the per-file work."""
+    import multiprocessing
+
+    paths = [Path(p) for p in paths]
+    root = root if root is not None else (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path.cwd())
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods() or not any(p.is_dir() for p in paths):
+        out: list[Finding] = []
+        for chunk, prepared in iter_prepared(paths, config, stats, root=root, prepare=engine.prepare):
+            out.extend(engine.scan(chunk, stats, prepared))
+        return out
+    global _WORKER_ENGINE
+    _WORKER_ENGINE = engine
+    found: list[Finding] = []
+    ctx = multiprocessing.get_context("fork")
+    try:
+        with ctx.Pool(jobs) as pool:
+            for f, st in pool.imap_unordered(_scan_batch, _batches(walk(paths, config, stats, root), 64)):
+                found.extend(f)
+                stats.files_scanned += st.files_scanned
+                stats.bytes_scanned += st.bytes_scanned
+                for k, v in st.skipped.items():
+                    stats.skip(k, v)
+                for k, v in st.suppressed.items():
+                    stats.suppress(k, v)
+                stats.errors.extend(st.errors)
+    finally:
+        _WORKER_ENGINE = None
+    stats.errors.sort()
+    return found
