@@ -311,3 +311,14 @@ def test_worker_processes_give_the_same_report(tmp_path: Path) -> None:
     assert reports[0]["findings"] == reports[1]["findings"] == reports[2]["findings"]
     assert len(reports[0]["findings"]) == 6
     assert reports[0]["stats"] == reports[1]["stats"] == reports[2]["stats"]
+
+
+def test_virtualenvs_are_skipped_and_counted(tmp_path: Path) -> None:
+    venv = tmp_path / ".venv"
+    (venv / "lib" / "site-packages" / "somepkg").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    write_env(venv / "lib" / "site-packages" / "somepkg", "vendored.env")
+    write_env(tmp_path)
+    code, doc = scan_json(str(tmp_path))
+    assert {f["path"] for f in doc["findings"]} == {".env"}
+    assert doc["stats"]["skipped"]["virtualenv"] == 1

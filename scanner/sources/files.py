@@ -78,6 +78,9 @@ def walk(paths: Iterable[Path], config: Config, stats: ScanStats, root: Path) ->
                         if config.exclude and _excluded(rel, config.exclude):
                             stats.skip("excluded")
                             continue
+                        if os.path.lexists(os.path.join(e.path, "pyvenv.cfg")):
+                            stats.skip("virtualenv")  # installed third-party packages, not the project's files
+                            continue
                         subdirs.append((e.path, rel + "/"))
                         continue
                     if not e.is_file(follow_symlinks=False):
