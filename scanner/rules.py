@@ -107,10 +107,6 @@ def parse_rule(d: Any, source: str) -> Rule:
     )
 
 
-def load_rule_file(path: Path) -> list[Rule]:
-    return _load_file(path)[0]
-
-
 def _load_file(path: Path) -> tuple[list[Rule], list[str]]:
     import yaml
 

@@ -617,8 +617,3 @@ class Engine:
             if rule in g.rules:
                 return g.keywords
         return None
-
-
-def scan_chunks(engine: Engine, chunks: Iterable[Chunk], stats: ScanStats) -> Iterator[Finding]:
-    for ch in chunks:
-        yield from engine.scan(ch, stats)

@@ -62,8 +62,6 @@ _BIGRAM_ROWS = (
 )
 _BIGRAM = {a + b: int(w) - 4 for a, row in zip("abcdefghijklmnopqrstuvwxyz", _BIGRAM_ROWS)
            for b, w in zip("abcdefghijklmnopqrstuvwxyz", row)}
-# JSON/Python string escapes that can sit right before a token: \n, \t, \r
-ESCAPE_PREFIX = re.compile(rb"\\[nrt]$")
 
 
 _CLOG = [0.0] + [c * math.log2(c) for c in range(1, 4097)]  # c * log2(c)

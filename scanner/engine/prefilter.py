@@ -5,7 +5,6 @@ two runs the exact same regexes either way, so both prefilters give identical fi
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,7 +68,3 @@ def make_prefilter(gates: Sequence[tuple[int, bytes, bytes | None]], kind: str =
 
             raise CexguardError(f"hyperscan could not compile the rules: {str(e).splitlines()[0]}") from None
         return RegexPrefilter(gates)
-
-
-def literal_escape(s: str) -> bytes:
-    return re.escape(s).encode()
