@@ -43,6 +43,21 @@ def run_cli(*args: str, cwd: str | Path | None = None, env: dict[str, str] | Non
     return Run(p.returncode, p.stdout, p.stderr)
 
 
+@pytest.fixture(scope="module", params=["regex", "hyperscan"])
+def engine(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """The real engine under both stage-one prefilters (their findings must be identical)."""
+    import importlib.util
+    import platform
+
+    from scanner.config import Config
+    from scanner.engine import Engine
+
+    if (request.param == "hyperscan" and importlib.util.find_spec("hyperscan") is None
+            and platform.machine().lower() not in ("x86_64", "amd64", "arm64", "aarch64")):
+        pytest.skip(f"hyperscan is not a dependency on {platform.machine()}")
+    return Engine.from_config(Config(), prefilter=request.param)
+
+
 @pytest.fixture
 def key() -> str:
     return new_key()

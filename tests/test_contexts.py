@@ -20,9 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import importlib.util
 import json
-import platform
 import re
 import secrets
 import string
@@ -43,7 +41,6 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "contexts"
 ALNUM = string.ascii_letters + string.digits
 MARKER = re.compile(r"@@([A-Z0-9_]+)(?:\|([a-z0-9]+))?@@")
 PASSPHRASE = b"correct horse battery staple"
-PREFILTERS = ["regex", "hyperscan"]
 
 
 # -- generated secrets -----------------------------------------------------------------------------
@@ -254,13 +251,6 @@ CASES = [
     Case("bare_two_lines", HMAC),
 ]
 
-
-@pytest.fixture(scope="module", params=PREFILTERS)
-def engine(request: pytest.FixtureRequest) -> Engine:
-    if (request.param == "hyperscan" and importlib.util.find_spec("hyperscan") is None
-            and platform.machine().lower() not in ("x86_64", "amd64", "arm64", "aarch64")):
-        pytest.skip(f"hyperscan is not a dependency on {platform.machine()}")
-    return Engine.from_config(Config(), prefilter=request.param)
 
 
 def _describe(f: Finding) -> str:

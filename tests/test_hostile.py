@@ -7,9 +7,7 @@ The generators take a size so a benchmark can call them at several sizes.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import os
-import platform
 import random
 import secrets
 import string
@@ -19,7 +17,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from scanner.config import Config
 from scanner.engine import Engine
 from scanner.models import Finding
 
@@ -141,13 +138,6 @@ def newlines(size: int) -> tuple[bytes, Planted]:
 
 
 # -- the tests ------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module", params=["regex", "hyperscan"])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    if (request.param == "hyperscan" and importlib.util.find_spec("hyperscan") is None
-            and platform.machine().lower() not in ("x86_64", "amd64", "arm64", "aarch64")):
-        pytest.skip(f"hyperscan is not a dependency on {platform.machine()}")
-    return Engine.from_config(Config(), prefilter=request.param)
 
 
 def _found(findings: list[Finding]) -> list[tuple[int, str]]:

@@ -12,10 +12,8 @@ import base64
 import datetime
 import hashlib
 import hmac
-import importlib.util
 import json
 import os
-import platform
 import re
 import secrets
 import string
@@ -32,7 +30,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from scanner.config import Config
 from tests.conftest import new_key
 from scanner.engine import Engine
 from scanner.rules import load_rules_and_examples
@@ -43,7 +40,6 @@ HEX = "0123456789abcdef"
 # What a naive scanner reports: exactly 64 alphanumerics between non-alphanumerics (or after a JSON
 # string escape such as \n, as in PEM text inside JSON).
 NAIVE = re.compile(rb"(?:(?<![A-Za-z0-9])|(?<=\\[nrt]))[A-Za-z0-9]{64}(?![A-Za-z0-9])")
-PREFILTERS = ["regex", "hyperscan"]
 
 
 # -- generators ------------------------------------------------------------------------------------
@@ -450,13 +446,6 @@ CASES: list[Callable[[], tuple[str, str]]] = [
 # any future rule that would look at names instead of values.
 NOT_TEMPTING = {placeholders_helm, env_reads, env_reads_js, env_reads_shell, env_reads_go_java, hex_0x, kubeconfig}
 
-
-@pytest.fixture(scope="module", params=PREFILTERS)
-def engine(request: pytest.FixtureRequest) -> Engine:
-    if (request.param == "hyperscan" and importlib.util.find_spec("hyperscan") is None
-            and platform.machine().lower() not in ("x86_64", "amd64", "arm64", "aarch64")):
-        pytest.skip(f"hyperscan is not a dependency on {platform.machine()}")
-    return Engine.from_config(Config(), prefilter=request.param)
 
 
 @pytest.mark.parametrize("make", CASES, ids=[c.__name__ for c in CASES])

@@ -5,20 +5,14 @@ import base64
 import json
 import secrets
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from scanner.config import Config
 from scanner.engine import Engine
 from tests.conftest import new_key
 
 ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
-
-@pytest.fixture(scope="module", params=["regex", "hyperscan"])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    return Engine.from_config(Config(), prefilter=request.param)
 
 
 def _alnum_line(n: int, alphabet: str) -> str:
