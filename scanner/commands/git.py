@@ -359,8 +359,7 @@ exit 1
 
 def hooks_dir(repo: Repo) -> Path:
     """Where git looks for hooks: core.hooksPath if set (relative to the work tree), else .git/hooks."""
-    p = repo.run("config", "--get", "core.hooksPath", check=False)
-    value = p.stdout.decode("utf-8", "surrogateescape").strip()
+    value = (repo.config_value("core.hooksPath") or "").strip()
     if value:
         path = Path(os.path.expanduser(value))
         if not path.is_absolute():

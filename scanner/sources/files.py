@@ -5,7 +5,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator
@@ -225,15 +224,16 @@ def annotate_git_status(findings: list[Finding], root: Path) -> list[Finding]:
     args = [to_top[r] for r in rels if not to_top[r].startswith("../")]
     if not args:
         return findings
-    try:
-        def ls(*extra: str) -> set[str]:
-            out = subprocess.run(["git", "-C", str(top), "-c", "core.quotepath=off", "ls-files", "-z", *extra, "--", *args],
-                                 capture_output=True, check=True).stdout
-            return set(out.decode("utf-8", "surrogateescape").split("\0")) - {""}
+    from scanner.sources import git  # the hardened wrapper: a scanned repository's config runs nothing
 
+    def ls(*extra: str) -> set[str]:
+        out = git.run(top, "--literal-pathspecs", "ls-files", "-z", *extra, "--", *args).stdout
+        return set(out.decode("utf-8", "surrogateescape").split("\0")) - {""}
+
+    try:
         tracked = ls("--cached")
         untracked = ls("--others", "--exclude-standard")
-    except (OSError, subprocess.CalledProcessError):
+    except CexguardError:
         return findings
     out = []
     for f in findings:

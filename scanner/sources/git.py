@@ -5,8 +5,13 @@ heavy). Every command runs with `core.quotepath=off` and NUL-separated output wh
 so odd file names come through unchanged. Paths are decoded with the file-system encoding
 (`os.fsdecode`), so they round-trip back to git with `os.fsencode`.
 
-Nothing here ever lets git reach the network: history commands run with `protocol.allow=never`, so
-a partial clone's missing object is reported as missing instead of being fetched (or hanging).
+Every git process is hardened here, in one place (`command`, `environment`): a scanned repository
+is untrusted input, and neither its config (`.git/config`, a `.git` file pointing elsewhere, an
+included file) nor the user's global config can make git run a program, reach the network or show
+cexguard something other than the objects on disk. The `-c` overrides in HARDENING come last among
+git's config sources (after system, global, repository, included files and GIT_CONFIG_PARAMETERS /
+GIT_CONFIG_COUNT), so they win whatever those say. Nothing here ever lets git reach the network: a
+partial clone's missing object is reported as missing instead of being fetched (or hanging).
 """
 from __future__ import annotations
 
@@ -19,22 +24,88 @@ from typing import IO, NamedTuple
 from scanner.errors import CexguardError
 
 GIT = os.environ.get("CEXGUARD_GIT", "git")
-BASE = ("-c", "core.quotepath=off")
-# never fetch: a promisor (partial clone) remote is not contacted for a missing object
-OFFLINE = ("-c", "protocol.allow=never")
+
+# -- hardening: the one list every git invocation uses -------------------------------------------
+# (what each would otherwise let a repository's config do; checked against git 2.39, each vector
+# has a test in tests/git/test_hardening.py)
+HARDENING: tuple[str, ...] = (
+    "core.quotepath=off",  # (not security: odd file names come through unchanged)
+    "core.fsmonitor=false",  # ls-files, diff-index, status... run the fsmonitor hook program
+    "core.hooksPath=/dev/null",  # no hook (e.g. post-index-change) can run
+    "log.showSignature=false",  # log/show would run gpg.program on a commit with a gpgsig header
+    "core.pager=cat",  # (and --no-pager, GIT_PAGER): pager.<cmd> and core.pager are programs
+    "credential.helper=",  # the empty value resets the list: no helper runs
+    "core.askPass=",  # with GIT_ASKPASS="" below: no askpass program
+    "protocol.allow=never",  # no transport at all: no lazy fetch of a partial clone's missing
+    "protocol.file.allow=never",  # objects (which would run remote.*.uploadpack, core.sshCommand,
+    "protocol.ext.allow=never",  # core.gitProxy, ext:: commands); per-protocol keys beat
+    "protocol.ssh.allow=never",  # protocol.allow, so they are overridden too, and GIT_ALLOW_PROTOCOL
+    "protocol.git.allow=never",  # (below) beats every config
+    "protocol.http.allow=never",
+    "protocol.https.allow=never",
+    "core.sshCommand=false",
+    "core.alternateRefsCommand=",  # (fetch/receive-pack only; never run here)
+    "diff.external=",  # (and --no-ext-diff where a diff is made; raw diffs never run it)
+)
+# Global options (before the subcommand): no pager; replace refs (`git replace`) could show
+# cexguard an innocent blob or commit in place of the real one, so they are ignored.
+GLOBAL_OPTIONS = ("--no-pager", "--no-replace-objects")
+# Variables set for every git process.
+SET_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",  # never wait for a password
+    "GIT_ASKPASS": "",  # empty: git runs no askpass program (nor core.askPass, nor SSH_ASKPASS)
+    "GIT_ALLOW_PROTOCOL": "",  # an empty allow-list: no transport, whatever the config says
+    "GIT_NO_LAZY_FETCH": "1",  # git >= 2.44 honours this too
+    "GIT_NO_REPLACE_OBJECTS": "1",
+    "GIT_PAGER": "cat",
+    "GIT_GRAFT_FILE": os.devnull,  # a repository's info/grafts cannot rewrite its history
+}
+# Variables dropped from the inherited environment: programs git would run.
+DROP_ENV = ("GIT_EXTERNAL_DIFF", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_PROXY_COMMAND", "SSH_ASKPASS", "PAGER",
+            "GIT_EDITOR", "GIT_SEQUENCE_EDITOR", "GIT_DIFF_OPTS")
+# Variables that point git at a repository (`git rev-parse --local-env-vars`). They are the
+# caller's, not the scanned repository's: git sets GIT_INDEX_FILE for every pre-commit hook (the
+# temporary index of `git commit -a` / `git commit FILE`), GIT_DIR in a linked worktree, and
+# GIT_OBJECT_DIRECTORY/GIT_ALTERNATE_OBJECT_DIRECTORIES in a pre-receive hook. So they are kept
+# for git processes run in the folder cexguard was started in (where git runs its hooks), and
+# dropped anywhere else (a submodule, a repository named by path), where they would make git read
+# another repository than the one named.
+LOCAL_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+             "GIT_COMMON_DIR", "GIT_IMPLICIT_WORK_TREE", "GIT_NAMESPACE", "GIT_PREFIX", "GIT_SHALLOW_FILE",
+             "GIT_QUARANTINE_PATH", "GIT_REPLACE_REF_BASE", "GIT_INTERNAL_SUPER_PREFIX", "GIT_CONFIG")
+
+
+def command(*args: str) -> list[str]:
+    """The hardened command line for `git ARGS`."""
+    cmd = [GIT, *GLOBAL_OPTIONS]
+    for item in HARDENING:
+        cmd += ("-c", item)
+    return [*cmd, *args]
+
+
+def environment(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """The hardened environment for a git process run in `cwd` (see LOCAL_ENV)."""
+    env = dict(os.environ)
+    for k in DROP_ENV:
+        env.pop(k, None)
+    if cwd is not None and any(k in env for k in LOCAL_ENV) and not _same_dir(cwd, "."):
+        for k in LOCAL_ENV:
+            env.pop(k, None)
+    env.update(SET_ENV)
+    return env
+
+
+def _same_dir(a: str | os.PathLike[str], b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 EMPTY_TREE = {"sha1": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
               "sha256": "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"}
 
 
 class GitError(CexguardError):
     """git failed or is missing; the message is git's own first line, never object contents."""
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["GIT_TERMINAL_PROMPT"] = "0"  # never wait for a password
-    env.setdefault("GIT_NO_LAZY_FETCH", "1")  # git >= 2.44 honours this too
-    return env
 
 
 def _first_line(err: bytes) -> str:
@@ -48,11 +119,12 @@ def _first_line(err: bytes) -> str:
 
 
 def run(cwd: str | os.PathLike[str], *args: str, input: bytes | None = None, check: bool = True,
-        offline: bool = False) -> subprocess.CompletedProcess[bytes]:
-    """Run `git ARGS` in `cwd` and capture its output (bytes). Raise GitError when check fails."""
-    cmd = [GIT, *BASE, *(OFFLINE if offline else ()), *args]
+        offline: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """Run `git ARGS` in `cwd` (hardened) and capture its output (bytes). Raise GitError when
+    check fails. (`offline` is always true: no git call may reach the network.)"""
     try:
-        proc = subprocess.run(cmd, cwd=cwd, input=input, capture_output=True, env=_env(), check=False)
+        proc = subprocess.run(command(*args), cwd=cwd, input=input, capture_output=True,
+                              env=environment(cwd), check=False)
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None
     except NotADirectoryError:
@@ -63,8 +135,8 @@ def run(cwd: str | os.PathLike[str], *args: str, input: bytes | None = None, che
     return proc
 
 
-def out(cwd: str | os.PathLike[str], *args: str, offline: bool = False) -> bytes:
-    return run(cwd, *args, offline=offline).stdout
+def out(cwd: str | os.PathLike[str], *args: str, offline: bool = True) -> bytes:
+    return run(cwd, *args).stdout
 
 
 class GitProc(subprocess.Popen[bytes]):
@@ -100,8 +172,9 @@ class GitProc(subprocess.Popen[bytes]):
 def popen(cwd: str | os.PathLike[str], *args: str, stdin: int | None = None, offline: bool = True,
           bufsize: int = -1, stdout: int | IO[bytes] = subprocess.PIPE, nice: int = 0,
           keep_stderr: bool = True) -> GitProc:
-    """Start a long-running `git ARGS` with stdout piped (or to a file); `nice` lowers its priority."""
-    cmd = [GIT, *BASE, *(OFFLINE if offline else ()), *args]
+    """Start a long-running `git ARGS` (hardened) with stdout piped (or to a file); `nice` lowers
+    its priority."""
+    cmd = command(*args)
     if keep_stderr:
         import tempfile  # not at the top: the hook's path does without it
 
@@ -110,7 +183,8 @@ def popen(cwd: str | os.PathLike[str], *args: str, stdin: int | None = None, off
         err = open(os.devnull, "wb")
     lower = (lambda: os.nice(nice)) if nice and hasattr(os, "nice") else None
     try:
-        p = GitProc(cmd, cwd=cwd, stdin=stdin, stdout=stdout, stderr=err, env=_env(), bufsize=bufsize,
+        p = GitProc(cmd, cwd=cwd, stdin=stdin, stdout=stdout, stderr=err, env=environment(cwd),
+                    bufsize=bufsize,
                     preexec_fn=lower)
     except FileNotFoundError:
         err.close()
@@ -159,6 +233,17 @@ class Repo(NamedTuple):
     def run(self, *args: str, input: bytes | None = None, check: bool = True,
             offline: bool = False) -> subprocess.CompletedProcess[bytes]:
         return run(self.cwd, *args, input=input, check=check, offline=offline)
+
+    def config_value(self, key: str) -> str | None:
+        """The repository's own value of `key` (its last one), ignoring the hardening overrides
+        (which `git config` reports in the "command" scope); None when unset."""
+        p = self.run("config", "--show-scope", "-z", "--get-all", key, check=False)
+        value = None
+        items = list(split_z(p.stdout))  # scope, value, scope, value...
+        for scope, v in zip(items[::2], items[1::2]):
+            if scope != b"command":
+                value = v.decode("utf-8", "surrogateescape")
+        return value
 
     def head(self) -> str | None:
         """The commit HEAD points at, or None in a repository without commits (or a broken HEAD)."""
