@@ -73,5 +73,8 @@ def summary_line(result: ScanResult) -> str:
     parts = [f"{len(result.findings)} finding(s)", f"{s.files_scanned} file(s) scanned"]
     if skipped:
         parts.append(f"{skipped} skipped (" + ", ".join(f"{k}: {v}" for k, v in sorted(s.skipped.items())) + ")")
+    n = len(s.extra.get("config_notices", ()))
+    if n:
+        parts.append(f"{n} config notice(s) (in the report)")
     return "cexguard: " + "; ".join(parts)
 

@@ -1,7 +1,15 @@
 """Load `[tool.cexguard]` (pyproject.toml) or `.cexguard.toml` into a frozen Config.
 
-Nothing in here can change where verify/revoke traffic goes: a scanned repository's config is
-untrusted input, so keys such as `api_url` are refused, not ignored.
+Two kinds of config. The user's own (trusted): `--config FILE` on the command line, else the user
+config file (`$XDG_CONFIG_HOME/cexguard/config.toml`, default `~/.config/cexguard/config.toml`).
+The scanned repository's (untrusted): `.cexguard.toml` or `[tool.cexguard]` in `pyproject.toml` at
+the scan root (for `staged` and `history --range`: as committed at HEAD or at the range's base,
+never as the change under review has it). A repository's config may narrow a scan only visibly
+(every narrowing is a notice in every report format) and may never lower detection: it cannot
+raise `min_entropy`, cannot suppress built-in rules (see rules.py), cannot point outside the
+repository, and it is ignored entirely when the user passes `--config`.
+
+Nothing in here can change where verify/revoke traffic goes: keys such as `api_url` are refused.
 """
 from __future__ import annotations
 
@@ -32,6 +40,9 @@ class Config:
     ignore_file: Path | None = None
     source: str | None = None  # where the config came from, for messages
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # what the scanned repository's config changed or was refused (one line each, for the report)
+    notices: tuple[str, ...] = ()
+    ignore_text: str | None = None  # the ignore file's contents when read from a commit
 
     def with_(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -55,18 +66,68 @@ def parse_size(value: Any, *, where: str = "max_file_size") -> int:
     return n
 
 
-def _toml_load(path: Path) -> dict[str, Any]:
+SMALL_FILE_LIMIT = 4 * 1024 * 1024  # config, ignore and rule files: larger ones are refused
+
+
+def read_small_file(path: str | Path, what: str, *, limit: int = SMALL_FILE_LIMIT) -> bytes | None:
+    """The bytes of a config, ignore or rule file; None when it does not exist. A symlink, FIFO,
+    device or folder is refused with one line (never followed, never opened for reading: a FIFO
+    would block forever, /dev/zero would never end); so is a file over `limit` bytes."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        import errno
+
+        if e.errno == errno.ELOOP or os.path.islink(path):
+            raise CexguardError(f"refusing {what} {path}: it is a symlink") from None
+        raise CexguardError(f"cannot read {what} {path}: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file (a FIFO, socket or device)"
+            raise CexguardError(f"refusing {what} {path}: {kind}")
+        if st.st_size > limit:
+            raise CexguardError(f"refusing {what} {path}: larger than {limit // (1024 * 1024)} MB")
+        chunks = []
+        total = 0
+        while True:
+            got = os.read(fd, 1 << 16)
+            if not got:
+                break
+            total += len(got)
+            if total > limit:
+                raise CexguardError(f"refusing {what} {path}: larger than {limit // (1024 * 1024)} MB")
+            chunks.append(got)
+        return b"".join(chunks)
+    except OSError as e:
+        raise CexguardError(f"cannot read {what} {path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _toml_parse(data: bytes, source: str) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except OSError as e:
-        raise CexguardError(f"cannot read config {path}: {e.strerror}") from None
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CexguardError(f"bad config {source}: not UTF-8") from None
     except tomllib.TOMLDecodeError as e:
-        raise CexguardError(f"bad config {path}: {e}") from None
+        raise CexguardError(f"bad config {source}: {e}") from None
+
+
+def _toml_load(path: Path) -> dict[str, Any]:
+    data = read_small_file(path, "config")
+    if data is None:
+        raise CexguardError(f"cannot read config {path}: No such file or directory")
+    return _toml_parse(data, str(path))
 
 
 def _from_table(table: Any, *, root: Path, source: str) -> Config:
@@ -109,28 +170,139 @@ def _from_table(table: Any, *, root: Path, source: str) -> Config:
     return cfg
 
 
-def load_config(root: Path, explicit: Path | None = None) -> Config:
-    """Config for a scan rooted at `root`: --config FILE, else .cexguard.toml, else pyproject.toml."""
+def user_config_path() -> Path:
+    """The user's own config file: $XDG_CONFIG_HOME/cexguard/config.toml (~/.config/... by default)."""
+    import os
+
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "cexguard" / "config.toml"
+
+
+def _table_of(data: dict[str, Any], name: str) -> Any:
+    tool = data.get("tool")
+    if isinstance(tool, dict) and "cexguard" in tool:
+        return tool["cexguard"]
+    return {} if name == "pyproject.toml" else data
+
+
+# A reader of the repository's files as a commit has them: name -> bytes, or None when absent.
+RepoReader = Any
+
+
+def load_config(root: Path, explicit: Path | None = None, *, committed: RepoReader | None = None,
+                committed_at: str = "") -> Config:
+    """Config for a scan rooted at `root`.
+
+    --config FILE (trusted) is the whole config; otherwise the user config file (trusted, if it
+    exists) with the repository's `.cexguard.toml` (else `[tool.cexguard]` in `pyproject.toml`)
+    applied on top under the untrusted rules. `committed` reads the repository's files from a
+    commit (`staged`: HEAD; `history --range`: the base) instead of the work tree."""
     root = Path(root)
+    base = root if root.is_dir() else root.parent
     if explicit is not None:
         explicit = Path(explicit)
-        if not explicit.is_file():
-            raise CexguardError(f"config file not found: {explicit}")
         data = _toml_load(explicit)
-        table = data.get("tool", {}).get("cexguard", {}) if explicit.name == "pyproject.toml" else data
-        if explicit.name != "pyproject.toml" and "tool" in data and "cexguard" in data.get("tool", {}):
-            table = data["tool"]["cexguard"]
-        return _from_table(table, root=explicit.parent.resolve(), source=str(explicit))
-    base = root if root.is_dir() else root.parent
-    own = base / CONFIG_FILE
-    if own.is_file():
-        data = _toml_load(own)
-        table = data["tool"]["cexguard"] if "tool" in data and isinstance(data["tool"], dict) and "cexguard" in data["tool"] else data
-        return _from_table(table, root=base, source=str(own))
-    py = base / "pyproject.toml"
-    if py.is_file():
-        data = _toml_load(py)
-        tool = data.get("tool", {})
-        if isinstance(tool, dict) and "cexguard" in tool:
-            return _from_table(tool["cexguard"], root=base, source=f"{py} [tool.cexguard]")
-    return Config(root=base)
+        return _from_table(_table_of(data, explicit.name), root=explicit.parent.resolve(), source=str(explicit))
+    user = user_config_path()
+    cfg = Config(root=base)
+    user_data = read_small_file(user, "config")
+    if user_data is not None:
+        cfg = _from_table(_table_of(_toml_parse(user_data, str(user)), user.name), root=user.parent, source=str(user))
+        cfg = cfg.with_(root=base)
+    for name in (CONFIG_FILE, "pyproject.toml"):
+        if committed is not None:
+            data = committed(name)
+            where = f"{name} at {committed_at}" if committed_at else name
+        else:
+            data = read_small_file(base / name, "config")
+            where = str(base / name)
+        if data is None:
+            continue
+        doc = _toml_parse(data, where)
+        if name == "pyproject.toml":
+            tool = doc.get("tool")
+            if not (isinstance(tool, dict) and "cexguard" in tool):
+                continue
+            where += " [tool.cexguard]"
+        repo_cfg = _from_table(_table_of(doc, name), root=base, source=where)
+        return _apply_repository(cfg, repo_cfg, set(_table_of(doc, name)), base, committed)
+    return _apply_repository(cfg, Config(root=base), set(), base, committed) if committed is not None else cfg
+
+
+def _inside(base: Path, p: Path, key: str, source: str) -> None:
+    try:
+        p.resolve().relative_to(base.resolve())
+    except ValueError:
+        raise CexguardError(f"bad config {source}: {key} must stay inside the repository ({p})") from None
+
+
+def _apply_repository(cfg: Config, repo: Config, keys: set[str], base: Path, committed: RepoReader | None) -> Config:
+    """The repository's settings on top of the user's, under the untrusted rules."""
+    src = repo.source or CONFIG_FILE
+    notes: list[str] = []
+    changes: dict[str, Any] = {"source": src} if repo.source else {}
+    if repo.exclude:
+        changes["exclude"] = cfg.exclude + repo.exclude
+        notes.append(f"repository config {src} excludes {', '.join(repo.exclude)} from the scan")
+    if repo.rules_dirs:
+        for d in repo.rules_dirs:
+            _inside(base, d, "rules_dirs", src)
+        changes["rules_dirs"] = cfg.rules_dirs + repo.rules_dirs
+    if "max_file_size" in keys and repo.max_file_size != cfg.max_file_size:
+        changes["max_file_size"] = repo.max_file_size
+        if repo.max_file_size < cfg.max_file_size:
+            notes.append(f"repository config {src} lowers max_file_size to {repo.max_file_size} bytes: larger files "
+                         "are not scanned (counted as too_large)")
+    if repo.min_entropy is not None:
+        ceiling = cfg.min_entropy if cfg.min_entropy is not None else _builtin_min_entropy()
+        if repo.min_entropy <= ceiling:
+            changes["min_entropy"] = repo.min_entropy  # lower: stricter (more candidates pass)
+        else:
+            notes.append(f"repository config {src}: min_entropy = {repo.min_entropy:g} ignored: above {ceiling:g} "
+                         "it would weaken detection (only --config or your user config can set it)")
+    if repo.include_examples:
+        changes["include_examples"] = True  # more findings, never fewer
+    if repo.ignore_file is not None:
+        _inside(base, repo.ignore_file, "ignore_file", src)
+        changes["ignore_file"] = repo.ignore_file
+    if committed is not None:
+        import os
+
+        rel = os.path.relpath(repo.ignore_file or base / IGNORE_FILE, base).replace(os.sep, "/")
+        data = committed(rel)
+        changes["ignore_text"] = "" if data is None else data.decode("utf-8", "replace")
+    return cfg.with_(notices=cfg.notices + tuple(notes), **changes)
+
+
+def _builtin_min_entropy() -> float:
+    """The lowest min_entropy of the built-in token rules (what a repository may not go above)."""
+    from scanner.rules import load_rules
+
+    values = [r.min_entropy for r in load_rules() if r.type == "token"]
+    return min(values) if values else 0.0
+
+
+def committed_reader(repo: Any, rev: str) -> RepoReader:
+    """Read repository files (config, ignore file) as commit `rev` has them."""
+    from scanner.sources.git import tree_file
+
+    return lambda name: tree_file(repo, rev, name, limit=SMALL_FILE_LIMIT)
+
+
+def record_notices(stats: Any, config: Config) -> None:
+    """Put what the repository's config changed into the report's stats (every format shows them)."""
+    lines = list(config.notices)
+    excluded = stats.skipped.get("excluded", 0)
+    if excluded:
+        paths = stats.extra.get("excluded_paths") or []
+        shown = ", ".join(paths[:20]) + (f" and {len(paths) - 20} more" if len(paths) > 20 else "")
+        lines.append(f"{excluded} path(s) excluded by config" + (f": {shown}" if shown else ""))
+    try:
+        from scanner.rules import load_rules_full
+
+        if config.rules_dirs:
+            lines += load_rules_full(config.rules_dirs)[2]
+    except CexguardError:
+        pass
+    if lines:
+        stats.extra["config_notices"] = lines

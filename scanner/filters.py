@@ -9,15 +9,21 @@ from scanner.errors import CexguardError
 from scanner.models import CONFIDENCES, Finding, ScanStats
 
 
-def read_ignore_file(path: Path) -> set[str]:
-    """Fingerprints, one per line (anything after the fingerprint on the line is a comment)."""
+def read_ignore_file(path: Path, text: str | None = None) -> set[str]:
+    """Fingerprints, one per line (anything after the fingerprint on the line is a comment).
+    `text`: the file's contents when they were read from a commit. A symlink, FIFO or device is
+    refused (read_small_file)."""
+    from scanner.config import read_small_file
+
     fps: set[str] = set()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return fps
-    except (OSError, UnicodeDecodeError) as e:
-        raise CexguardError(f"cannot read ignore file {path}: {getattr(e, 'strerror', None) or 'not UTF-8'}") from None
+    if text is None:
+        data = read_small_file(path, "ignore file")
+        if data is None:
+            return fps
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CexguardError(f"cannot read ignore file {path}: not UTF-8") from None
     for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
@@ -43,7 +49,7 @@ def apply(findings: Iterable[Finding], *, config: Config, baseline_path: str | N
         out.append(f)
     stats.suppress("documentation_example", examples)
     ignore_path = config.ignore_file or (config.root / IGNORE_FILE)
-    ignored = read_ignore_file(Path(ignore_path))
+    ignored = read_ignore_file(Path(ignore_path), config.ignore_text)
     if ignored:
         before = len(out)
         out = [f for f in out if f.fingerprint not in ignored]

@@ -63,6 +63,121 @@ def _regex_ok(p: str, where: str) -> None:
         raise CexguardError(f"{where}: bad regular expression {p!r}: {e}") from None
 
 
+# -- rules from outside the package: linear time, and additions only ------------------------------
+#
+# Built-in rules are reviewed code. A rule from a `rules_dirs` folder may come from the scanned
+# repository itself, so its regular expressions must run in linear time under Python's `re` (stage
+# two runs every pattern through `re`, whatever the prefilter), and it may add detections but never
+# change or suppress a built-in one.
+
+MAX_REPEAT = 1024  # the largest repeat count a custom pattern may use
+MAX_CHOICES = 256  # the product of (max - min + 1) over its variable-length repeats
+
+
+def _sre() -> Any:
+    try:
+        import re._parser as sre_parse  # Python >= 3.11
+    except ImportError:  # pragma: no cover
+        import sre_parse  # type: ignore[no-redef]
+    return sre_parse
+
+
+def linear_time_problem(pattern: str) -> str | None:
+    """Why `pattern` could make a backtracking regex engine take more than linear time, or None.
+
+    Accepted: literals, classes, alternatives, groups, fixed-count repeats of anything without
+    alternatives or variable parts, and bounded variable repeats (`{1,64}`, `?`) of one character
+    (or class) whose choices multiply to at most MAX_CHOICES. Refused: unbounded repeats (`*`, `+`,
+    `{n,}`), a variable repeat of a group (`(a+)+`, `(a|ab){1,9}`), backreferences, conditionals,
+    quantifiers inside lookarounds."""
+    sp = _sre()
+    c = sp  # opcodes live in the parser module's namespace (re._constants)
+    single = {c.LITERAL, c.NOT_LITERAL, c.IN, c.ANY, c.CATEGORY}
+    repeats = {c.MAX_REPEAT, c.MIN_REPEAT} | ({c.POSSESSIVE_REPEAT} if hasattr(c, "POSSESSIVE_REPEAT") else set())
+    try:
+        parsed = sp.parse(pattern)
+    except Exception as e:
+        return f"bad regular expression: {e}"
+    choices = [1]
+
+    def has_choice(items: Any) -> bool:
+        for op, av in items:
+            if op == c.BRANCH or (op in repeats and av[0] != av[1]):
+                return True
+            sub = _children(op, av)
+            if any(has_choice(x) for x in sub):
+                return True
+        return False
+
+    def _children(op: Any, av: Any) -> list[Any]:
+        if op in repeats:
+            return [av[2]]
+        if op == c.SUBPATTERN:
+            return [av[-1]]
+        if op == c.BRANCH:
+            return list(av[1])
+        if op in (c.ASSERT, c.ASSERT_NOT):
+            return [av[1]]
+        if hasattr(c, "ATOMIC_GROUP") and op == c.ATOMIC_GROUP:
+            return [av]
+        return []
+
+    def walk(items: Any) -> str | None:
+        for op, av in items:
+            if op in (c.GROUPREF, c.GROUPREF_EXISTS):
+                return "backreferences and conditionals are not allowed"
+            if op in repeats:
+                lo, hi, sub = av
+                if hi == c.MAXREPEAT:
+                    return "unbounded repeat (*, + or {n,}): use a bounded one such as {1,64}"
+                if hi > MAX_REPEAT:
+                    return f"repeat count over {MAX_REPEAT}"
+                if lo != hi:
+                    if not (len(sub) == 1 and sub[0][0] in single):
+                        return "a variable-length repeat of a group (nested or ambiguous quantifiers such as (a+)+)"
+                    choices[0] *= hi - lo + 1
+                    if choices[0] > MAX_CHOICES:
+                        return f"variable-length repeats allow more than {MAX_CHOICES} combinations"
+                    continue
+                if hi > 1 and has_choice(sub):
+                    return "a repeated group with alternatives or variable-length parts"
+            if op in (c.ASSERT, c.ASSERT_NOT) and any(o in repeats for o, _ in _flatten(av[1])):
+                return "quantifiers inside a lookaround"
+            for sub in _children(op, av):
+                problem = walk(sub)
+                if problem:
+                    return problem
+        return None
+
+    def _flatten(items: Any) -> list[Any]:
+        out = []
+        for op, av in items:
+            out.append((op, av))
+            for sub in _children(op, av):
+                out += _flatten(sub)
+        return out
+
+    return walk(parsed)
+
+
+def _check_linear(r: Rule, where: str) -> None:
+    parts = [("pattern", r.pattern)] if r.pattern else []
+    parts += [("name_hints", h) for h in r.name_hints] + [("keywords", k) for k in r.keywords]
+    if r.type == "token":
+        parts.append(("boundary", f"[{r.boundary}]"))
+        try:
+            one = _sre().parse(f"[{r.boundary}]")
+            if len(one) != 1 or one[0][0] != _sre().IN:
+                raise ValueError
+        except Exception:
+            raise CexguardError(f"{where}: boundary must be the body of one character class, e.g. A-Za-z0-9") from None
+    for name, p in parts:
+        problem = linear_time_problem(p)
+        if problem:
+            raise CexguardError(f"{where}: {name} {p!r} refused: {problem} (rules from rules_dirs must run in "
+                                "linear time)")
+
+
 def parse_rule(d: Any, source: str) -> Rule:
     if not isinstance(d, dict):
         raise CexguardError(f"{source}: each rule must be a mapping")
@@ -110,12 +225,14 @@ def parse_rule(d: Any, source: str) -> Rule:
 def _load_file(path: Path) -> tuple[list[Rule], list[str]]:
     import yaml
 
+    from scanner.config import read_small_file
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    raw = read_small_file(path, "rule file")  # a symlink, FIFO or device is refused
+    if raw is None:
+        raise CexguardError(f"cannot read rule file {path}: No such file or directory")
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=loader)
-    except OSError as e:
-        raise CexguardError(f"cannot read rule file {path}: {e.strerror}") from None
+        data = yaml.load(raw.decode("utf-8"), Loader=loader)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CexguardError(f"bad rule file {path}: {first}") from None
@@ -144,7 +261,7 @@ def _cache_file(files: list[Path]) -> Path | None:
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "cexguard")
     h = hashlib.sha256(__version__.encode())
     for f in files:
-        st = f.stat()
+        st = f.lstat()
         h.update(f"{f.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     return Path(base) / f"rules-{h.hexdigest()[:24]}.json"
 
@@ -160,6 +277,14 @@ def _rule_files(dirs: list[Path]) -> list[Path]:
 
 def load_rules_and_examples(extra_dirs: Iterable[Path] = ()) -> tuple[list[Rule], list[str]]:
     """All rules (built-in first, then the user's folders) and the documentation example values."""
+    rules, examples, _notices = load_rules_full(extra_dirs)
+    return rules, examples
+
+
+def load_rules_full(extra_dirs: Iterable[Path] = ()) -> tuple[list[Rule], list[str], list[str]]:
+    """Rules, documentation examples (from the built-in rules only), and one-line notices about
+    what was ignored in the extra folders (their documentation examples; a rule that would change
+    a built-in one)."""
     import json
 
     files = _rule_files([builtin_rules_dir(), *(Path(d) for d in extra_dirs)])
@@ -169,10 +294,10 @@ def load_rules_and_examples(extra_dirs: Iterable[Path] = ()) -> tuple[list[Rule]
         with open(cache, encoding="utf-8") as fh:
             doc = json.load(fh)
         rules = [Rule(**{k: tuple(v) if isinstance(v, list) else v for k, v in r.items()}) for r in doc["rules"]]
-        return rules, list(doc["examples"])
+        return rules, list(doc["examples"]), list(doc["notices"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    rules, examples = _load_uncached(files)
+    rules, examples, notices = _load_uncached(files)
     if cache is not None:
         try:
             import dataclasses
@@ -182,20 +307,41 @@ def load_rules_and_examples(extra_dirs: Iterable[Path] = ()) -> tuple[list[Rule]
             cache.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"rules": [dataclasses.asdict(r) for r in rules], "examples": examples}, fh)
+                json.dump({"rules": [dataclasses.asdict(r) for r in rules], "examples": examples,
+                           "notices": notices}, fh)
             os.replace(tmp, cache)
         except OSError:
             pass
-    return rules, examples
+    return rules, examples, notices
 
 
-def _load_uncached(files: list[Path]) -> tuple[list[Rule], list[str]]:
+def _load_uncached(files: list[Path]) -> tuple[list[Rule], list[str], list[str]]:
     rules: list[Rule] = []
     examples: list[str] = []
+    notices: list[str] = []
+    builtin = builtin_rules_dir().resolve()
+    tokens: set[tuple[str, str, int]] = set()
+    labels: set[str] = set()
     for f in files:
         rs, ex = _load_file(f)
-        rules.extend(rs)
-        examples.extend(ex)
+        if f.resolve().parent == builtin:
+            rules.extend(rs)
+            examples.extend(ex)
+            tokens |= {(r.pattern, r.boundary, r.length) for r in rs if r.type == "token"}
+            labels |= {lab for r in rs if r.type == "pem" for lab in r.labels}
+            continue
+        if ex:
+            notices.append(f"{f}: {len(ex)} documentation_examples ignored (documentation examples come from "
+                           "the built-in rules only)")
+        for r in rs:
+            _check_linear(r, f"{f}: rule {r.id}")
+            same = (r.type == "token" and (r.pattern, r.boundary, r.length) in tokens) or \
+                (r.type == "pem" and bool(labels & set(r.labels)))
+            if same:
+                notices.append(f"{f}: rule {r.id} ignored: it matches what a built-in rule matches, and extra rules "
+                               "may add detections, never change built-in ones")
+                continue
+            rules.append(r)
     seen: set[str] = set()
     for r in rules:
         if r.id in seen:
@@ -203,7 +349,7 @@ def _load_uncached(files: list[Path]) -> tuple[list[Rule], list[str]]:
         seen.add(r.id)
     if not rules:
         raise CexguardError("no rules loaded")
-    return rules, examples
+    return rules, examples, notices
 
 
 def check_examples(rules: list[Rule], examples: list[str]) -> list[str]:

@@ -25,10 +25,20 @@ if TYPE_CHECKING:
 ZERO = ("0" * 40, "0" * 64)
 
 
-def _config(root: Path, config_path: str | None, max_file_size: str | None) -> Config:
-    from scanner.config import load_config, parse_size
+NO_COMMIT = "-"  # `at` for a repository config that no commit holds yet (none is read)
 
-    config = load_config(root, Path(config_path) if config_path else None)
+
+def _config(root: Path, config_path: str | None, max_file_size: str | None, *, repo: Repo | None = None,
+            at: str | None = None) -> Config:
+    """The user's config (--config, or the user config file) and the repository's: from the work
+    tree, or with `repo` and `at`, as commit `at` has it (NO_COMMIT: none)."""
+    from scanner.config import committed_reader, load_config, parse_size
+
+    committed = None
+    if repo is not None and at is not None:
+        committed = committed_reader(repo, at) if at != NO_COMMIT else (lambda _name: None)
+    config = load_config(root, Path(config_path) if config_path else None, committed=committed,
+                         committed_at=(at or "")[:12])
     if max_file_size:
         config = config.with_(max_file_size=parse_size(max_file_size, where="--max-file-size"))
     return config
@@ -89,7 +99,8 @@ def staged(args: tuple[str, ...], fmt: str, output: str | None, show_secrets: bo
     repo_arg, files = _split_args(args)
     repo = open_repo(repo_arg, need_worktree=True)
     assert repo.root is not None
-    config = _config(repo.root, config_path, max_file_size)
+    # the repository's config as HEAD has it: never the version this commit would add
+    config = _config(repo.root, config_path, max_file_size, repo=repo, at=repo.head() or NO_COMMIT)
     stats = ScanStats()
     rels = [_repo_relative(f, repo.root) for f in files]
     from scanner.sources.staged import estimated_size, scan_staged, staged_files
@@ -110,6 +121,9 @@ def staged(args: tuple[str, ...], fmt: str, output: str | None, show_secrets: bo
                                exclude=config.exclude)
     findings = _filter(findings, config, stats, baseline_path=baseline_path, include_examples=include_examples,
                        min_confidence=min_confidence)
+    from scanner.config import record_notices
+
+    record_notices(stats, config)
     if rels and stats.files_scanned == 0 and not quiet:
         click.echo(f"cexguard: warning: none of the {len(rels)} file(s) given could be scanned "
                    f"(skipped: {', '.join(f'{k}: {v}' for k, v in sorted(stats.skipped.items())) or 'none'})",
@@ -178,6 +192,17 @@ def range_revs(repo: Repo, spec: str) -> list[str]:
                 return [base_oid, tip_oid, "--not", *_merge_bases(repo, base_oid, tip_oid)]
             return [tip_oid, "--not", base_oid]
     return [_verify_rev(repo, spec)]
+
+
+def _range_base(revs: list[str]) -> str | None:
+    """The commit a range is reviewed against: the first commit id after `--not` (None: a new
+    branch's whole history, which has no base)."""
+    if "--not" not in revs:
+        return None
+    for r in revs[revs.index("--not") + 1:]:
+        if len(r) in (40, 64) and all(c in "0123456789abcdef" for c in r):
+            return r
+    return None
 
 
 def _merge_bases(repo: Repo, a: str, b: str) -> list[str]:
@@ -260,7 +285,9 @@ def history(repo_path: str | None, range_spec: str | None, since: str | None, re
         revs = range_revs(repo, range_spec if range_spec else f"{since}..HEAD")
     else:
         revs = None
-    config = _config(repo.root or repo.git_dir, config_path, max_file_size)
+    # a range reads the repository's config as its base has it, never as the commits under review do
+    at = (_range_base(revs) or NO_COMMIT) if revs is not None else None
+    config = _config(repo.root or repo.git_dir, config_path, max_file_size, repo=repo, at=at)
     built: list[Engine] = []
 
     def engine() -> Engine:  # built after the object listing (the memory peak), once
@@ -272,6 +299,9 @@ def history(repo_path: str | None, range_spec: str | None, since: str | None, re
                       prefix="", recurse=recurse_submodules)
     findings = _filter(findings, config, stats, baseline_path=baseline_path, include_examples=include_examples,
                        min_confidence=min_confidence)
+    from scanner.config import record_notices
+
+    record_notices(stats, config)
     if not quiet:
         for line in _warnings(stats):
             click.echo(f"cexguard: warning: {line}", err=True)

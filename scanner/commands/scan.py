@@ -36,6 +36,9 @@ def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: 
     findings = scan_tree(targets, config, stats, engine, root=root, jobs=jobs)
     findings = annotate_git_status(findings, root)
     stats.extra["prefilter"] = engine.prefilter.name
+    from scanner.config import record_notices
+
+    record_notices(stats, config)
     return ScanResult(findings=findings, stats=stats), config, root
 
 

@@ -18,6 +18,12 @@ WRITERS: dict[str, str] = {
 }
 
 
+def notices(result: ScanResult) -> list[str]:
+    """What narrowed or was refused in the scan's config (a repository's excludes, a lowered size
+    limit, an ignored min_entropy, ignored rules or examples): every format shows these lines."""
+    return [str(n) for n in result.stats.extra.get("config_notices", ())]
+
+
 def render(result: ScanResult, fmt: str, *, show_secrets: bool = False, color: bool = False) -> str:
     mod = importlib.import_module(WRITERS[fmt])
     return mod.render(result, show_secrets=show_secrets, color=color)  # type: ignore[no-any-return]

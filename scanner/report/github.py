@@ -56,6 +56,10 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
             props.append(f"col={f.column}")
         props.append(f"title={escape_property('cexguard: ' + _TITLES.get(f.kind, f.kind))}")
         lines.append(f"::{level} {','.join(props)}::{escape_data(_message(f, show_secrets))}")
+    from scanner.report import notices
+
+    for n in notices(result):
+        lines.append(f"::warning title=cexguard config::{escape_data(n)}")
     s = result.stats
     summary = f"cexguard: {len(result.findings)} finding(s) in {s.files_scanned} file(s) scanned"
     lines.append(f"::notice title=cexguard::{escape_data(summary)}")

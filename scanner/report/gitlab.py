@@ -13,6 +13,7 @@ from typing import Any
 
 from scanner import __version__
 from scanner.models import Finding, ScanResult
+from scanner.report import notices
 
 SCHEMA_VERSION = "15.1.4"
 SCHEMA_URL = ("https://gitlab.com/gitlab-org/security-products/security-report-schemas/-/raw/"
@@ -76,7 +77,7 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
             "start_time": now,
             "end_time": now,
             "status": "success",
-            "messages": [{"level": "warn", "value": e[:1000]} for e in result.stats.errors[:50]],
+            "messages": [{"level": "warn", "value": e[:1000]} for e in (notices(result) + result.stats.errors)[:50]],
         },
         "vulnerabilities": [_vulnerability(f, show_secrets) for f in result.findings],
     }

@@ -46,5 +46,9 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         failure = ET.SubElement(case, "failure", type=f.kind,
                                 message=_x(f"Binance credential ({f.kind}) in {f.path}:{f.line}"))
         failure.text = _x(_details(f, show_secrets))
+    from scanner.report import notices
+
+    if notices(result):
+        ET.SubElement(suite, "system-err").text = _x("\n".join(f"notice: {n}" for n in notices(result)))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -6,6 +6,7 @@ from typing import Any
 
 from scanner import __version__
 from scanner.models import ScanResult
+from scanner.report import notices
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"high": "error", "medium": "error", "low": "warning"}
@@ -71,6 +72,11 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
             "tool": {"driver": {"name": "cexguard", "version": __version__, "semanticVersion": __version__,
                                 "informationUri": "https://pypi.org/project/cexguard/", "rules": rules}},
             "results": results,
+            "invocations": [{
+                "executionSuccessful": True,
+                "toolConfigurationNotifications": [{"level": "warning", "message": {"text": n}}
+                                                   for n in notices(result)],
+            }],
             "columnKind": "unicodeCodePoints",
             "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The scanned folder or repository."}}},
         }],

@@ -48,6 +48,10 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         summary += "; skipped " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(s.skipped.items()))
     if s.suppressed:
         summary += "; suppressed " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(s.suppressed.items()))
+    from scanner.report import notices
+
+    for n in notices(result):
+        out.append(f"notice: {n}")
     for e in s.errors[:20]:
         out.append(f"warning: {e}")
     if len(s.errors) > 20:

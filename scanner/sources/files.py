@@ -27,6 +27,14 @@ def _excluded(rel: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
+def note_excluded(stats: ScanStats, rel: str) -> None:
+    """Count a path the config excludes, and list it (the report names what was not scanned)."""
+    stats.skip("excluded")
+    paths = stats.extra.setdefault("excluded_paths", [])
+    if len(paths) < 1000:
+        paths.append(rel)
+
+
 def _rel(path: str, root: str) -> str:
     r = os.path.relpath(path, root)
     return r.replace(os.sep, "/")
@@ -75,7 +83,7 @@ def walk(paths: Iterable[Path], config: Config, stats: ScanStats, root: Path) ->
                         if e.name in SKIP_DIRS:
                             continue
                         if config.exclude and _excluded(rel, config.exclude):
-                            stats.skip("excluded")
+                            note_excluded(stats, rel + "/")
                             continue
                         if os.path.lexists(os.path.join(e.path, "pyvenv.cfg")):
                             stats.skip("virtualenv")  # installed third-party packages, not the project's files
@@ -99,7 +107,7 @@ def walk(paths: Iterable[Path], config: Config, stats: ScanStats, root: Path) ->
 
 def _check_file(path: str, rel: str, size: int, config: Config, stats: ScanStats) -> Iterator[tuple[str, str, int]]:
     if config.exclude and _excluded(rel, config.exclude):
-        stats.skip("excluded")
+        note_excluded(stats, rel)
         return
     if size > config.max_file_size:
         stats.skip("too_large")

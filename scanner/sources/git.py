@@ -386,3 +386,22 @@ def ls_tree_blobs(repo: Repo, treeish: str, paths: Sequence[str] = ()) -> dict[s
         if len(fields) == 3 and fields[1] == b"blob":
             res[decode_path(name)] = fields[2].decode()
     return res
+
+
+def tree_file(repo: Repo, rev: str, path: str, *, limit: int) -> bytes | None:
+    """The contents of regular file `path` as commit `rev` has it (None when absent). A symlink or
+    submodule there, or a file over `limit` bytes, is refused with one line."""
+    items = list(split_z(repo.git("--literal-pathspecs", "ls-tree", "-z", "--full-tree", rev, "--", path)))
+    for item in items:
+        meta, _, name = item.partition(b"\t")
+        if decode_path(name) != path:
+            continue
+        mode, kind, oid = meta.decode().split()
+        if kind != "blob" or mode not in ("100644", "100755"):
+            what = "a symlink" if mode == "120000" else f"not a regular file (mode {mode})"
+            raise CexguardError(f"refusing {path} at {rev[:12]}: {what}")
+        size = int(repo.git("cat-file", "-s", oid).strip() or 0)
+        if size > limit:
+            raise CexguardError(f"refusing {path} at {rev[:12]}: larger than {limit // (1024 * 1024)} MB")
+        return repo.git("cat-file", "blob", oid)
+    return None

@@ -140,11 +140,14 @@ def scan_staged(repo: Repo, engine: Engine, stats: ScanStats, *, paths: Collecti
     if paths is not None:
         files = [f for f in files if f.path in paths]
     if exclude:
-        from scanner.sources.files import _excluded
+        from scanner.sources.files import _excluded, note_excluded
 
-        kept = [f for f in files if not _excluded(f.path, exclude)]
-        if len(kept) < len(files):
-            stats.skip("excluded", len(files) - len(kept))
+        kept = []
+        for f in files:
+            if _excluded(f.path, exclude):
+                note_excluded(stats, f.path)
+            else:
+                kept.append(f)
         files = kept
     stats.extra["staged_files"] = len(files)
     if not files:

@@ -279,10 +279,10 @@ def test_no_git_call_bypasses_the_hardened_wrapper() -> None:
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os":
-                if node.attr in ("system", "popen", "execv", "execvp", "execve", "spawnv", "spawnvp", "posix_spawn",
-                                 "posix_spawnp", "fork"):
-                    names = [f"os.{node.attr}"]
+            elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os"
+                  and node.attr in ("system", "popen", "execv", "execvp", "execve", "spawnv", "spawnvp",
+                                    "posix_spawn", "posix_spawnp", "fork")):
+                names = [f"os.{node.attr}"]
             if any(n.split(".")[0] in ("subprocess", "pty", "git") or n.startswith("os.") for n in names):
                 offenders.append(f"{rel}:{node.lineno}: {names[0]}")
     # subprocess.DEVNULL/PIPE constants in history.py are passed to the wrapper's popen, not used to start git
