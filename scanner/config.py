@@ -190,13 +190,14 @@ RepoReader = Any
 
 
 def load_config(root: Path, explicit: Path | None = None, *, committed: RepoReader | None = None,
-                committed_at: str = "") -> Config:
+                committed_at: str = "", committed_ignore: bool = True) -> Config:
     """Config for a scan rooted at `root`.
 
     --config FILE (trusted) is the whole config; otherwise the user config file (trusted, if it
     exists) with the repository's `.cexguard.toml` (else `[tool.cexguard]` in `pyproject.toml`)
     applied on top under the untrusted rules. `committed` reads the repository's files from a
-    commit (`staged`: HEAD; `history --range`: the base) instead of the work tree."""
+    commit (`staged`: HEAD; `history --range`: the base) instead of the work tree; with
+    `committed_ignore` the ignore file too."""
     root = Path(root)
     base = root if root.is_dir() else root.parent
     if explicit is not None:
@@ -225,8 +226,11 @@ def load_config(root: Path, explicit: Path | None = None, *, committed: RepoRead
                 continue
             where += " [tool.cexguard]"
         repo_cfg = _from_table(_table_of(doc, name), root=base, source=where)
-        return _apply_repository(cfg, repo_cfg, set(_table_of(doc, name)), base, committed)
-    return _apply_repository(cfg, Config(root=base), set(), base, committed) if committed is not None else cfg
+        return _apply_repository(cfg, repo_cfg, set(_table_of(doc, name)), base,
+                                 committed if committed_ignore else None)
+    if committed is not None and committed_ignore:
+        return _apply_repository(cfg, Config(root=base), set(), base, committed)
+    return cfg
 
 
 def _inside(base: Path, p: Path, key: str, source: str) -> None:
@@ -283,10 +287,20 @@ def _builtin_min_entropy() -> float:
 
 
 def committed_reader(repo: Any, rev: str) -> RepoReader:
-    """Read repository files (config, ignore file) as commit `rev` has them."""
-    from scanner.sources.git import tree_file
+    """Read repository files (config, ignore file) as commit `rev` has them (one `git ls-tree` of
+    the top folder answers for the files there)."""
+    from scanner.sources.git import split_z, tree_file
 
-    return lambda name: tree_file(repo, rev, name, limit=SMALL_FILE_LIMIT)
+    top: list[list[bytes]] = []
+
+    def read(name: str) -> bytes | None:
+        if "/" in name:
+            return tree_file(repo, rev, name, limit=SMALL_FILE_LIMIT)
+        if not top:
+            top.append(list(split_z(repo.git("ls-tree", "-z", rev))))
+        return tree_file(repo, rev, name, limit=SMALL_FILE_LIMIT, listing=top[0])
+
+    return read
 
 
 def record_notices(stats: Any, config: Config) -> None:

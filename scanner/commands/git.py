@@ -29,7 +29,7 @@ NO_COMMIT = "-"  # `at` for a repository config that no commit holds yet (none i
 
 
 def _config(root: Path, config_path: str | None, max_file_size: str | None, *, repo: Repo | None = None,
-            at: str | None = None) -> Config:
+            at: str | None = None, committed_ignore: bool = True) -> Config:
     """The user's config (--config, or the user config file) and the repository's: from the work
     tree, or with `repo` and `at`, as commit `at` has it (NO_COMMIT: none)."""
     from scanner.config import committed_reader, load_config, parse_size
@@ -38,7 +38,7 @@ def _config(root: Path, config_path: str | None, max_file_size: str | None, *, r
     if repo is not None and at is not None:
         committed = committed_reader(repo, at) if at != NO_COMMIT else (lambda _name: None)
     config = load_config(root, Path(config_path) if config_path else None, committed=committed,
-                         committed_at=(at or "")[:12])
+                         committed_at=(at or "")[:12], committed_ignore=committed_ignore)
     if max_file_size:
         config = config.with_(max_file_size=parse_size(max_file_size, where="--max-file-size"))
     return config
@@ -100,7 +100,10 @@ def staged(args: tuple[str, ...], fmt: str, output: str | None, show_secrets: bo
     repo = open_repo(repo_arg, need_worktree=True)
     assert repo.root is not None
     # the repository's config as HEAD has it: never the version this commit would add
-    config = _config(repo.root, config_path, max_file_size, repo=repo, at=repo.head() or NO_COMMIT)
+    # (the ignore file is the developer's, read from the work tree: adding a false positive's
+    # fingerprint to it unblocks the commit, as documented)
+    config = _config(repo.root, config_path, max_file_size, repo=repo, at=repo.head() or NO_COMMIT,
+                     committed_ignore=False)
     stats = ScanStats()
     rels = [_repo_relative(f, repo.root) for f in files]
     from scanner.sources.staged import estimated_size, scan_staged, staged_files

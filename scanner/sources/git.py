@@ -388,10 +388,12 @@ def ls_tree_blobs(repo: Repo, treeish: str, paths: Sequence[str] = ()) -> dict[s
     return res
 
 
-def tree_file(repo: Repo, rev: str, path: str, *, limit: int) -> bytes | None:
+def tree_file(repo: Repo, rev: str, path: str, *, limit: int, listing: list[bytes] | None = None) -> bytes | None:
     """The contents of regular file `path` as commit `rev` has it (None when absent). A symlink or
-    submodule there, or a file over `limit` bytes, is refused with one line."""
-    items = list(split_z(repo.git("--literal-pathspecs", "ls-tree", "-z", "--full-tree", rev, "--", path)))
+    submodule there, or a file over `limit` bytes, is refused with one line. `listing`: the
+    `ls-tree -z` lines of the folder holding `path`, if the caller has them."""
+    items = listing if listing is not None else list(
+        split_z(repo.git("--literal-pathspecs", "ls-tree", "-z", "--full-tree", rev, "--", path)))
     for item in items:
         meta, _, name = item.partition(b"\t")
         if decode_path(name) != path:
