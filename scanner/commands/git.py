@@ -331,12 +331,32 @@ def _audit(repo: Repo, engine: Callable[[], Engine], config: Config, stats: Scan
 
         for sub in submodule_paths(repo):
             top = repo.root / sub
+            if not _strictly_inside(top, repo.root):
+                stats.skip("submodule_outside_tree")
+                stats.errors.append(f"{prefix}.gitmodules: submodule path {sub!r} is not inside the repository; "
+                                    "not audited")
+                continue
             if not (top / ".git").exists():
                 stats.skip("submodule_not_checked_out")
                 continue
-            found += _audit(open_repo(top), engine, config, stats, revs=None, reachable_only=reachable_only,
+            sub_repo = open_repo(top)
+            if not any(_strictly_inside(sub_repo.common_dir, d) or sub_repo.common_dir == d
+                       for d in (top, repo.common_dir)):
+                stats.skip("submodule_outside_tree")
+                stats.errors.append(f"{prefix}{sub}: its git folder is outside the superproject; not audited")
+                continue
+            found += _audit(sub_repo, engine, config, stats, revs=None, reachable_only=reachable_only,
                             quiet=quiet, prefix=f"{prefix}{sub}/", recurse=True)
     return found
+
+
+def _strictly_inside(path: Path, root: Path) -> bool:
+    """`path` (symlinks resolved) is below `root`, not `root` itself nor anywhere outside it."""
+    try:
+        rel = path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return rel != Path(".")
 
 
 def submodule_paths(repo: Repo) -> list[str]:

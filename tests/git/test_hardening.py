@@ -8,6 +8,7 @@ the marker never ran, and that the key is still found (hardening must not blind 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import stat
 from pathlib import Path
@@ -308,3 +309,28 @@ def test_every_wrapper_entry_point_uses_the_hardening(tmp_path: Path) -> None:
     assert src.count("subprocess.run(") == src.count("subprocess.run(command(") == 1
     assert src.count("GitProc(cmd") == 1 and "cmd = command(*args)" in src
     assert os.environ.get("GIT_DIR") is None
+
+
+@pytest.mark.parametrize("path", ["..", "../..", ".", "link", "real/../..", "gitfile"])
+def test_submodule_paths_stay_inside_the_tree(tmp_path: Path, path: str) -> None:
+    """`.gitmodules` with `path = ..` (or a symlink, or a `.git` file pointing at another
+    repository) must not make --recurse-submodules audit the enclosing or any other repository:
+    refused, counted and reported."""
+    from tests.conftest import new_key
+
+    outer = make_repo(tmp_path / "outer")
+    outer_key = new_key()
+    commit(outer, {"outer.env": env_line(outer_key)})
+    inner = make_repo(outer / "a" / "inner")
+    (inner / "link").symlink_to("..")
+    (inner / "real").mkdir()
+    if path == "gitfile":
+        (inner / "gitfile").mkdir()
+        (inner / "gitfile" / ".git").write_text(f"gitdir: {outer / '.git'}\n")
+    commit(inner, {".gitmodules": f'[submodule "x"]\n\tpath = {path}\n\turl = ./x\n', "README.md": "hi\n"})
+    r = cg(inner, "history", "--recurse-submodules", "--format", "json")
+    assert r.code == 0, r.err
+    assert outer_key[:4] not in r.out
+    doc = json.loads(r.out)
+    assert doc["stats"]["skipped"] == {"submodule_outside_tree": 1}
+    assert len(doc["stats"]["errors"]) == 1 and "not audited" in doc["stats"]["errors"][0]
