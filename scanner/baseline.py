@@ -21,12 +21,9 @@ def write_baseline(findings: Iterable[Finding], path: str | Path) -> int:
         "generated_by": f"cexguard {__version__}",
         "findings": [{"fingerprint": fp, "rule": rule, "path": p} for fp, rule, p in entries],
     }
-    try:
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2)
-            fh.write("\n")
-    except OSError as e:
-        raise CexguardError(f"cannot write baseline {path}: {e.strerror}") from None
+    from scanner.atomic import write_atomic
+
+    write_atomic(path, json.dumps(doc, indent=2) + "\n", what="baseline")
     return len(entries)
 
 

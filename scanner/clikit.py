@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 import click
 
-from scanner.errors import CexguardError
 from scanner.models import ScanResult
 
 FORMATS = ("text", "json", "sarif", "github", "gitlab", "junit")
@@ -55,11 +54,9 @@ def finish(result: ScanResult, *, fmt: str, output: str | None, show_secrets: bo
     color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     text = render(result, fmt, show_secrets=show_secrets, color=color)
     if output:
-        try:
-            with open(output, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as e:
-            raise CexguardError(f"cannot write {output}: {e.strerror}") from None
+        from scanner.atomic import write_atomic
+
+        write_atomic(output, text, what="report")
     else:
         click.echo(text, nl=not text.endswith("\n"))
     if not quiet and (fmt != "text" or output):

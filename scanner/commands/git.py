@@ -463,11 +463,10 @@ def install_hook(repo_path: str | None, hook_type: str, force: bool, uninstall: 
         click.echo(f"cexguard: kept the previous hook as {backup}", err=True)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.cexguard-tmp")
-        tmp.write_text(hook_script(hook_type), encoding="utf-8")
-        tmp.chmod(0o755)
-        os.replace(tmp, target)
     except OSError as e:
         raise CexguardError(f"cannot write {target}: {e.strerror}") from None
+    from scanner.atomic import write_atomic
+
+    write_atomic(target, hook_script(hook_type), what="hook", mode=0o755)
     click.echo(f"cexguard: installed the {hook_type} hook at {target}", err=True)
     return 0
