@@ -36,6 +36,7 @@ def run_cli(*args: str, cwd: str | Path | None = None, env: dict[str, str] | Non
     e = dict(os.environ)
     e["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + e.get("PYTHONPATH", "")
     e.pop("CEXGUARD_API_URL", None)
+    e["XDG_CONFIG_HOME"] = str(REPO_ROOT / "tests" / "no-user-config")  # (absent) the tester's own cexguard config stays out
     if env:
         e.update(env)
     p = subprocess.run([sys.executable, "-m", "scanner", *args], cwd=cwd, env=e, capture_output=True, text=True,
