@@ -559,6 +559,8 @@ def _oserror(e: BaseException) -> str:
         return "timed out"
     if isinstance(e, OSError) and e.strerror:
         return e.strerror.lower()
+    if isinstance(e, OSError) and len(e.args) == 1 and isinstance(e.args[0], str):
+        return e.args[0]  # our own: "the answer was cut short", "response too large"
     return type(e).__name__
 
 
