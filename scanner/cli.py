@@ -149,7 +149,7 @@ def _secretless(text: str) -> str:
     from scanner.models import redact
 
     text = " ".join(text.split())
-    text = re.sub(r"[A-Za-z0-9+/=_-]{20,}", lambda m: redact(m.group()), text)
+    text = re.sub(r"[A-Za-z0-9+/]{20,}={0,2}", lambda m: redact(m.group()), text)
     return text if len(text) <= 200 else text[:197] + "..."
 
 
