@@ -49,7 +49,8 @@ def verify(*, fmt: str, api_url: str | None, timeout: float) -> int:
       live     1  a signed call succeeded (permissions and risk are shown)
       invalid  0  Binance rejected the key or its signature (dead, wrong secret,
                   or IP-restricted to other addresses: the possible causes are listed)
-      unknown  3  no verdict (WAF block, rate limit, server error, timeout)
+      unknown  3  no verdict (WAF block, rate limit, server error, timeout, an
+                  answer whose shape proves nothing)
       error    2  bad input or no connection at all (one line on stderr)
     """
     from scanner.remote.binance import LEAKED_ENV, Transport, credentials_from_env, resolve_base_url
