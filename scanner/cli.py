@@ -204,8 +204,6 @@ def _run(argv: list[str] | None) -> int:
     return rc if isinstance(rc, int) else 0
 
 
-
-
 def main(argv: list[str] | None = None) -> Any:
     _guard_std_streams()
     previous = None
