@@ -2,14 +2,20 @@
 so the pre-commit hook pays for nothing it does not use."""
 from __future__ import annotations
 
+import errno
 import importlib
+import io
+import os
+import re
+import signal
 import sys
 from typing import Any
 
 import click
 
 from scanner import __version__
-from scanner.errors import CexguardError
+from scanner.errors import CexguardError, OutputError, output_error
+from scanner.safetext import safe
 
 # name -> "module:attribute"; an explicit registry, no reflection
 COMMANDS: dict[str, str] = {
@@ -46,29 +52,176 @@ def cli() -> None:
 
     \b
     Exit codes:
-      0  no findings; verify: key invalid; revoke: revoked, already revoked or dry run
-      1  findings reported (scan, staged, history); verify: key live;
-         revoke: failed or not revocable through the API
-      2  usage or runtime error (one line on stderr, never a traceback)
-      3  verify: status unknown (WAF, rate limit, 5xx, timeout)
+      0    no findings; verify: key invalid; revoke: revoked, already revoked or dry run
+      1    findings reported (scan, staged, history); verify: key live;
+           revoke: failed or not revocable through the API
+      2    error: bad usage or input, the report could not be written (closed
+           stdout, full disk), or an internal error; one line on stderr, never a
+           traceback (CEXGUARD_DEBUG=1 shows it for an internal error)
+      3    verify: status unknown (WAF, rate limit, 5xx, timeout, an answer
+           whose shape proves nothing)
+      130  interrupted (Ctrl-C); 143: terminated (SIGTERM)
     """
 
 
-def main(argv: list[str] | None = None) -> Any:
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+DEBUG_ENV = "CEXGUARD_DEBUG"
+# errors only writing raises: broken pipe, full disk, quota, file too large
+_WRITE_ERRNOS = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind (worker pools are terminated on the way out) and exit 143."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def _say(line: str) -> None:
+    """One line on stderr, escaped (it may hold a file name or a server's words); never raises."""
+    try:
+        click.echo(safe(line), err=True)
+    except (OSError, ValueError):
+        pass
+
+
+class _ClosedStdout(io.RawIOBase):
+    """Stands in for a standard output that was closed (`cexguard ... >&-`): writing to it fails
+    with an error the CLI reports, instead of the report vanishing while the exit code says 0."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        raise BrokenPipeError(errno.EPIPE, "standard output is closed")
+
+
+def _guard_std_streams() -> None:
+    """A closed fd 0/1/2 is reopened on /dev/null, so no file this run opens can take its number
+    (and be written to as if it were standard output). A closed stdout then fails on first write."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                null = os.open(os.devnull, os.O_RDWR)
+            except OSError:
+                continue
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            if fd == 1:
+                sys.stdout = io.TextIOWrapper(io.BufferedWriter(_ClosedStdout()), encoding="utf-8",
+                                              write_through=True)
+            elif fd == 2:
+                sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                              errors="backslashreplace", write_through=True)
+
+
+def _discard_stdout() -> None:
+    """After a failed write to stdout, point fd 1 at /dev/null so the interpreter's own final flush
+    cannot fail again (it would print 'Exception ignored' and exit 120)."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        sys.stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+
+
+def _flush_stdout() -> str | None:
+    """Flush stdout; the reason it failed, or None."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except OSError as e:
+        _discard_stdout()
+        return output_error(e)
+    return None
+
+
+def _secretless(text: str) -> str:
+    """An exception message cut to one short line with every long token (a key, a PEM line, a
+    token) redacted: an internal error must not print a secret it happened to hold."""
+    from scanner.models import redact
+
+    text = " ".join(text.split())
+    text = re.sub(r"[A-Za-z0-9+/]{20,}={0,2}", lambda m: redact(m.group()), text)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _internal_error(e: BaseException) -> int:
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        import traceback
+
+        traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+    msg = _secretless(str(e))
+    _say(f"cexguard: internal error: {type(e).__name__}" + (f": {msg}" if msg else "")
+         + f" (set {DEBUG_ENV}=1 for the traceback)")
+    return EXIT_ERROR
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         rc = cli.main(args=argv, prog_name="cexguard", standalone_mode=False)
+    except OutputError as e:
+        _discard_stdout()
+        _say(f"cexguard: error: {e}")
+        return e.exit_code
     except CexguardError as e:
-        click.echo(f"cexguard: error: {e}", err=True)
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        click.echo("cexguard: aborted", err=True)
-        sys.exit(2)
+        _say(f"cexguard: error: {e}")
+        return e.exit_code
+    except click.exceptions.Abort as e:
+        if isinstance(e.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            _say("cexguard: interrupted")
+            return EXIT_INTERRUPTED
+        _say("cexguard: aborted")
+        return EXIT_ERROR
     except click.ClickException as e:
-        e.show()
-        sys.exit(2)
+        hint = ""
+        ctx = getattr(e, "ctx", None)
+        if ctx is not None:
+            hint = f" (see '{ctx.command_path} --help')"
+        _say(f"cexguard: error: {e.format_message()}{hint}")
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        click.echo("cexguard: interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(2)
-    sys.exit(rc if isinstance(rc, int) else 0)
+        _say("cexguard: interrupted")
+        return EXIT_INTERRUPTED
+    except Terminated:
+        _say("cexguard: terminated")
+        return EXIT_TERMINATED
+    except OSError as e:
+        if e.errno in _WRITE_ERRNOS:  # a write that did not go through clikit.write_out (--help, rules list)
+            _discard_stdout()
+            _say(f"cexguard: error: {output_error(e)}")
+            return EXIT_ERROR
+        return _internal_error(e)
+    except Exception as e:  # the last line of defence: one line, never a traceback
+        return _internal_error(e)
+    return rc if isinstance(rc, int) else 0
+
+
+def main(argv: list[str] | None = None) -> Any:
+    _guard_std_streams()
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        pass
+    try:
+        rc = _run(argv)
+        why = _flush_stdout()
+        if why is not None:
+            _say(f"cexguard: error: {why}")
+            rc = EXIT_ERROR
+    except KeyboardInterrupt:  # a second Ctrl-C while unwinding
+        rc = EXIT_INTERRUPTED
+    except Terminated:
+        rc = EXIT_TERMINATED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    sys.exit(rc)

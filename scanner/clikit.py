@@ -9,9 +9,30 @@ from collections.abc import Callable
 
 import click
 
+from scanner.errors import OutputError, output_error
 from scanner.models import ScanResult
 
 FORMATS = ("text", "json", "sarif", "github", "gitlab", "junit")
+
+
+class Seconds(click.ParamType):
+    """A finite number of seconds within [low, high]: nan, inf, 0 and negatives are usage errors."""
+
+    name = "seconds"
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(v) or not self.low <= v <= self.high:
+            self.fail(f"{value!r}: expected a number of seconds from {self.low:g} to {self.high:g}", param, ctx)
+        return v
 
 
 def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -58,10 +79,19 @@ def finish(result: ScanResult, *, fmt: str, output: str | None, show_secrets: bo
 
         write_atomic(output, text, what="report")
     else:
-        click.echo(text, nl=not text.endswith("\n"))
+        write_out(text)
     if not quiet and (fmt != "text" or output):
         click.echo(summary_line(result), err=True)
     return 1 if result.findings else 0
+
+
+def write_out(text: str) -> None:
+    """Write (and flush) to standard output; a closed stdout, full disk or broken pipe is an
+    OutputError (one line, exit 2), never a traceback and never a silent success."""
+    try:
+        click.echo(text, nl=not text.endswith("\n"))
+    except OSError as e:
+        raise OutputError(output_error(e)) from None
 
 
 def summary_line(result: ScanResult) -> str:

@@ -6,3 +6,13 @@ class CexguardError(Exception):
     """A user-facing error. Its message is one line and never contains a secret."""
 
     exit_code = 2
+
+
+class OutputError(CexguardError):
+    """The report could not be written to standard output (closed, full disk, broken pipe)."""
+
+
+def output_error(e: OSError) -> str:
+    """The one line said when standard output cannot be written."""
+    why = (e.strerror or type(e).__name__).lower()
+    return f"cannot write to standard output: {why}; nothing was reported (use -o FILE?)"

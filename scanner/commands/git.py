@@ -16,6 +16,7 @@ import click
 from scanner.clikit import finish, report_options
 from scanner.errors import CexguardError
 from scanner.models import ScanResult, ScanStats
+from scanner.safetext import safe
 
 if TYPE_CHECKING:
     from scanner.config import Config
@@ -307,7 +308,7 @@ def history(repo_path: str | None, range_spec: str | None, since: str | None, re
     record_notices(stats, config)
     if not quiet:
         for line in _warnings(stats):
-            click.echo(f"cexguard: warning: {line}", err=True)
+            click.echo(safe(f"cexguard: warning: {line}"), err=True)  # paths and refs may hold escapes
     return finish(ScanResult(findings=findings, stats=stats), fmt=fmt, output=output, show_secrets=show_secrets,
                   quiet=quiet, do_verify=do_verify, api_url=api_url, root=repo.root)
 
@@ -447,12 +448,12 @@ def install_hook(repo_path: str | None, hook_type: str, force: bool, uninstall: 
     ours = existing is not None and MARKER in existing
     if uninstall:
         if existing is None:
-            click.echo(f"cexguard: no {hook_type} hook at {target}", err=True)
+            click.echo(safe(f"cexguard: no {hook_type} hook at {target}"), err=True)
             return 0
         if not ours:
             raise CexguardError(f"{target} was not installed by cexguard; not removing it")
         target.unlink()
-        click.echo(f"cexguard: removed {target}", err=True)
+        click.echo(safe(f"cexguard: removed {target}"), err=True)
         return 0
     if existing is not None and not ours:
         if not force:
@@ -460,7 +461,7 @@ def install_hook(repo_path: str | None, hook_type: str, force: bool, uninstall: 
                                 "use --force to replace it (it is kept as .bak), or call `cexguard staged` from it")
         backup = target.with_name(target.name + ".bak")
         os.replace(target, backup)
-        click.echo(f"cexguard: kept the previous hook as {backup}", err=True)
+        click.echo(safe(f"cexguard: kept the previous hook as {backup}"), err=True)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -468,5 +469,5 @@ def install_hook(repo_path: str | None, hook_type: str, force: bool, uninstall: 
     from scanner.atomic import write_atomic
 
     write_atomic(target, hook_script(hook_type), what="hook", mode=0o755)
-    click.echo(f"cexguard: installed the {hook_type} hook at {target}", err=True)
+    click.echo(safe(f"cexguard: installed the {hook_type} hook at {target}"), err=True)
     return 0

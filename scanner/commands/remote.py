@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from scanner.clikit import Seconds
 from scanner.errors import CexguardError
 
 VERIFY_EXIT = {"invalid": 0, "live": 1, "unknown": 3}
@@ -21,18 +22,17 @@ API_URL_HELP = ("Binance API base URL (default https://api.binance.com; also CEX
 
 
 def _emit(data: dict[str, Any], text: str, fmt: str) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(data, indent=2, sort_keys=False))
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
+    from scanner.clikit import write_out
+
+    write_out(json.dumps(data, indent=2, sort_keys=False) + "\n" if fmt == "json" else text)
 
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format.")
 @click.option("--api-url", default=None, help=API_URL_HELP)
-@click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True,
-              help="Seconds to wait on each network operation.")
+@click.option("--timeout", type=Seconds(0.1, 300), default=10.0, show_default=True,
+              help="Seconds one network call may take in all: connecting, sending, and the whole answer.")
 def verify(*, fmt: str, api_url: str | None, timeout: float) -> int:
     """Check whether a Binance API key works, and what it is allowed to do.
 
@@ -49,7 +49,8 @@ def verify(*, fmt: str, api_url: str | None, timeout: float) -> int:
       live     1  a signed call succeeded (permissions and risk are shown)
       invalid  0  Binance rejected the key or its signature (dead, wrong secret,
                   or IP-restricted to other addresses: the possible causes are listed)
-      unknown  3  no verdict (WAF block, rate limit, server error, timeout)
+      unknown  3  no verdict (WAF block, rate limit, server error, timeout, an
+                  answer whose shape proves nothing)
       error    2  bad input or no connection at all (one line on stderr)
     """
     from scanner.remote.binance import LEAKED_ENV, Transport, credentials_from_env, resolve_base_url
@@ -93,8 +94,8 @@ def _split_ips(values: tuple[str, ...]) -> list[str]:
 @click.option("--audit-log", "audit_log", type=click.Path(dir_okay=False), default=None, envvar="CEXGUARD_AUDIT_LOG",
               help="Append a JSON-lines record of this run here "
                    "(default $XDG_STATE_HOME/cexguard/revoke-audit.jsonl; also CEXGUARD_AUDIT_LOG).")
-@click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True,
-              help="Seconds to wait on each network operation.")
+@click.option("--timeout", type=Seconds(0.1, 300), default=10.0, show_default=True,
+              help="Seconds one network call may take in all: connecting, sending, and the whole answer.")
 @click.option("--playbook", "show_playbook", is_flag=True,
               help="Print the manual steps for deleting a key by hand, and exit.")
 def revoke(*, execute: bool, email: str | None, quarantine_ip: tuple[str, ...], broker: bool,

@@ -31,8 +31,7 @@ def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: 
         config = config.with_(max_file_size=parse_size(max_file_size, where="--max-file-size"))
     stats = ScanStats()
     engine = Engine.from_config(config, prefilter=prefilter)
-    if jobs <= 0:
-        jobs = min(os.cpu_count() or 1, 4)
+    jobs, _ = effective_jobs(jobs)
     findings = scan_tree(targets, config, stats, engine, root=root, jobs=jobs)
     findings = annotate_git_status(findings, root)
     stats.extra["prefilter"] = engine.prefilter.name
@@ -42,13 +41,33 @@ def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: 
     return ScanResult(findings=findings, stats=stats), config, root
 
 
+MAX_JOBS = 32
+
+
+def effective_jobs(requested: int) -> tuple[int, str | None]:
+    """Worker processes to use, and a notice when the request was lowered: the default is one per
+    core up to 4; a request is capped at two per core and MAX_JOBS in all (each is a forked process)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    if requested <= 0:
+        return min(cores, 4), None
+    cap = max(1, min(MAX_JOBS, 2 * cores))
+    if requested > cap:
+        return cap, (f"--jobs {requested} lowered to {cap} "
+                     f"(at most two per core and {MAX_JOBS} in all; this machine has {cores} core(s))")
+    return requested, None
+
+
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=False))
 @report_options
 @click.option("--prefilter", type=click.Choice(["auto", "hyperscan", "regex"]), default="auto", hidden=False,
               help="Stage-one matcher (findings are identical; hyperscan is faster).")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0,
-              help="Worker processes for folders (default: one per core, at most 4; 1: no workers).")
+              help="Worker processes for folders (default: one per core, at most 4; 1: no workers; "
+                   f"at most two per core and {MAX_JOBS} in all).")
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, show_secrets: bool, baseline_path: str | None,
          config_path: str | None, include_examples: bool, max_file_size: str | None, min_confidence: str,
          quiet: bool, do_verify: bool, api_url: str | None, prefilter: str, jobs: int) -> int:
@@ -59,6 +78,9 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, show_secrets: boo
     """
     from scanner import filters
 
+    jobs, lowered = effective_jobs(jobs)
+    if lowered and not quiet:
+        click.echo(f"cexguard: notice: {lowered}", err=True)
     result, config, root = run_scan(paths, config_path=config_path, max_file_size=max_file_size, prefilter=prefilter,
                                     jobs=jobs)
     result.findings = filters.apply(result.findings, config=config, baseline_path=baseline_path,

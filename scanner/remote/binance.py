@@ -6,7 +6,9 @@ signature is sent. No secret appears in a repr, an exception or any output; API 
 redacted (`abcd...wxyz`) or by fingerprint. Nothing is logged.
 
 The HTTP layer is `http.client` from the standard library (no redirects followed, TLS verification
-always on, a timeout on every socket operation, a cap on response size). `cryptography` is imported
+always on, a cap on response size). `timeout` bounds each whole call (connect, TLS, send, headers,
+body) with a deadline, so an answer drip-fed a byte at a time cannot hold a call open; waits between
+attempts have a floor and a cap, and attempts, waits and the total time per call are all bounded. `cryptography` is imported
 only to load an RSA or Ed25519 private key.
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import math
 import os
 import re
 import time
@@ -36,11 +39,14 @@ PRODUCTION_URL = "https://api.binance.com"
 API_URL_ENV = "CEXGUARD_API_URL"
 USER_AGENT = f"cexguard/{__version__} (+leaked-key verification)"
 
-DEFAULT_TIMEOUT = 10.0  # seconds, per socket operation
+DEFAULT_TIMEOUT = 10.0  # seconds: one whole HTTP exchange (connect, send, headers, body)
 DEFAULT_RECV_WINDOW = 5000  # ms
 MAX_RECV_WINDOW = 60000
 DEFAULT_MAX_RETRIES = 2  # extra attempts on 5xx and network errors
 DEFAULT_MAX_WAIT = 30.0  # seconds: total time spent honouring Retry-After and backing off
+DEFAULT_MAX_ATTEMPTS = 5  # requests sent for one call, whatever the reasons to retry
+MIN_WAIT = 1.0  # seconds: the floor of every Retry-After wait (0, negative, nan or a past date included)
+MAX_BLOCK = 3 * 24 * 3600.0  # seconds: the longest ban remembered (Binance bans last 2 minutes to 3 days)
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 
 # Binance error codes this client gives meaning to.
@@ -50,6 +56,7 @@ CODE_BAD_KEY_ID = -2008  # invalid Api-Key ID
 CODE_KEY_FORMAT = -2014  # API-key format invalid
 CODE_REJECTED = -2015  # invalid API-key, IP, or permissions for action
 AUTH_CODES = frozenset({CODE_BAD_SIGNATURE, CODE_BAD_KEY_ID, CODE_KEY_FORMAT, CODE_REJECTED})
+AUTH_STATUSES = frozenset({400, 401})  # the HTTP statuses Binance answers those codes with
 
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,256}")
 
@@ -341,10 +348,14 @@ class Transport:
 
     def __init__(self, base_url: str = PRODUCTION_URL, *, timeout: float = DEFAULT_TIMEOUT,
                  recv_window: int = DEFAULT_RECV_WINDOW, max_retries: int = DEFAULT_MAX_RETRIES,
-                 max_wait: float = DEFAULT_MAX_WAIT, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.time) -> None:
+                 max_wait: float = DEFAULT_MAX_WAIT, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> None:
         if not 0 < recv_window <= MAX_RECV_WINDOW:
             raise CexguardError(f"recvWindow must be between 1 and {MAX_RECV_WINDOW} ms")
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise CexguardError("the timeout must be a positive number of seconds")
+        if not (math.isfinite(max_wait) and max_wait >= 0) or max_attempts < 1 or max_retries < 0:
+            raise CexguardError("max_wait, max_attempts and max_retries must be finite and not negative")
         self.base_url = resolve_base_url(base_url, env={})
         parts = urlsplit(self.base_url)
         self._https = parts.scheme == "https"
@@ -355,6 +366,7 @@ class Transport:
         self.recv_window = recv_window
         self.max_retries = max_retries
         self.max_wait = max_wait
+        self.max_attempts = max_attempts
         self._sleep = sleep
         self._clock = clock
         self.clock_offset_ms = 0
@@ -404,29 +416,35 @@ class Transport:
 
     def _with_retries(self, method: str, path: str, params: Mapping[str, Any] | None,
                       data: Mapping[str, Any] | None, creds: Credentials | None, signed: bool) -> Any:
+        """At most `max_attempts` requests; waits (each at least MIN_WAIT for a rate limit) add up
+        to at most `max_wait`; the whole call ends within max_wait + max_attempts * timeout."""
         endpoint = f"{method} {path}"
         waited = 0.0
-        attempt = 0
+        retries = 0  # 5xx and network errors
+        sent = 0
+        give_up_at = time.monotonic() + self.max_wait + self.max_attempts * self.timeout
         while True:
             self._check_blocked(endpoint)
             target, body, headers = self._prepare(method, path, params, data, creds, signed)
+            sent += 1
             try:
                 return self._send(method, target, body, headers, endpoint, creds)
             except _RateLimited as rl:
-                delay = rl.retry_after
-                if delay is None or waited + delay > self.max_wait:
-                    if delay is not None:
-                        self._block(delay, rl.error)
+                if rl.retry_after is None:  # no Retry-After (or not a number or date): no guess, no retry
                     raise rl.error from None
-                self._sleep(delay)
-                waited += delay
+                delay = rl.retry_after
+                if (waited + delay > self.max_wait or sent >= self.max_attempts
+                        or time.monotonic() + delay > give_up_at):
+                    self._block(delay, rl.error)
+                    raise rl.error from None
             except _Retryable as r:
-                if attempt >= self.max_retries:
+                delay = 0.25 * 2**retries
+                retries += 1
+                if (retries > self.max_retries or sent >= self.max_attempts or waited + delay > self.max_wait
+                        or time.monotonic() + delay > give_up_at):
                     raise r.error from None
-                delay = min(0.25 * 2**attempt, max(0.0, self.max_wait - waited))
-                attempt += 1
-                self._sleep(delay)
-                waited += delay
+            self._sleep(delay)
+            waited += delay
 
     def _check_blocked(self, endpoint: str) -> None:
         left = self._blocked_until - time.monotonic()
@@ -485,6 +503,8 @@ class Transport:
 
         scrub = _scrub_values(creds, target, body)
         conn = self._connection()
+        deadline = _Deadline(self.timeout)
+        conn._create_connection = deadline.create_connection  # type: ignore[attr-defined]
         try:
             try:
                 conn.connect()
@@ -497,18 +517,26 @@ class Transport:
             except socket.gaierror:
                 raise _Retryable(Unreachable(f"cannot resolve {self._host}", endpoint=endpoint)) from None
             except OSError as e:
+                if deadline.expired:  # a connection made, then a handshake or proxy that never finished
+                    raise _Retryable(Unavailable(f"{endpoint}: no answer from {self.base_url}: timed out "
+                                                 f"(the whole call is limited to {self.timeout:g}s)",
+                                                 endpoint=endpoint)) from None
                 raise _Retryable(Unreachable(f"cannot connect to {self.base_url}: {_oserror(e)}",
                                              endpoint=endpoint)) from None
             try:
                 self.calls += 1
                 conn.request(method, target, body=body, headers=headers)
                 resp = conn.getresponse()
-                raw = _read_limited(resp, self.timeout)
+                raw = _read_limited(resp)
+                if deadline.expired:
+                    raise TimeoutError
             except (OSError, http.client.HTTPException) as e:
-                why = "timed out" if isinstance(e, TimeoutError) else _oserror(e)
+                timed_out = deadline.expired or isinstance(e, TimeoutError)
+                why = f"timed out (the whole call is limited to {self.timeout:g}s)" if timed_out else _oserror(e)
                 raise _Retryable(Unavailable(f"{endpoint}: no answer from {self.base_url}: {why}",
                                              endpoint=endpoint)) from None
         finally:
+            deadline.disarm()
             conn.close()
         return _interpret(resp.status, resp.headers, raw, endpoint, scrub)
 
@@ -531,22 +559,81 @@ def _oserror(e: BaseException) -> str:
         return "timed out"
     if isinstance(e, OSError) and e.strerror:
         return e.strerror.lower()
+    if isinstance(e, OSError) and len(e.args) == 1 and isinstance(e.args[0], str):
+        return e.args[0]  # our own: "the answer was cut short", "response too large"
     return type(e).__name__
 
 
-def _read_limited(resp: http.client.HTTPResponse, timeout: float) -> bytes:
-    deadline = time.monotonic() + max(timeout * 3, 5.0)
+class _Deadline:
+    """One HTTP exchange's deadline. Socket timeouts bound each read, not a whole answer (a server
+    sending a byte a second never trips them), so a timer shuts the socket down when the time is up:
+    whatever is blocked (TLS handshake, proxy CONNECT, headers, body) returns at once."""
+
+    def __init__(self, seconds: float) -> None:
+        import threading
+
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._fd = -1
+        self._done = False
+
+    def create_connection(self, address: tuple[str, int | None], timeout: Any = None,
+                          source_address: Any = None) -> Any:
+        """socket.create_connection, with the connect bounded by what is left, then the timer armed."""
+        import socket
+        import threading
+
+        left = self.at - time.monotonic()
+        if left <= 0:
+            self.expired = True
+            raise TimeoutError("timed out")
+        sock = socket.create_connection(address, min(left, self.seconds), source_address)  # type: ignore[arg-type]
+        with self._lock:
+            self._fd = sock.fileno()
+            self._timer = threading.Timer(max(self.at - time.monotonic(), 0.0), self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+        return sock
+
+    def _fire(self) -> None:
+        import socket
+
+        with self._lock:
+            if self._done or self._fd < 0:
+                return
+            self.expired = True
+            try:  # shut the connection down through a duplicate: the original may be wrapped in TLS
+                dup = socket.socket(fileno=os.dup(self._fd))
+                try:
+                    dup.shutdown(socket.SHUT_RDWR)
+                finally:
+                    dup.close()
+            except OSError:
+                pass
+
+    def disarm(self) -> None:
+        """Before the socket is closed (its fd could be reused): the timer never touches it after."""
+        with self._lock:
+            self._done = True
+            if self._timer is not None:
+                self._timer.cancel()
+
+
+def _read_limited(resp: http.client.HTTPResponse) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
         part = resp.read(65536)
         if not part:
+            if resp.length:  # Content-Length promised more: the connection ended early
+                raise OSError("the answer was cut short")
             return b"".join(chunks)
         size += len(part)
         if size > MAX_RESPONSE_BYTES:
             raise OSError("response too large")
-        if time.monotonic() > deadline:
-            raise TimeoutError()
         chunks.append(part)
 
 
@@ -577,29 +664,53 @@ class _RateLimited(Exception):
 
 
 def _retry_after(headers: Any) -> float | None:
+    """Seconds to wait, between MIN_WAIT and MAX_BLOCK, from `Retry-After` (seconds or an HTTP
+    date). 0, negative, nan and past dates get the floor; None when there is no usable value."""
     value = headers.get("Retry-After")
     if value is None:
         return None
+    value = str(value).strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         from email.utils import parsedate_to_datetime
 
         try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError, IndexError):
             return None
+    if math.isnan(seconds):
+        return MIN_WAIT
+    return min(max(seconds, MIN_WAIT), MAX_BLOCK)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _error_code(data: Any) -> int | None:
+    """The `code` of a Binance error object, {"code": <negative int>, "msg": "..."}; else None."""
+    if not isinstance(data, dict):
+        return None
+    code = data.get("code")
+    if isinstance(code, int) and not isinstance(code, bool) and code < 0 and isinstance(data.get("msg"), str):
+        return code
+    return None
 
 
 def _interpret(status: int, headers: Any, raw: bytes, endpoint: str, scrub: tuple[str, ...]) -> Any:
+    """The JSON of a success, or the error that says what kind of answer this was. Only the shapes
+    Binance documents earn a definite answer: AuthError is a Binance error object with one of the
+    credential codes (-2015, -2014, -2008, -1022) under HTTP 400 or 401. A 2xx carrying an error
+    object, an error object under any other status, or anything that is not JSON proves nothing."""
     try:
-        data = json.loads(raw.decode("utf-8")) if raw.strip() else None
-    except (UnicodeDecodeError, ValueError):
+        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant) if raw.strip() else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
         data = None
         parsed = False
     else:
         parsed = True
-    code = data.get("code") if isinstance(data, dict) and isinstance(data.get("code"), int) else None
+    code = _error_code(data)
     msg = data.get("msg") if isinstance(data, dict) and isinstance(data.get("msg"), str) else None
     server_msg = _one_line(msg, scrub=scrub) if msg else None
     said = f": Binance code {code}: {server_msg}" if code is not None else ""
@@ -610,6 +721,9 @@ def _interpret(status: int, headers: Any, raw: bytes, endpoint: str, scrub: tupl
     if 200 <= status < 300:
         if not parsed or raw.strip() == b"":
             raise fail(Unavailable, f"{endpoint}: HTTP {status} but the answer is not JSON")
+        if code is not None:
+            raise fail(Unavailable, f"{endpoint}: HTTP {status} carrying an error object{said}: "
+                                    "not an answer Binance gives, outcome unknown")
         return data
     if status in (418, 429):
         what = "IP banned by Binance (HTTP 418)" if status == 418 else "rate limited (HTTP 429)"
@@ -625,7 +739,8 @@ def _interpret(status: int, headers: Any, raw: bytes, endpoint: str, scrub: tupl
         raise _Retryable(fail(Unavailable, f"{endpoint}: HTTP {status}: server error, outcome unknown{said}"))
     if code is None:
         raise fail(ApiError, f"{endpoint}: HTTP {status} without a Binance error code")
-    raise fail(AuthError if code in AUTH_CODES else ApiError, f"{endpoint}: HTTP {status}{said}")
+    auth = code in AUTH_CODES and status in AUTH_STATUSES
+    raise fail(AuthError if auth else ApiError, f"{endpoint}: HTTP {status}{said}")
 
 
 # ------------------------------------------------------------------------------------------- client
@@ -647,11 +762,13 @@ class BinanceClient:
 
     def api_restrictions(self) -> dict[str, Any]:
         """GET /sapi/v1/account/apiRestrictions: proves key+secret and lists the key's permissions."""
-        return _expect_dict(self._signed("GET", "/sapi/v1/account/apiRestrictions"), "apiRestrictions")
+        return _expect_shape(self._signed("GET", "/sapi/v1/account/apiRestrictions"),
+                             "GET /sapi/v1/account/apiRestrictions", RESTRICTIONS_FIELDS)
 
     def account(self) -> dict[str, Any]:
         """GET /api/v3/account (weight 20): canTrade, canWithdraw, accountType, uid, ..."""
-        return _expect_dict(self._signed("GET", "/api/v3/account", {"omitZeroBalances": True}), "account")
+        return _expect_shape(self._signed("GET", "/api/v3/account", {"omitZeroBalances": True}),
+                             "GET /api/v3/account", ACCOUNT_FIELDS)
 
     def sub_accounts(self, *, email: str | None = None, limit: int = 200, max_pages: int = 100) -> list[dict[str, Any]]:
         """GET /sapi/v1/sub-account/list, every page (master account only)."""
@@ -669,9 +786,15 @@ class BinanceClient:
         return out
 
     def sub_account_api_ip_restriction(self, email: str, sub_api_key: str) -> dict[str, Any]:
-        """GET /sapi/v1/sub-account/subAccountApi/ipRestriction: fails when the key is not there."""
-        return _expect_dict(self._signed("GET", "/sapi/v1/sub-account/subAccountApi/ipRestriction",
-                                         {"email": email, "subAccountApiKey": sub_api_key}), "ipRestriction")
+        """GET /sapi/v1/sub-account/subAccountApi/ipRestriction: fails when the key is not there. An
+        answer proves the key exists only with `ipRestrict` and, when it names a key, this key."""
+        endpoint = "GET /sapi/v1/sub-account/subAccountApi/ipRestriction"
+        data = _expect_shape(self._signed("GET", "/sapi/v1/sub-account/subAccountApi/ipRestriction",
+                                          {"email": email, "subAccountApiKey": sub_api_key}),
+                             endpoint, {"ipRestrict": (bool, str)})
+        if "apiKey" in data and data["apiKey"] != sub_api_key:
+            raise Unavailable(f"{endpoint}: the answer is about another API key", endpoint=endpoint)
+        return data
 
     def restrict_sub_account_api(self, email: str, sub_api_key: str, ips: Iterable[str]) -> dict[str, Any]:
         """POST /sapi/v2/sub-account/subAccountApi/ipRestriction status=2 (trusted IPs only)."""
@@ -693,4 +816,21 @@ class BinanceClient:
 def _expect_dict(data: Any, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Unavailable(f"unexpected {what} answer (not a JSON object)")
+    return data
+
+
+# The fields a successful answer must have (name -> accepted JSON types); others are tolerated.
+RESTRICTIONS_FIELDS: dict[str, Any] = {"ipRestrict": bool, "enableReading": bool, "enableWithdrawals": bool}
+ACCOUNT_FIELDS: dict[str, Any] = {"canTrade": bool, "canWithdraw": bool, "balances": list}
+
+
+def _expect_shape(data: Any, endpoint: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` if it is a JSON object with every field of `fields` of its type; else Unavailable: a
+    200 that does not look like the answer proves nothing (a captive portal, a proxy, a stub)."""
+    if not isinstance(data, dict):
+        raise Unavailable(f"{endpoint}: the answer is not a JSON object: outcome unknown", endpoint=endpoint)
+    missing = [k for k, t in fields.items() if k not in data or not isinstance(data[k], t)]
+    if missing:
+        raise Unavailable(f"{endpoint}: the answer lacks {', '.join(missing)}: not the expected answer, "
+                          "outcome unknown", endpoint=endpoint)
     return data

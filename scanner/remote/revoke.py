@@ -25,7 +25,10 @@ from typing import Any, NoReturn
 
 from scanner import __version__
 from scanner.errors import CexguardError
+from scanner.safetext import safe
 from scanner.remote.binance import (
+    CODE_BAD_KEY_ID,
+    CODE_REJECTED,
     ApiError,
     AuthError,
     BinanceClient,
@@ -47,7 +50,6 @@ EP_DELETE = "DELETE /sapi/v1/sub-account/subAccountApi"
 EP_BROKER_DELETE = "DELETE /sapi/v1/broker/subAccountApi"
 EP_RESTRICTIONS = "GET /sapi/v1/account/apiRestrictions"
 
-_NOT_FOUND = re.compile(r"not exist|not found|no such|invalid api-?key id", re.IGNORECASE)
 
 
 def playbook(key_redacted: str) -> list[str]:
@@ -178,7 +180,9 @@ class AuditLog:
 # ------------------------------------------------------------------------------------------ revoke
 
 def _not_found(e: ApiError) -> bool:
-    return e.code == -2008 or bool(e.server_msg and _NOT_FOUND.search(e.server_msg))
+    """Binance says the key is not there: -2008 (invalid Api-Key ID) under HTTP 400/401, and nothing
+    else. A message that happens to say "not found", another code or status proves nothing."""
+    return isinstance(e, AuthError) and e.code == CODE_BAD_KEY_ID
 
 
 def _subs_match(subs: Iterable[Mapping[str, Any]], uid: Any) -> Mapping[str, Any] | None:
@@ -202,6 +206,7 @@ class _Revoke:
         self.m = BinanceClient(transport, master)
         self.l = BinanceClient(transport, leaked) if leaked.signer is not None else None
         self.mutated = False
+        self.leaked_code: Any = None
         self.r = RevokeResult(status="failed", key_fingerprint=leaked.fingerprint, key_redacted=leaked.redacted,
                               master_fingerprint=master.fingerprint, api_url=transport.base_url, execute=execute,
                               audit_log=str(audit.path) if audit else None)
@@ -220,16 +225,22 @@ class _Revoke:
         raise _Stop
 
     def leaked_status(self) -> str:
-        """live | invalid | unknown | skipped: what the leaked key itself says."""
+        """live | invalid | unknown | skipped: what the leaked key itself says (the Binance code of an
+        `invalid` is kept in `leaked_code`)."""
         if self.l is None:
             return "skipped"
         from scanner.remote.verify import verify_credentials
 
-        return verify_credentials(self.leaked, transport=self.transport).status
+        v = verify_credentials(self.leaked, transport=self.transport)
+        self.leaked_code = (v.error or {}).get("code") if v.status == "invalid" else None
+        return v.status
 
     def leaked_uid(self) -> Any:
         assert self.l is not None
-        return self.l.account().get("uid")
+        uid = self.l.account().get("uid")
+        if isinstance(uid, bool) or not isinstance(uid, (int, str)) or not str(uid).isdigit():
+            raise Unavailable(f"{EP_ACCOUNT}: the answer has no account uid", endpoint=EP_ACCOUNT)
+        return uid
 
     def own_key_check(self, uid: Any) -> None:
         """If the leaked key belongs to the master account itself, stop with not_revocable."""
@@ -429,7 +440,11 @@ class _Revoke:
         if gone_before:
             self.finish("already_revoked", f"Binance says the key is not in {where}")
         if d.outcome == "ok":
-            self.r.confirmed = True if live == "invalid" else None
+            # the key's own answer confirms the delete only if it says "unknown key" (-2008), or
+            # "rejected" (-2015) for a key that worked just before (-2015 also means "IP-restricted")
+            self.r.confirmed = True if live == "invalid" and (
+                self.leaked_code == CODE_BAD_KEY_ID or (self.leaked_code == CODE_REJECTED and before == "live")
+            ) else None
             tail = {"invalid": "; the key is now rejected",
                     "skipped": "; not checked (no secret or private key for the leaked key)"}.get(
                         live, "; the check after it gave no verdict: confirm in API Management")
@@ -504,4 +519,4 @@ def render_text(result: RevokeResult) -> str:
         lines.extend(f"  {i}. {p}" for i, p in enumerate(result.playbook, 1))
     if result.audit_log:
         lines.append(f"audit    appended to {result.audit_log}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(safe(line) for line in lines) + "\n"  # server values may hold escapes

@@ -13,6 +13,7 @@ from typing import Any
 
 from scanner.errors import CexguardError
 from scanner.models import Finding, fingerprint_of
+from scanner.safetext import safe
 from scanner.remote.binance import (
     CODE_BAD_KEY_ID,
     CODE_BAD_SIGNATURE,
@@ -305,7 +306,7 @@ def render_text(result: VerifyResult) -> str:
     if result.status == "live":
         lines.append("next         delete this key now: `cexguard revoke --help` (sub-accounts), or "
                      "API Management on binance.com (your own account)")
-    return "\n".join(lines) + "\n"
+    return "\n".join(safe(line) for line in lines) + "\n"  # server values may hold escapes
 
 
 def _shown(name: str, value: Any) -> str:

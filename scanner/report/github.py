@@ -3,11 +3,14 @@
     ::error file=PATH,line=L,endLine=E,col=C,title=TITLE::MESSAGE
 
 Values are escaped as the Actions runner expects (`%`, CR, LF everywhere; `:` and `,` in
-properties). Secrets appear only redacted unless --show-secrets.
+properties), then every other control character, bidi control and undecodable byte of a file name,
+author or server value is written as an escape (`scanner.safetext.safe`): the job log is shown on
+terminals too. Secrets appear only redacted unless --show-secrets.
 """
 from __future__ import annotations
 
 from scanner.models import Finding, ScanResult
+from scanner.safetext import safe
 
 _TITLES = {"binance_api_key": "Binance API key", "binance_secret_key": "Binance secret key",
            "binance_private_key": "Binance private key"}
@@ -49,17 +52,17 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         level = "warning" if f.example or f.confidence == "low" else "error"
         props = []
         if f.path and not f.path.startswith("("):
-            props.append(f"file={escape_property(f.path)}")
+            props.append(f"file={safe(escape_property(f.path))}")
             props.append(f"line={f.line}")
             if f.end_line and f.end_line != f.line:
                 props.append(f"endLine={f.end_line}")
             props.append(f"col={f.column}")
         props.append(f"title={escape_property('cexguard: ' + _TITLES.get(f.kind, f.kind))}")
-        lines.append(f"::{level} {','.join(props)}::{escape_data(_message(f, show_secrets))}")
+        lines.append(f"::{level} {','.join(props)}::{safe(escape_data(_message(f, show_secrets)))}")
     from scanner.report import notices
 
     for n in notices(result):
-        lines.append(f"::warning title=cexguard config::{escape_data(n)}")
+        lines.append(f"::warning title=cexguard config::{safe(escape_data(n))}")
     s = result.stats
     summary = f"cexguard: {len(result.findings)} finding(s) in {s.files_scanned} file(s) scanned"
     lines.append(f"::notice title=cexguard::{escape_data(summary)}")

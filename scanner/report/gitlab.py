@@ -2,7 +2,8 @@
 
 Each finding becomes a vulnerability with a stable id (derived from its fingerprint and path), the
 rule as identifier, its location (file, lines, commit) and a severity from its confidence. The raw
-secret is included (`raw_source_code_extract`) only with --show-secrets.
+secret is included (`raw_source_code_extract`) only with --show-secrets. A file name that is not
+UTF-8 is written with each such byte as `\\xNN` (`scanner.safetext.json_text`).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from scanner import __version__
 from scanner.models import Finding, ScanResult
 from scanner.report import notices
+from scanner.safetext import json_safe, json_text
 
 SCHEMA_VERSION = "15.1.4"
 SCHEMA_URL = ("https://gitlab.com/gitlab-org/security-products/security-report-schemas/-/raw/"
@@ -51,7 +53,7 @@ def _vulnerability(f: Finding, show_secrets: bool) -> dict[str, Any]:
     location: dict[str, Any] = {"file": f.path, "start_line": f.line, "end_line": max(f.end_line, f.line),
                                 "commit": commit}
     vuln: dict[str, Any] = {
-        "id": str(uuid.uuid5(_NS, f"{f.fingerprint}\0{f.path}\0{m.get('commit') or ''}")),
+        "id": str(uuid.uuid5(_NS, json_text(f"{f.fingerprint}\0{f.path}\0{m.get('commit') or ''}"))),
         "name": name,
         "description": desc[:1048576],
         "severity": "Info" if f.example else _SEVERITY.get(f.confidence, "High"),
@@ -81,4 +83,4 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         },
         "vulnerabilities": [_vulnerability(f, show_secrets) for f in result.findings],
     }
-    return json.dumps(doc, indent=2, default=str) + "\n"
+    return json.dumps(json_safe(doc), indent=2, default=str) + "\n"

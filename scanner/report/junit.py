@@ -5,6 +5,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from scanner.models import Finding, ScanResult
+from scanner.safetext import safe
 
 # characters XML 1.0 cannot hold (control characters in odd file names)
 _BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -16,14 +17,14 @@ def _x(s: object) -> str:
 
 def _details(f: Finding, show_secrets: bool) -> str:
     value = f.secret if show_secrets else f.redacted
-    lines = [f"{f.path}:{f.line}:{f.column}  {f.kind}  confidence {f.confidence}",
+    lines = [f"{safe(f.path)}:{f.line}:{f.column}  {f.kind}  confidence {f.confidence}",
              f"value: {value}", f"fingerprint: {f.fingerprint}"]
     m = f.meta
     for key in ("commit", "author", "date", "exposure", "present_at_head", "reachable"):
         if m.get(key) is not None:
-            lines.append(f"{key}: {m[key]}")
+            lines.append(f"{key}: {safe(m[key])}")
     if m.get("refs"):
-        lines.append("refs: " + ", ".join(str(r) for r in m["refs"]))
+        lines.append("refs: " + ", ".join(safe(r) for r in m["refs"]))
     if f.paired_with:
         lines.append(f"paired with: {f.paired_with}")
     return "\n".join(lines)
@@ -41,10 +42,10 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         ET.SubElement(suite, "system-out").text = _x(f"{s.files_scanned} file(s) scanned")
     for f in result.findings:
         case = ET.SubElement(suite, "testcase", classname=_x(f"cexguard.{f.rule}"),
-                             name=_x(f"{f.path}:{f.line} {f.kind} {f.fingerprint[:19]}"),
-                             file=_x(f.path), line=str(f.line))
+                             name=_x(f"{safe(f.path)}:{f.line} {f.kind} {f.fingerprint[:19]}"),
+                             file=_x(safe(f.path)), line=str(f.line))
         failure = ET.SubElement(case, "failure", type=f.kind,
-                                message=_x(f"Binance credential ({f.kind}) in {f.path}:{f.line}"))
+                                message=_x(f"Binance credential ({f.kind}) in {safe(f.path)}:{f.line}"))
         failure.text = _x(_details(f, show_secrets))
     from scanner.report import notices
 

@@ -1,16 +1,29 @@
-"""SARIF 2.1.0 for GitHub code scanning and other viewers. Fingerprints, never secrets (unless asked)."""
+"""SARIF 2.1.0 for GitHub code scanning and other viewers. Fingerprints, never secrets (unless asked).
+
+`artifactLocation.uri` is an RFC 3986 relative reference: the path's bytes percent-encoded (spaces,
+`%`, `#`, `?`, `:`, non-ASCII, control characters and bytes that are not UTF-8 all become `%XX`),
+so a viewer that decodes it gets the exact file name back. Every other string is valid Unicode.
+"""
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from scanner import __version__
 from scanner.models import ScanResult
 from scanner.report import notices
+from scanner.safetext import json_safe, raw_bytes
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"high": "error", "medium": "error", "low": "warning"}
 _SCORE = {"high": "9.0", "medium": "7.0", "low": "5.0"}
+
+
+def uri_of(path: str) -> str:
+    """A relative path as a URI reference: unreserved characters, sub-delimiters, `@` and `/` as they
+    are, every other byte percent-encoded."""
+    return quote(raw_bytes(path), safe="/!$&'()*+,;=@")
 
 
 def _rules(result: ScanResult) -> list[dict[str, Any]]:
@@ -51,7 +64,7 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
             "ruleIndex": index[f.rule],
             "level": _LEVEL.get(f.confidence, "error"),
             "message": {"text": msg},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri_of(f.path), "uriBaseId": "%SRCROOT%"},
                                                 "region": region}}],
             "partialFingerprints": {"cexguardFingerprint/v1": f.fingerprint},
             "properties": {"kind": f.kind, "confidence": f.confidence, "security-severity": _SCORE[f.confidence]},
@@ -81,4 +94,4 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
             "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The scanned folder or repository."}}},
         }],
     }
-    return json.dumps(doc, indent=2, default=str) + "\n"
+    return json.dumps(json_safe(doc), indent=2, default=str) + "\n"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from scanner.models import ScanResult
+from scanner.safetext import safe
 
 PLAYBOOK = (
     "What to do now:\n"
@@ -22,7 +23,7 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         c = _COLORS.get(f.confidence, "") if color else ""
         r = _RESET if color else ""
         b = _BOLD if color else ""
-        where = f"{f.path}:{f.line}" + (f"-{f.end_line}" if f.end_line != f.line else "") + f":{f.column}"
+        where = f"{safe(f.path)}:{f.line}" + (f"-{f.end_line}" if f.end_line != f.line else "") + f":{f.column}"
         value = f.secret if show_secrets else f.redacted
         tags = [f"{c}{f.confidence}{r}"]
         if f.git_status:
@@ -32,15 +33,15 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         out.append(f"{b}{where}{r}  {f.kind}  [{', '.join(tags)}]")
         if "\n" in value:
             value = value.splitlines()[0] + " ..."
-        out.append(f"    value: {value}    fingerprint: {f.fingerprint}")
+        out.append(f"    value: {safe(value)}    fingerprint: {f.fingerprint}")
         if f.paired_with:
             out.append(f"    paired with: {f.paired_with}")
         meta = f.meta
         if meta.get("commit"):
-            out.append(f"    commit: {str(meta['commit'])[:12]} {meta.get('author', '')} {meta.get('date', '')}".rstrip())
+            out.append(safe(f"    commit: {str(meta['commit'])[:12]} {meta.get('author', '')} {meta.get('date', '')}".rstrip()))
         if f.verification:
             v = f.verification
-            out.append(f"    verification: {v.get('status')}" + (f" (risk: {v['risk']})" if v.get("risk") else ""))
+            out.append(safe(f"    verification: {v.get('status')}" + (f" (risk: {v['risk']})" if v.get("risk") else "")))
     s = result.stats
     skipped = sum(s.skipped.values())
     summary = f"{len(result.findings)} finding(s) in {s.files_scanned} file(s) scanned"
@@ -53,7 +54,7 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
     for n in notices(result):
         out.append(f"notice: {n}")
     for e in s.errors[:20]:
-        out.append(f"warning: {e}")
+        out.append(f"warning: {safe(e)}")
     if len(s.errors) > 20:
         out.append(f"warning: ... and {len(s.errors) - 20} more")
     if result.findings:

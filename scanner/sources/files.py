@@ -272,6 +272,16 @@ def _scan_batch(batch: list[tuple[str, str, int]]) -> tuple[list[Finding], ScanS
     return found, st
 
 
+def _worker_init() -> None:
+    """In each forked worker: Ctrl-C is the parent's to handle (it reaches the whole process group;
+    the parent then terminates the pool), and SIGTERM ends the worker at once, as the default does:
+    no KeyboardInterrupt or handler inherited from the parent, so no traceback from any worker."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def scan_tree(paths: Iterable[Path], config: Config, stats: ScanStats, engine: Any, *, root: Path | None = None,
               jobs: int = 1) -> list[Finding]:
     """Every finding under `paths`. With jobs > 1 (and fork available), batches of files are read and
@@ -290,7 +300,7 @@ def scan_tree(paths: Iterable[Path], config: Config, stats: ScanStats, engine: A
     found: list[Finding] = []
     ctx = multiprocessing.get_context("fork")
     try:
-        with ctx.Pool(jobs) as pool:
+        with ctx.Pool(jobs, initializer=_worker_init) as pool:
             for f, st in pool.imap_unordered(_scan_batch, _batches(walk(paths, config, stats, root), 64)):
                 found.extend(f)
                 stats.files_scanned += st.files_scanned

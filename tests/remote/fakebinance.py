@@ -4,7 +4,9 @@ It implements the endpoints verify and revoke use with Binance's rules: X-MBX-AP
 RSA PKCS#1 v1.5 / Ed25519 signatures over the exact query+body bytes with `signature` last,
 timestamp and recvWindow against its own (skewable) clock, IP whitelists, Binance's error shapes
 and codes. It keeps accounts, sub-accounts and keys, so deleting a key really kills it. Faults can
-be injected: 429 with Retry-After, 418, a 403 HTML WAF page, 5xx, redirects, slow answers.
+be injected: 429 with Retry-After, 418, a 403 HTML WAF page, 5xx, redirects, slow answers, answers
+drip-fed a byte at a time (`drip=SECONDS` between bytes, from the status line on), and any status
+with any body (a 200 carrying an error object, a 4xx without the fields a verdict needs).
 
 Every key is generated at run time; nothing key-shaped is written in this file.
 """
@@ -117,6 +119,7 @@ class Fault:
     delay: float = 0.0
     after: bool = False  # do the real work first, then answer with the fault (lost answer)
     headers: dict[str, str] = field(default_factory=dict)
+    drip: float = 0.0  # seconds between bytes of the whole answer (status line, headers, body)
 
 
 @dataclass
@@ -157,6 +160,7 @@ class FakeBinance:
         self.sapi = sapi
         self.list_has_uid = list_has_uid
         self.client_ip = "127.0.0.1"
+        self.dripped = 0  # drip-fed answers that ended (sent in full, or the client went away)
         self._next_uid = 1000
         self._tls = tls
         self._server: ThreadingHTTPServer | None = None
@@ -233,12 +237,12 @@ class FakeBinance:
 
     def inject(self, status: int | None, *, path: str | None = None, times: int = 1, retry_after: Any = None,
                body: bytes | str | None = None, content_type: str = "application/json", delay: float = 0.0,
-               after: bool = False, headers: dict[str, str] | None = None) -> None:
+               after: bool = False, headers: dict[str, str] | None = None, drip: float = 0.0) -> None:
         if isinstance(body, str):
             body = body.encode()
         with self.lock:
             self.faults.append(Fault(status, path, times, None if retry_after is None else str(retry_after),
-                                     body, content_type, delay, after, dict(headers or {})))
+                                     body, content_type, delay, after, dict(headers or {}), drip))
 
     def _take_fault(self, path: str) -> Fault | None:
         with self.lock:
@@ -485,12 +489,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_fault(rec, fault)
         rec.status = status
         rec.code = payload.get("code") if isinstance(payload, dict) else None
+        drip = fault.drip if fault is not None else 0.0
         if payload is None:
-            self._send(status, b"", "text/html")
+            self._send(status, b"", "text/html", drip=drip)
         else:
             self._send(status, json.dumps(payload).encode(), "application/json",
                        {"X-MBX-USED-WEIGHT-1M": "1"} if parts.path.startswith("/api/") else
-                       {"X-SAPI-USED-IP-WEIGHT-1M": "1"})
+                       {"X-SAPI-USED-IP-WEIGHT-1M": "1"}, drip=drip)
 
     def _send_fault(self, rec: Recorded, f: Fault) -> None:
         assert f.status is not None
@@ -511,9 +516,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers = dict(f.headers)
         if f.retry_after is not None:
             headers["Retry-After"] = f.retry_after
-        self._send(f.status, body, ctype, headers)
+        self._send(f.status, body, ctype, headers, drip=f.drip)
 
-    def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None,
+              drip: float = 0.0) -> None:
+        if drip:
+            return self._drip(status, body, ctype, headers or {}, drip)
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
@@ -524,6 +532,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def _drip(self, status: int, body: bytes, ctype: str, headers: dict[str, str], every: float) -> None:
+        """The whole answer one byte at a time, `every` seconds apart, until sent or the client leaves."""
+        head = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}", f"Content-Type: {ctype}",
+                f"Content-Length: {len(body)}", "Connection: close"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        self.close_connection = True
+        try:
+            for i in range(len(raw)):
+                self.wfile.write(raw[i:i + 1])
+                self.wfile.flush()
+                time.sleep(every)
+        except OSError:
+            pass
+        with self.fake.lock:
+            self.fake.dripped += 1
 
 
 def self_signed_tls_context() -> ssl.SSLContext:

@@ -276,3 +276,146 @@ def test_sub_account_list_reads_every_page(world: World) -> None:
     subs = BinanceClient(transport(world.fake), creds(world.master_key)).sub_accounts(limit=2)
     assert len(subs) == 7
     assert [r.params["page"] for r in world.fake.calls("/sapi/v1/sub-account/list")] == ["1", "2", "3", "4"]
+
+
+# ------------------------------------------------------------------ hostile answers: waits and deadlines
+
+def _past_http_date() -> str:
+    from email.utils import formatdate
+
+    return formatdate(time.time() - 3600, usegmt=True)
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "NaN", "-inf", "0.0001", _past_http_date()])
+def test_retry_after_meaning_now_waits_the_floor_and_attempts_are_bounded(fake: FakeBinance, value: str) -> None:
+    """These looped forever at ~800 signed requests a second: each wait now has a floor, and the
+    number of requests per call a bound."""
+    from scanner.remote.binance import DEFAULT_MAX_ATTEMPTS, MIN_WAIT
+
+    acct = fake.add_account("a@example.com")
+    issued = fake.add_key(acct)
+    fake.inject(429, retry_after=value, times=1000)
+    waits: list[float] = []
+    with pytest.raises(Unavailable, match="rate limited"):
+        BinanceClient(transport(fake, waits), creds(issued)).api_restrictions()
+    assert len(fake.calls()) == DEFAULT_MAX_ATTEMPTS
+    assert len(waits) == DEFAULT_MAX_ATTEMPTS - 1 and all(w >= MIN_WAIT for w in waits)
+
+
+@pytest.mark.parametrize("value,shown", [("inf", "259200s"), ("1e400", "259200s"), ("86400", "86400s")])
+def test_retry_after_beyond_the_cap_gives_up_at_once(fake: FakeBinance, value: str, shown: str) -> None:
+    acct = fake.add_account("a@example.com")
+    issued = fake.add_key(acct)
+    fake.inject(418, retry_after=value, times=1000)
+    waits: list[float] = []
+    t = transport(fake, waits)
+    with pytest.raises(Unavailable, match="IP banned") as ei:
+        BinanceClient(t, creds(issued)).api_restrictions()
+    assert str(ei.value).endswith(f"retry after {shown}")  # a ban is remembered for 3 days at most
+    assert waits == [] and len(fake.calls()) == 1
+    with pytest.raises(Unavailable, match="not sent"):  # the ban is remembered
+        BinanceClient(t, creds(issued)).api_restrictions()
+    assert len(fake.calls()) == 1
+
+
+@pytest.mark.parametrize("value", ["soon", "", "Mon, 99 Foo 2024"])
+def test_retry_after_that_is_not_a_time_is_not_retried(fake: FakeBinance, value: str) -> None:
+    acct = fake.add_account("a@example.com")
+    issued = fake.add_key(acct)
+    fake.inject(429, retry_after=value, times=1000)
+    waits: list[float] = []
+    with pytest.raises(Unavailable, match="rate limited"):
+        BinanceClient(transport(fake, waits), creds(issued)).api_restrictions()
+    assert waits == [] and len(fake.calls()) == 1
+
+
+def test_5xx_and_429_together_stay_within_the_attempt_bound(fake: FakeBinance) -> None:
+    acct = fake.add_account("a@example.com")
+    issued = fake.add_key(acct)
+    for _ in range(50):
+        fake.inject(503)
+        fake.inject(429, retry_after=0)
+    waits: list[float] = []
+    with pytest.raises(Unavailable):
+        BinanceClient(transport(fake, waits, max_retries=100), creds(issued)).api_restrictions()
+    assert len(fake.calls()) == 5 and sum(waits) <= 30
+
+
+@pytest.mark.parametrize("path", [RESTRICTIONS, None])
+def test_drip_fed_answer_is_cut_at_the_timeout(fake: FakeBinance, path: str | None) -> None:
+    """One byte every 0.2 s: each read succeeds, so a per-read timeout never fires; the deadline
+    covers the whole exchange (status line, headers and body)."""
+    acct = fake.add_account("a@example.com")
+    issued = fake.add_key(acct)
+    fake.inject(None, path=path, drip=0.2, times=10)  # the real answer, ~600 bytes: 2 minutes
+    t0 = time.monotonic()
+    with pytest.raises(Unavailable, match="timed out"):
+        BinanceClient(transport(fake, [], timeout=1, max_retries=1), creds(issued)).api_restrictions()
+    assert time.monotonic() - t0 < 30  # a hang guard, not a speed test: the drip alone takes minutes
+    assert len(fake.calls()) == 2  # the first attempt and one retry
+
+
+def test_drip_fed_error_page_is_cut_at_the_timeout(fake: FakeBinance) -> None:
+    acct = fake.add_account("a@example.com")
+    issued = fake.add_key(acct)
+    fake.inject(403, drip=0.2, times=10)
+    with pytest.raises(Unavailable, match="timed out"):
+        BinanceClient(transport(fake, [], timeout=1, max_retries=0), creds(issued)).api_restrictions()
+    assert len(fake.calls()) == 1
+
+
+def test_answer_shorter_than_its_content_length_is_not_an_answer(fake: FakeBinance) -> None:
+    import socket as _socket
+    import threading
+
+    srv = _socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+                     b'{"serverTime": 1}')
+        conn.close()
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    try:
+        with pytest.raises(Unavailable, match="cut short"):
+            Transport(f"http://127.0.0.1:{port}", sleep=lambda s: None, max_retries=0).sync_time()
+    finally:
+        th.join(5)
+        srv.close()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0])
+def test_transport_refuses_a_timeout_that_is_not_a_positive_number(bad: float) -> None:
+    with pytest.raises(CexguardError, match="timeout"):
+        Transport("http://127.0.0.1:9", timeout=bad)
+
+
+# --------------------------------------------------------------- hostile answers: shapes prove verdicts
+
+@pytest.mark.parametrize("status,code", [(200, -2015), (200, -1022), (403, -2015), (418, -2015), (500, -2015),
+                                         (404, -2015), (400, -1000)])
+def test_credential_codes_count_only_under_400_or_401(fake: FakeBinance, status: int, code: int) -> None:
+    acct = fake.add_account("a@example.com")
+    issued = fake.add_key(acct)
+    fake.inject(status, body=json.dumps({"code": code, "msg": "Invalid API-key, IP, or permissions for action."}),
+                times=10)
+    with pytest.raises((Unavailable, ApiError)) as ei:
+        BinanceClient(transport(fake, []), creds(issued)).api_restrictions()
+    assert not isinstance(ei.value, AuthError)
+
+
+@pytest.mark.parametrize("body", ['{"ipRestrict": false}', '{}', '[]', '{"enableReading": "yes", "ipRestrict": false, '
+                                  '"enableWithdrawals": false}', '{"code": 0, "msg": "ok"}',
+                                  '{"ipRestrict": NaN, "enableReading": true, "enableWithdrawals": true}'])
+def test_success_without_the_fields_of_the_answer_is_unknown(fake: FakeBinance, body: str) -> None:
+    acct = fake.add_account("a@example.com")
+    issued = fake.add_key(acct)
+    fake.inject(200, body=body)
+    with pytest.raises(Unavailable):
+        BinanceClient(transport(fake, []), creds(issued)).api_restrictions()
