@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 UNREACHABLE_PATH = "(unreachable)"
 FIND_OBJECT_MAX = 400  # beyond this many hit blobs, filter `git log --raw` in Python instead
-REFS_PER_FINDING = 20  # `for-each-ref --contains` runs for at most this many introducing commits
 _BATCH = 1 << 16
 
 
@@ -42,12 +41,15 @@ _BATCH = 1 << 16
 # listing and streaming blobs
 #
 # Listing first, then streaming: the lister (`cat-file --batch-all-objects --batch-check` keeps an
-# id set of every object: ~150 MB for a million objects) and the reader (~70 MB) run one after the
-# other, so the whole process tree stays under 200 MB; the listing also gives the progress bar its
-# totals. Git's pack windows and delta cache are capped (LOWMEM, measured: no slower) for the same
-# reason.
+# id set of every object: ~150 MB for a million objects) and the reader run one after the other,
+# so the whole process tree stays under 200 MB; the listing also gives the progress bar its totals.
+# Git's settings, measured streaming sqlalchemy's 86,856 blobs (4.5 GB, deep delta chains) through
+# `cat-file --batch`: git's defaults 6.8 s / 245 MB RSS; a delta-base cache of 8 MB 17.8 s (every
+# chain re-inflated from its base), 16 MB 14.8 s, 32 MB 17.4 s, 64 MB 10.1 s, 96 MB (git's default)
+# 7.6 s / 162 MB with pack windows of 8 MB up to 32 MB mapped. The delta-base cache is what makes
+# real histories fast; the mapped windows are what costs memory.
 
-LOWMEM = ("-c", "core.deltaBaseCacheLimit=8m", "-c", "core.packedGitWindowSize=8m",
+LOWMEM = ("-c", "core.deltaBaseCacheLimit=96m", "-c", "core.packedGitWindowSize=8m",
           "-c", "core.packedGitLimit=32m")
 
 
@@ -312,6 +314,73 @@ def parse_log(stream: IO[bytes], want: set[str] | None, unreachable: bool = Fals
                 yield from _record_events(rec, want_b, unreachable)
 
 
+def _records_mentioning(stream: IO[bytes], want: set[bytes]) -> Iterator[bytes]:
+    """The commit records (split at \\x01) of `git log` output that mention any of the `want` ids.
+
+    The whole-history log is big (229 MB for hummingbot) and splitting every entry in Python costs
+    seconds; the ids are found by one Hyperscan pass (any number of ids, GB/s), or by `bytes.find`
+    per id for a few ids without Hyperscan; only the records around a match are parsed."""
+    finder = _id_finder(want)
+    rest = b""
+    while True:
+        block = stream.read(16 << 20)
+        data = rest + block
+        if not block:
+            cut = len(data)
+        else:
+            cut = data.rfind(b"\x01") + 1
+            if cut <= 0:  # one record longer than the block: keep reading
+                rest = data
+                continue
+        chunk, rest = data[:cut], data[cut:]
+        if finder is None:
+            yield from (r for r in chunk.split(b"\x01") if r)
+        else:
+            starts: set[int] = set()
+            for off in finder(chunk):
+                starts.add(chunk.rfind(b"\x01", 0, off) + 1)
+            for start in sorted(starts):
+                end = chunk.find(b"\x01", start)
+                rec = chunk[start:end if end >= 0 else len(chunk)]
+                if rec:
+                    yield rec
+        if not block:
+            return
+
+
+def _id_finder(want: set[bytes]) -> Callable[[bytes], list[int]] | None:
+    """A function giving the offsets of the `want` ids in a buffer (None: no fast way, parse all)."""
+    try:
+        import hyperscan
+    except ImportError:
+        hyperscan = None
+    if hyperscan is not None and want:
+        ids = sorted(want)
+        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        db.compile(expressions=ids, ids=list(range(len(ids))), elements=len(ids),
+                   flags=[0] * len(ids))
+        scratch = hyperscan.Scratch(db)
+
+        def hs_find(buf: bytes) -> list[int]:
+            offs: list[int] = []
+            db.scan(buf, match_event_handler=lambda _i, _f, to, _fl, _c: offs.append(to - 1), scratch=scratch)
+            return offs
+
+        return hs_find
+    if len(want) <= 64:
+        def py_find(buf: bytes) -> list[int]:
+            offs = []
+            for oid in want:
+                i = buf.find(oid)
+                while i >= 0:
+                    offs.append(i)
+                    i = buf.find(oid, i + len(oid))
+            return offs
+
+        return py_find
+    return None
+
+
 class HistoryLog:
     """`git log --all --reflog -m --raw` of the whole history, started at the first finding, at a
     lower priority, into a temporary file: it walks history on the core that git cat-file leaves
@@ -340,7 +409,8 @@ class HistoryLog:
         finally:
             self.proc.errfile.close()
         self.out.seek(0)
-        return list(parse_log(self.out, want))
+        want_b = {w.encode() for w in want}
+        return [e for rec in _records_mentioning(self.out, want_b) for e in _record_events(rec, want_b, False)]
 
     def close(self) -> None:
         if self.proc is not None:
@@ -380,19 +450,99 @@ def _record_events(rec: bytes, want: set[bytes] | None, unreachable: bool) -> It
                     new=None if new_oid in _ZEROS else new_oid.decode(), unreachable=unreachable)
 
 
-def refs_containing(repo: Repo, commits: Iterable[str], memo: dict[str, list[str]] | None = None) -> list[str]:
-    """Branches, tags, remotes and the stash whose history holds any of `commits` (the first
-    REFS_PER_FINDING of them; `memo` keeps answers across findings)."""
-    memo = {} if memo is None else memo
-    refs: set[str] = set()
-    for i, c in enumerate(commits):
-        if i >= REFS_PER_FINDING:
-            break
-        if c not in memo:
-            p = repo.run("for-each-ref", "--format=%(refname)", f"--contains={c}", check=False, offline=True)
-            memo[c] = [line for line in p.stdout.decode("utf-8", "surrogateescape").splitlines() if line]
-        refs.update(memo[c])
-    return sorted(refs)
+class RefIndex:
+    """Which refs hold which commits, and which refs name which objects, for every finding at once.
+
+    One `git for-each-ref` and one `git rev-list --parents` over the ref tips, then one pass in
+    Python: each commit's set of target commits it contains is its own bit OR its parents' (a
+    bitmask, parents first). `for-each-ref --contains=C` per commit walks history once per ref
+    instead: measured 3 min 18 s for ONE commit of hummingbot (5,152 refs, 62k commits); this is
+    ~3 s for all of them."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.tips: list[tuple[str, str]] = []  # (refname, commit it peels to)
+        self.names: dict[str, list[str]] = {}  # object id (and peeled id) -> refs naming it
+        p = repo.run("for-each-ref", "--format=%(objectname) %(objecttype) %(*objectname) %(*objecttype) "
+                     "%(refname)", check=False, offline=True)
+        for line in p.stdout.decode("utf-8", "surrogateescape").splitlines():
+            parts = line.split(" ", 4)
+            if len(parts) != 5:
+                continue
+            oid, kind, peeled, pkind, ref = parts
+            self.names.setdefault(oid, []).append(ref)
+            if peeled:
+                self.names.setdefault(peeled, []).append(ref)
+            if pkind == "commit":
+                self.tips.append((ref, peeled))
+            elif kind == "commit" and not peeled:
+                self.tips.append((ref, oid))
+        self._contains: dict[str, list[str]] = {}
+        self.error: str | None = None
+
+    def pointing_at(self, oid: str) -> list[str]:
+        """Refs naming this object directly (`git tag NAME BLOB`), as `for-each-ref --points-at`."""
+        return sorted(set(self.names.get(oid, ())))
+
+    def resolve(self, commits: Iterable[str]) -> None:
+        """Compute the refs containing each of `commits` (one walk for all of them)."""
+        targets = [c for c in dict.fromkeys(commits) if c not in self._contains]
+        if not targets:
+            return
+        for c in targets:
+            self._contains[c] = []
+        if not self.tips:
+            return
+        bit = {c: 1 << i for i, c in enumerate(targets)}
+        tips = "\n".join(dict.fromkeys(t for _, t in self.tips)) + "\n"
+        p = popen(self.repo.cwd, "rev-list", "--parents", "--topo-order", "--reverse", "--stdin",
+                  stdin=subprocess.PIPE, bufsize=_BATCH)
+        assert p.stdin is not None and p.stdout is not None
+        import threading
+
+        def feed() -> None:
+            try:
+                p.stdin.write(tips.encode())  # type: ignore[union-attr]
+                p.stdin.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+        mask: dict[bytes, int] = {}
+        bits = {c.encode(): b for c, b in bit.items()}
+        get = mask.get
+        try:
+            for lines in _lines(p.stdout):
+                for line in lines:
+                    ids = line.split(b" ")
+                    m = bits.get(ids[0], 0)
+                    for parent in ids[1:]:
+                        m |= get(parent, 0)
+                    if m:
+                        mask[ids[0]] = m
+            writer.join()
+            p.check()
+        except GitError as e:
+            self.error = f"refs not mapped: {e}"
+        finally:
+            p.stop()
+        order = list(bit)
+        for ref, tip in self.tips:
+            m = mask.get(tip.encode(), 0)
+            while m:
+                low = m & -m
+                self._contains[order[low.bit_length() - 1]].append(ref)
+                m ^= low
+
+    def containing(self, commits: Iterable[str]) -> list[str]:
+        """Branches, tags, remotes and the stash whose history holds any of `commits`."""
+        commits = list(commits)
+        self.resolve(commits)
+        refs: set[str] = set()
+        for c in commits:
+            refs.update(self._contains.get(c, ()))
+        return sorted(refs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,10 +623,12 @@ def _provenance(repo: Repo, engine: Engine, stats: ScanStats, scan: _Scan, listi
         events = []
     _apply_events(events, cache, groups, seen)
     rest = want - seen
+    ref_index = RefIndex(repo)
     if rest:
-        _map_unreachable(repo, rest, cache, groups, seen, commits=listing.commits, stats=stats)
+        _map_unreachable(repo, rest, cache, groups, seen, commits=listing.commits, stats=stats, ref_index=ref_index)
     head = repo.head()
-    return _findings(repo, engine, groups, cache, head=head, max_size=max_size)
+    return _findings(repo, engine, groups, cache, head=head, max_size=max_size, ref_index=ref_index, stats=stats,
+                     progress=progress)
 
 
 def _audit_range(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: ScanStats, revs: Sequence[str], *,
@@ -505,7 +657,8 @@ def _audit_range(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: 
     groups: dict[tuple[str, str], _Group] = {}
     _apply_events([e for e in events if e.new in scan.hits], cache, groups, set())
     groups = {k: g for k, g in groups.items() if g.intro}  # kept, not added, by these commits: not theirs
-    return _findings(repo, engine, groups, cache, head=repo.head(), max_size=max_size)
+    return _findings(repo, engine, groups, cache, head=repo.head(), max_size=max_size, ref_index=RefIndex(repo),
+                     stats=stats)
 
 
 def _record_totals(stats: ScanStats, scan: _Scan, listing: Listing) -> None:
@@ -589,7 +742,7 @@ def _apply_events(events: Iterable[Event], cache: _BlobFps, groups: dict[tuple[s
 
 
 def _map_unreachable(repo: Repo, rest: set[str], cache: _BlobFps, groups: dict[tuple[str, str], _Group],
-                     seen: set[str], *, commits: IO[bytes] | None, stats: ScanStats) -> None:
+                     seen: set[str], *, commits: IO[bytes] | None, stats: ScanStats, ref_index: RefIndex) -> None:
     """Blobs with findings that no ref or reflog reaches: unreachable commits (every commit in the
     store, less what refs and reflogs reach: git does the subtraction), the index, or none."""
     if commits is not None and commits.tell() > 0:  # (the listing wrote every commit id here)
@@ -613,8 +766,7 @@ def _map_unreachable(repo: Repo, rest: set[str], cache: _BlobFps, groups: dict[t
                 seen.add(oid)
         rest -= seen
     for oid in sorted(rest):
-        p = repo.run("for-each-ref", "--format=%(refname)", f"--points-at={oid}", check=False, offline=True)
-        refs = [r for r in p.stdout.decode("utf-8", "surrogateescape").splitlines() if r]
+        refs = ref_index.pointing_at(oid)
         path = f"({refs[0]})" if refs else UNREACHABLE_PATH
         for f in cache.findings(oid):
             g = groups.setdefault((f.fingerprint, path), _Group(fp=f.fingerprint, path=path,
@@ -644,14 +796,19 @@ def _iso_days(a: str, b: str | None) -> int | None:
 
 
 def _findings(repo: Repo, engine: Engine, groups: dict[tuple[str, str], _Group], cache: _BlobFps, *,
-              head: str | None, max_size: int) -> list[Finding]:
+              head: str | None, max_size: int, ref_index: RefIndex, stats: ScanStats,
+              progress: Progress | None = None) -> list[Finding]:
     """One finding per (secret, path), with its history."""
     try:
+        if progress is not None:
+            progress.note("cexguard: finding the refs that hold them...")
+        ref_index.resolve(c.oid for g in groups.values() for c, _ in g.intro)
+        if ref_index.error:
+            stats.errors.append(ref_index.error)
         paths = sorted({g.path for g in groups.values() if g.where == "history"})
         at_head = ls_tree_blobs(repo, head, paths) if head and paths else {}
         out: list[Finding] = []
         rescanned: dict[tuple[str, str], list[Finding]] = {}
-        refs_memo: dict[str, list[str]] = {}
         for (fp, path), g in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             if not g.blobs:
                 continue  # only removals seen: it came in at this path before a shallow boundary
@@ -671,7 +828,7 @@ def _findings(repo: Repo, engine: Engine, groups: dict[tuple[str, str], _Group],
             if first is not None:
                 later = [c for c in g.removed if c.ct >= first.ct]
                 removed = None if present or not later else max(later, key=lambda c: (c.ct, c.at))
-                refs = refs_containing(repo, dict.fromkeys(c.oid for c, _ in intro), refs_memo)
+                refs = ref_index.containing(c.oid for c, _ in intro)
                 # refs: a branch, tag, remote or stash holds it; reflog: only reflog entries do
                 reach = "refs" if refs else ("reflog" if g.where == "history" else "unreachable")
                 end = "still present" if present else (removed.date if removed else "not on HEAD")
