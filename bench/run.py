@@ -817,8 +817,9 @@ def main() -> None:
     p.add_argument("dir", nargs="?", default=DEFAULT_TREE)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--manifest", help="planted.json (default DIR.planted.json)")
-    p = sub.add_parser("history", help="scan a repository's full history")
+    p = sub.add_parser("history", help="scan a repository's full history (real ones: see real.py)")
     p.add_argument("repo", nargs="?", default=DEFAULT_REPO)
+    p.add_argument("--repo", dest="repo_opt", metavar="PATH", help="the repository (same as the positional)")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--manifest", help="planted.json (default REPO.planted.json)")
     p = sub.add_parser("staged", help="pre-commit scan of one small staged file")
@@ -833,6 +834,8 @@ def main() -> None:
     a = ap.parse_args()
     a.manifest = getattr(a, "manifest", None)
     a.verbose = getattr(a, "verbose", False)
+    if getattr(a, "repo_opt", None):
+        a.repo = a.repo_opt
     if a.cmd == "tree":
         cmd_tree(a)
     elif a.cmd == "history":

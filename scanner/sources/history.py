@@ -615,7 +615,7 @@ def _provenance(repo: Repo, engine: Engine, stats: ScanStats, scan: _Scan, listi
     groups: dict[tuple[str, str], _Group] = {}
     seen: set[str] = set()
     if progress is not None:
-        progress.note(f"cexguard: finding the commits behind {len(want)} blob(s) with findings...")
+        progress.note(f"cexguard: provenance: finding the commits behind {len(want)} blob(s) with findings...")
     try:
         events = hlog.events(want)
     except GitError as e:
@@ -801,7 +801,7 @@ def _findings(repo: Repo, engine: Engine, groups: dict[tuple[str, str], _Group],
     """One finding per (secret, path), with its history."""
     try:
         if progress is not None:
-            progress.note("cexguard: finding the refs that hold them...")
+            progress.note("cexguard: provenance: finding the refs that hold them...")
         ref_index.resolve(c.oid for g in groups.values() for c, _ in g.intro)
         if ref_index.error:
             stats.errors.append(ref_index.error)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -39,6 +40,7 @@ class Progress:
             enabled = self.stream.isatty() and os.environ.get("TERM") != "dumb"
         self.enabled = enabled
         self.label = label
+        self.label_phase = "reading" if label == "blobs" else ""
         self.width = width
         self.total_items: int | None = None
         self.total_bytes: int | None = None
@@ -47,22 +49,48 @@ class Progress:
         self._start = time.monotonic()
         self._last = 0.0
         self._drawn = False
+        self._phase = ""
+        self._ticker: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def set_total(self, items: int | None, nbytes: int | None) -> None:
         self.total_items, self.total_bytes = items, nbytes
         self._start = time.monotonic()
 
     def note(self, text: str) -> None:
-        """A phase that has no counts (listing objects, mapping findings to commits)."""
-        if self.enabled:
-            self.stream.write("\r" + text + "\x1b[K")
-            self.stream.flush()
-            self._drawn = True
+        """A phase that has no counts (listing objects, mapping findings to commits): its text, then
+        the seconds it has taken so far, redrawn twice a second until the next phase or update."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._phase = text
+            self._phase_start = time.monotonic()
+            self._write(text)
+        if self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        while True:
+            time.sleep(0.5)
+            with self._lock:
+                if not self._phase:
+                    self._ticker = None
+                    return
+                took = time.monotonic() - self._phase_start
+                if took >= 1:
+                    self._write(f"{self._phase} {took:.0f}s")
+
+    def _write(self, text: str) -> None:
+        self.stream.write("\r" + text + "\x1b[K")
+        self.stream.flush()
+        self._drawn = True
 
     def update(self, items: int, nbytes: int) -> None:
         self.items, self.nbytes = items, nbytes
         if not self.enabled:
             return
+        self._phase = ""
         now = time.monotonic()
         if now - self._last >= self.interval:
             self._last = now
@@ -72,7 +100,7 @@ class Progress:
         now = time.monotonic() if now is None else now
         elapsed = max(now - self._start, 1e-6)
         rate = self.nbytes / elapsed
-        parts = []
+        parts = [self.label_phase] if self.label_phase else []
         frac: float | None = None
         if self.total_bytes:
             frac = min(1.0, self.nbytes / self.total_bytes)
@@ -91,12 +119,12 @@ class Progress:
         return "  ".join(parts)
 
     def _draw(self, now: float) -> None:
-        text = self.line(now)
-        self.stream.write("\r" + text + "\x1b[K")
-        self.stream.flush()
-        self._drawn = True
+        with self._lock:
+            self._write(self.line(now))
 
     def close(self) -> None:
+        with self._lock:
+            self._phase = ""
         if self.enabled and self._drawn:
             self.stream.write("\r\x1b[K")
             self.stream.flush()

@@ -301,3 +301,22 @@ def test_history_formats_never_leak_the_secret(repo: Path, keys: list[str], fmt:
     r = cg(repo, "history", "--format", fmt)
     assert r.code == 1
     assert keys[0] not in r.out + r.err
+
+
+def test_progress_phase_shows_its_name_and_elapsed_time() -> None:
+    """A long phase without counts (provenance) is never a silent wait: its name, then seconds taken."""
+    buf = io.StringIO()
+    bar = Progress(enabled=True, stream=buf)
+    bar.note("cexguard: provenance: finding the commits behind 3 blob(s) with findings...")
+    bar._phase_start -= 5.0  # as if the phase began five seconds ago
+    import time
+
+    time.sleep(0.7)  # one tick of the redraw thread
+    bar.update(1, 10)  # a counted phase replaces it
+    line = bar.line()
+    bar.close()
+    out = buf.getvalue()
+    import re
+
+    assert re.search(r"provenance: finding the commits behind 3 blob\(s\) with findings\.\.\. [5-9]s", out)
+    assert line.startswith("reading ")
