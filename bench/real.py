@@ -98,7 +98,7 @@ def cmd_run(a) -> None:
         by = {r["tool"]: r for r in res["rows"]}
         cex = by.get("cexguard", {})
 
-        def cell(tool: str) -> str:
+        def cell(tool: str, by: dict = by, cex: dict = cex) -> str:
             r = by.get(tool)
             if not r or r["wall"] is None:
                 return f"failed ({r['failed']})" if r and r.get("failed") else "-"
