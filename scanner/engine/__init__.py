@@ -21,6 +21,7 @@ ALLOW_MARKERS = (b"cexguard:allow", b"gitleaks:allow", b"pragma: allowlist secre
 _SPLIT = re.compile(r"[,({;&?\[]")
 _B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 CONTEXT_BYTES = 400
+ENV_FAR_BYTES = 4096  # an environment named this far from a value, and no other, is its environment
 PAIR_EXACT_MAX = 4096  # up to this many key x secret combinations, pairing weighs them all
 PAIR_NEIGHBOURS = 8
 
@@ -176,6 +177,8 @@ def _env_regex(rules: Iterable[Rule]) -> re.Pattern[bytes] | None:
 
 _CI_PATH = re.compile(r"(?:^|/)(?:\.github/workflows/[^/]+\.ya?ml|\.gitlab-ci\.ya?ml|\.circleci/[^/]+\.ya?ml"
                       r"|\.travis\.ya?ml|azure-pipelines[^/]*\.ya?ml|bitbucket-pipelines\.ya?ml|Jenkinsfile)$")
+# every environment pattern holds one of these words (see rules/binance.yaml environments)
+_ENV_ANCHORS = (b"testnet", b"sandbox", b"demo", b"binance", b"mainnet")
 _LOWER = {"high": "medium", "medium": "low", "low": "low"}
 # base64 of a PKCS#8 Ed25519 private key (48 bytes of DER: 64 characters, no padding) without PEM armour
 _ED25519_B64 = "MC4CAQAwBQYDK2VwBCIEI"
@@ -735,26 +738,51 @@ class Engine:
         return None
 
     def _environment(self, c: _Cand, text: bytes, derived: dict[str, bytes]) -> str | None:
-        """production | testnet | demo | th: the environment named nearest the value, else the only one the
-        file names, else what a hex key's shape says (lower: futures testnet, upper: Binance TH)."""
+        """production | testnet | demo | th: the environment named nearest the value, else the only one named
+        within ENV_FAR_BYTES, else what a hex key's shape says (lower: futures testnet, upper: Binance TH)."""
         g = self._group_of(c.rule)
         if g is None or g.envs is None:
             return None
+        found = self._env_matches(g, text, derived)
         best: tuple[int, str] | None = None
-        lo, hi = max(0, c.start - CONTEXT_BYTES), c.end + CONTEXT_BYTES
-        for m in g.envs.finditer(text, lo, hi):
-            d = c.start - m.end() if m.end() <= c.start else m.start() - c.end
-            if m.lastgroup and (best is None or d < best[0]) and _is_word(text, m.start(), m.end()):
-                best = (max(d, 0), m.lastgroup)
+        a = bisect_left(found, (max(0, c.start - CONTEXT_BYTES),))
+        b = bisect_right(found, (c.end + CONTEXT_BYTES,))
+        for ms, me, name in found[a:b]:
+            d = c.start - me if me <= c.start else ms - c.end
+            if best is None or d < best[0]:
+                best = (max(d, 0), name)
         if best is not None:
             return best[1]
-        key = "envs:" + str(id(g))
-        if key not in derived:
-            names = {m.lastgroup for m in g.envs.finditer(text) if m.lastgroup and _is_word(text, m.start(), m.end())}
-            derived[key] = next(iter(names)).encode() if len(names) == 1 else b""
-        if derived[key]:
-            return derived[key].decode()
+        # farther out, one environment and no other
+        a = bisect_left(found, (max(0, c.start - ENV_FAR_BYTES),))
+        b = bisect_right(found, (c.end + ENV_FAR_BYTES,))
+        names = {name for _s, _e, name in found[a:b]}
+        if len(names) == 1:
+            return names.pop()
         return {"lower": "testnet", "upper": "th"}.get(c.hex or "")
+
+    @staticmethod
+    def _env_matches(g: _TokenGroup, text: bytes, derived: dict[str, bytes]) -> list[tuple[int, int, str]]:
+        """Every environment name in the chunk, once per chunk: the regex runs only around the anchor
+        words every environment pattern holds (a regex of many alternatives is slow over a whole file)."""
+        cache: dict[int, list[tuple[int, int, str]]] = derived.setdefault("envs", {})  # type: ignore[assignment]
+        got = cache.get(g.gid)
+        if got is not None:
+            return got
+        low = derived.get("lower")
+        if low is None:
+            low = derived["lower"] = text.lower()
+        found: dict[int, tuple[int, int, str]] = {}
+        assert g.envs is not None
+        for anchor in _ENV_ANCHORS:
+            pos = low.find(anchor)
+            while pos >= 0:
+                for m in g.envs.finditer(text, max(0, pos - 24), pos + len(anchor) + 40):
+                    if m.lastgroup and m.start() not in found and _is_word(text, m.start(), m.end()):
+                        found[m.start()] = (m.start(), m.end(), m.lastgroup)
+                pos = low.find(anchor, pos + len(anchor) + 40)
+        cache[g.gid] = got = sorted(found.values())
+        return got
 
     def _findings(self, cands: list[_Cand], text: bytes, chunk: Chunk, derived: dict[str, bytes],
                   stats: ScanStats | None) -> list[Finding]:

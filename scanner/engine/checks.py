@@ -183,6 +183,8 @@ def _segment_len(data: bytes, pos: int, step: int, allowed: frozenset[int], limi
     return len(seg) - 1 - seg.rfind(b" ")
 
 
+_FILE_TAIL = re.compile(rb"[\w.() -]{0,40}?\.(?:pdf|png|jpe?g|gif|svg|webp|zip|tar|gz|csv|json|txt|html?|md|xlsx?"
+                        rb"|docx?|mp4|log)\b", re.IGNORECASE)
 _PCT_B64 = (b"2B", b"2F", b"3D", b"2b", b"2f", b"3d")  # '+', '/', '=' percent-encoded
 _SSH_TYPE = re.compile(rb"(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp[0-9]+|sk-[a-z0-9@.-]+)[ \t]+$")
 
@@ -203,6 +205,10 @@ def embedded_reason(data: bytes, s: int, e: int) -> str | None:
         return "ssh_key"
     if right == 0x3D and not _not_padding(data, e):  # '=' right after: base64 padding
         return "base64"
+    if right in (0x5F, 0x2D, 0x2E) and _FILE_TAIL.match(data, e, e + 48):  # <id>_en_usd.pdf: a file name
+        return "file_name"
+    if right == 0x40 and data[e + 1 : e + 2].islower():  # <listenKey>@account: a stream name
+        return "stream_name"
     if data[max(0, s - 3) : s] in (b"?b?", b"?B?"):  # an RFC 2047 encoded word: =?utf-8?b?...?=
         return "mime"
     if data[s : s + 3] == b"eyJ" and _printable_b64(data[s : s + 24]):  # base64 of a JSON object
