@@ -104,9 +104,16 @@ def run_betterleaks(root: str) -> list[tuple[str, int, int]]:
         out = os.path.join(tmp, "out.json")
         subprocess.run([_bin("betterleaks"), "fs", root, "-o", out, "--no-banner", "--exit-code", "0"],
                        capture_output=True, text=True)
-        data = json.load(open(out)) if os.path.exists(out) and os.path.getsize(out) else []
-    return [(os.path.relpath(x["File"], root) if os.path.isabs(x["File"]) else x["File"], x["StartLine"],
-             x.get("EndLine") or x["StartLine"]) for x in data]
+        data = json.load(open(out)) if os.path.exists(out) and os.path.getsize(out) else {}
+    items = data.get("findings", []) if isinstance(data, dict) else data
+    out_rows = []
+    for x in items:
+        loc = x.get("location") or {}
+        path = loc.get("path") or x.get("File", "")
+        start = loc.get("start_line") or x.get("StartLine")
+        end = loc.get("end_line") or x.get("EndLine") or start
+        out_rows.append((os.path.relpath(path, root) if os.path.isabs(path) else path, start, end))
+    return out_rows
 
 
 def run_detect_secrets(root: str) -> list[tuple[str, int, int]]:
