@@ -698,7 +698,13 @@ class Engine:
         other = 0
         for c in cands:
             kw = self._keywords_for(c.rule)
-            if kw is not None:
+            if kw is not None and c.rule.type == "pem" and c.last:
+                # around the block, never inside it: a base64 body holds letters such as `+bnb/` by chance
+                c.near = (kw.in_text(text, max(0, c.start - CONTEXT_BYTES), c.start, derived)
+                          or kw.in_text(text, c.end, c.end + CONTEXT_BYTES, derived))
+                c.infile = (c.near or kw.in_text(text, 0, c.start, derived) or kw.in_text(text, c.end, len(text), derived)
+                            or kw.in_path(chunk.path))
+            elif kw is not None:
                 key = id(kw)
                 if key not in file_ctx:
                     file_ctx[key] = kw.in_text(text, 0, len(text), derived) or kw.in_path(chunk.path)
