@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Mapping
 
-KINDS = ("binance_api_key", "binance_secret_key", "binance_private_key")
+KINDS = ("binance_api_key", "binance_secret_key", "binance_private_key", "private_key")
+ENVIRONMENTS = ("production", "testnet", "demo", "th")
 CONFIDENCES = ("low", "medium", "high")
 
 
@@ -53,6 +54,8 @@ class Finding:
     paired_with: str | None = None
     git_status: str | None = None
     example: bool = False  # one of Binance's published documentation keys
+    environment: str | None = None  # production | testnet | demo | th, where the context tells
+    reason: str | None = None  # why a `private_key` (no Binance word around it) might be Binance's
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     verification: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
@@ -80,6 +83,10 @@ class Finding:
         }
         if self.example:
             d["example"] = True
+        if self.environment:
+            d["environment"] = self.environment
+        if self.reason:
+            d["reason"] = self.reason
         d.update(self.meta)
         if self.verification is not None:
             d["verification"] = dict(self.verification)

@@ -12,7 +12,8 @@ from scanner.errors import CexguardError
 RULE_KEYS = {
     "id", "kind", "type", "group", "role", "default", "description", "remediation", "pattern", "boundary",
     "length", "charset", "min_entropy", "name_hints", "keywords", "labels", "key_types", "examples",
-    "negative_examples",
+    "negative_examples", "neutral", "reject_names", "hex_name_hints", "hex_reject_names", "hex_min_entropy",
+    "other_exchanges", "environments", "key_file_names",
 }
 REQUIRED = {"id", "kind", "type", "description", "remediation", "examples", "negative_examples"}
 TYPES = ("token", "pem")
@@ -40,6 +41,17 @@ class Rule:
     key_types: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
     negative_examples: tuple[str, ...] = ()
+    # a pem rule that takes the private keys found with no Binance word around them (kind private_key)
+    neutral: bool = False
+    reject_names: tuple[str, ...] = ()  # names that say the value is no credential (listenKey)
+    # 64 hex characters (futures-testnet keys, Binance TH keys): found only under these names (or in a
+    # pair), never under hash-like names, with Binance context; hex_min_entropy 0 = never
+    hex_name_hints: tuple[str, ...] = ()
+    hex_reject_names: tuple[str, ...] = ()
+    hex_min_entropy: float = 0.0
+    other_exchanges: tuple[str, ...] = ()  # another exchange named nearest: not this rule's credential
+    environments: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, patterns): production, testnet, ...
+    key_file_names: tuple[str, ...] = ()  # file names that tie a private key to this exchange's docs
     source: str = field(default="", compare=False)
 
 
@@ -192,12 +204,22 @@ def parse_rule(d: Any, source: str) -> Rule:
     if d["type"] not in TYPES:
         raise CexguardError(f"{where}: type must be one of {', '.join(TYPES)}")
     kw: dict[str, Any] = {}
-    for k in ("name_hints", "keywords", "labels", "key_types", "examples", "negative_examples", "charset"):
+    for k in ("name_hints", "keywords", "labels", "key_types", "examples", "negative_examples", "charset",
+              "reject_names", "hex_name_hints", "hex_reject_names", "other_exchanges", "key_file_names"):
         if k in d:
             kw[k] = _str_list(d[k], f"{where}: {k}")
-    for k in ("name_hints", "keywords"):
+    for k in ("name_hints", "keywords", "reject_names", "hex_name_hints", "hex_reject_names", "other_exchanges",
+              "key_file_names"):
         for p in kw.get(k, ()):
             _regex_ok(p, f"{where}: {k}")
+    if "environments" in d:
+        envs = d["environments"]
+        if not isinstance(envs, dict) or not all(isinstance(k, str) for k in envs):
+            raise CexguardError(f"{where}: environments must map a name to a list of patterns")
+        kw["environments"] = tuple((k, _str_list(v, f"{where}: environments.{k}")) for k, v in envs.items())
+        for _k, pats in kw["environments"]:
+            for p in pats:
+                _regex_ok(p, f"{where}: environments")
     if set(kw.get("charset", ())) - CHARSETS:
         raise CexguardError(f"{where}: charset entries must be among {', '.join(sorted(CHARSETS))}")
     if d["type"] == "token":
@@ -209,8 +231,9 @@ def parse_rule(d: Any, source: str) -> Rule:
     if d["type"] == "pem" and not kw.get("labels"):
         raise CexguardError(f"{where}: pem rules need labels")
     me = d.get("min_entropy", 0.0)
-    if isinstance(me, bool) or not isinstance(me, (int, float)):
-        raise CexguardError(f"{where}: min_entropy must be a number")
+    hme = d.get("hex_min_entropy", 0.0)
+    if isinstance(me, bool) or not isinstance(me, (int, float)) or isinstance(hme, bool) or not isinstance(hme, (int, float)):
+        raise CexguardError(f"{where}: min_entropy and hex_min_entropy must be numbers")
     for k in ("id", "kind", "description", "remediation", "group", "role", "boundary"):
         if k in d and not isinstance(d[k], str):
             raise CexguardError(f"{where}: {k} must be a string")
@@ -218,7 +241,8 @@ def parse_rule(d: Any, source: str) -> Rule:
         id=d["id"], kind=d["kind"], type=d["type"], description=" ".join(d["description"].split()),
         remediation=" ".join(d["remediation"].split()), group=d.get("group", d["id"]), role=d.get("role", "key"),
         default=bool(d.get("default", False)), pattern=d.get("pattern", ""), boundary=d.get("boundary", "A-Za-z0-9"),
-        length=int(d.get("length", 0)), min_entropy=float(me), source=source, **kw,
+        length=int(d.get("length", 0)), min_entropy=float(me), hex_min_entropy=float(hme),
+        neutral=bool(d.get("neutral", False)), source=source, **kw,
     )
 
 
@@ -241,8 +265,26 @@ def _load_file(path: Path) -> tuple[list[Rule], list[str]]:
     unknown = set(data) - {"rules", "documentation_examples"}
     if unknown:
         raise CexguardError(f"bad rule file {path}: unknown top-level key(s) {', '.join(sorted(unknown))}")
-    examples = _str_list(data.get("documentation_examples", []), f"{path}: documentation_examples")
-    return [parse_rule(r, str(path)) for r in data["rules"]], list(examples)
+    return [parse_rule(r, str(path)) for r in data["rules"]], _examples(data.get("documentation_examples", []), path)
+
+
+def _examples(items: Any, path: Path) -> list[str]:
+    """Documentation example fingerprints. An entry is `{fingerprint: sha256:..., source: ...}` (the value's
+    fingerprint, or a PEM key's: its DER body's), so the rule file carries no key; a plain string is a value."""
+    from scanner.models import fingerprint_of
+
+    where = f"{path}: documentation_examples"
+    if not isinstance(items, list):
+        raise CexguardError(f"{where}: expected a list")
+    out = []
+    for x in items:
+        if isinstance(x, str):
+            out.append(fingerprint_of(x))
+        elif isinstance(x, dict) and isinstance(x.get("fingerprint"), str) and x["fingerprint"].startswith("sha256:"):
+            out.append(x["fingerprint"])
+        else:
+            raise CexguardError(f"{where}: each entry is a value or a mapping with a sha256: fingerprint")
+    return out
 
 
 def load_rules(extra_dirs: Iterable[Path] = ()) -> list[Rule]:
@@ -275,6 +317,10 @@ def _rule_files(dirs: list[Path]) -> list[Path]:
     return files
 
 
+def _tuples(v: Any) -> Any:
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
+
+
 def load_rules_and_examples(extra_dirs: Iterable[Path] = ()) -> tuple[list[Rule], list[str]]:
     """All rules (built-in first, then the user's folders) and the documentation example values."""
     rules, examples, _notices = load_rules_full(extra_dirs)
@@ -293,7 +339,7 @@ def load_rules_full(extra_dirs: Iterable[Path] = ()) -> tuple[list[Rule], list[s
         cache = _cache_file(files)
         with open(cache, encoding="utf-8") as fh:
             doc = json.load(fh)
-        rules = [Rule(**{k: tuple(v) if isinstance(v, list) else v for k, v in r.items()}) for r in doc["rules"]]
+        rules = [Rule(**{k: _tuples(v) for k, v in r.items()}) for r in doc["rules"]]
         return rules, list(doc["examples"]), list(doc["notices"])
     except (OSError, ValueError, KeyError, TypeError):
         pass

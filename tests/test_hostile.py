@@ -141,7 +141,7 @@ def newlines(size: int) -> tuple[bytes, Planted]:
 
 
 def _found(findings: list[Finding]) -> list[tuple[int, str]]:
-    return sorted((f.line, "PEM" if f.kind == "binance_private_key" else f.secret) for f in findings)
+    return sorted((f.line, "PEM" if f.kind in ("binance_private_key", "private_key") else f.secret) for f in findings)
 
 
 CASES = [

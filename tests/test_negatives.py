@@ -32,6 +32,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.conftest import new_key
 from scanner.engine import Engine
+from scanner.models import fingerprint_of
 from scanner.rules import load_rules_and_examples
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -496,13 +497,25 @@ def test_ec_and_openssh_private_keys_not_reported(engine: Engine) -> None:
 # -- Binance's published documentation examples ----------------------------------------------------------
 
 def _docs_examples() -> list[str]:
+    """Stand-ins for Binance's published example keys (generated: the project carries none), and the
+    shipped list holds fingerprints only."""
     _rules, examples = load_rules_and_examples()
-    assert len(examples) >= 6
-    return examples
+    assert len(examples) >= 6 and all(e.startswith("sha256:") for e in examples)
+    return [new_key() for _ in range(6)]
+
+
+def _example_rules(root: Path, values: list[str]) -> None:
+    """A rules folder listing `values` as documentation examples by fingerprint, as rules/ does."""
+    (root / "exrules").mkdir()
+    (root / "exrules" / "examples.yaml").write_text(
+        "rules: []\ndocumentation_examples:\n"
+        + "".join(f"  - {{fingerprint: '{fingerprint_of(v)}', source: 'docs'}}\n" for v in values), encoding="utf-8")
+    (root / ".cexguard.toml").write_text('rules_dirs = ["exrules"]\n', encoding="utf-8")
 
 
 def _write_docs_tree(tmp_path: Path) -> list[str]:
     ex = _docs_examples()
+    _example_rules(tmp_path, ex)
     key, secret = ex[0], ex[1]
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "signing.md").write_text(
@@ -553,6 +566,7 @@ def test_docs_example_next_to_a_real_key_hides_nothing(tmp_path: Path, engine: E
     ex = _docs_examples()
     real = new_key()
     text = f'# docs: Client("{ex[0]}", "{ex[1]}")\nBINANCE_API_SECRET={real}\n'
+    engine = Engine(engine.rules, examples=[fingerprint_of(v) for v in ex], prefilter=engine.prefilter_kind)
     found = engine.scan_bytes(text.encode(), path="notes.env")
     real_f = [f for f in found if not f.example]
     assert [(f.secret, f.kind, f.line, f.paired_with) for f in real_f] == [(real, "binance_secret_key", 2, None)]

@@ -58,16 +58,49 @@ def test_rsa_key_without_binance_context_is_not_reported(engine: Engine) -> None
     assert engine.scan_bytes(pem.encode(), path="tests/certdata/server.key") == []
     found = engine.scan_bytes(pem.encode(), path="keys/binance_rsa.pem")
     assert [(f.kind, f.confidence) for f in found] == [("binance_private_key", "high")]
+
+
+def test_private_key_next_to_an_api_key_is_a_neutral_private_key(engine: Engine) -> None:
+    """No Binance word: a private key is reported as `private_key` with the reason, never as Binance's."""
+    pem = _rsa_pem()
     k = new_key()
     found = engine.scan_bytes(f'API_KEY = "{k}"\nPRIVATE_KEY = """{pem}"""\n'.encode(), path="sign.py")
-    assert {f.kind for f in found} == {"binance_api_key", "binance_private_key"}
+    by_kind = {f.kind: f for f in found}
+    assert set(by_kind) == {"binance_api_key", "private_key"}
+    pk = by_kind["private_key"]
+    assert pk.confidence == "medium" and "API key" in (pk.reason or "")
+    assert pk.paired_with == by_kind["binance_api_key"].fingerprint
+
+
+def test_private_key_named_like_binance_docs_is_reported_with_the_reason(engine: Engine) -> None:
+    pem = _rsa_pem()
+    found = engine.scan_bytes(pem.encode(), path="keys/test-prv-key.pem")
+    assert [(f.kind, f.confidence) for f in found] == [("private_key", "low")]
+    assert "named like" in (found[0].reason or "")
+    # PKCS#1 too, and inside a Python bytes literal in a .txt
+    pkcs1 = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()).decode()
+    found = engine.scan_bytes(f"KEY = {pkcs1.encode()!r}\n".encode(), path="notes/prv_key.txt")
+    assert [f.kind for f in found] == ["private_key"]
 
 
 def test_ed25519_key_without_context_is_reported_low(engine: Engine) -> None:
     pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     found = engine.scan_bytes(pem.encode(), path="key.pem")
-    assert [(f.kind, f.confidence) for f in found] == [("binance_private_key", "low")]
+    assert [(f.kind, f.confidence) for f in found] == [("private_key", "low")]
+    assert "Ed25519" in (found[0].reason or "")
+
+
+def test_ec_key_is_never_a_binance_key(engine: Engine) -> None:
+    """Binance takes Ed25519 and RSA keys only: an ECDSA key is not reported, even in a Binance project."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    for fmt in (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL):
+        pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
+        assert engine.scan_bytes(f"# binance bot\n{pem}".encode(), path="vendor/ecdsa/test_keys.py") == []
 
 
 def test_bnb_letters_inside_base64_are_not_binance_context(engine: Engine) -> None:

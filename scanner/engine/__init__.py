@@ -21,8 +21,13 @@ ALLOW_MARKERS = (b"cexguard:allow", b"gitleaks:allow", b"pragma: allowlist secre
 _SPLIT = re.compile(r"[,({;&?\[]")
 _B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 CONTEXT_BYTES = 400
+ENV_FAR_BYTES = 4096  # an environment named this far from a value, and no other, is its environment
 PAIR_EXACT_MAX = 4096  # up to this many key x secret combinations, pairing weighs them all
 PAIR_NEIGHBOURS = 8
+
+
+def lines_of(text: bytes, off: int) -> int:
+    return text.count(b"\n", 0, off) + 1
 
 
 class _Runs:
@@ -68,7 +73,19 @@ class _TokenGroup:
     b64_inner: re.Pattern[bytes] | None = None
     b64_lens: tuple[int, ...] = ()
 
+    reject: re.Pattern[str] | None = None  # names of non-credentials (listenKey)
+    hex_min: float = 0.0  # 0: 64-hex values are never keys of this group
+    hex_reject: re.Pattern[str] | None = None
+    others: re.Pattern[bytes] | None = None  # other exchanges' names
+    envs: re.Pattern[bytes] | None = None  # one named group per environment
+
     def __post_init__(self) -> None:
+        self.reject = _alts(p for r in self.rules for p in r.reject_names)
+        self.hex_min = max((r.hex_min_entropy for r in self.rules), default=0.0)
+        self.hex_reject = _alts(p for r in self.rules for p in r.hex_reject_names)
+        others = _alts(p for r in self.rules for p in r.other_exchanges)
+        self.others = re.compile(others.pattern.encode(), re.IGNORECASE) if others else None
+        self.envs = _env_regex(self.rules)
         b = self.boundary
         self.regex = re.compile(
             rf"(?:(?<![{b}])|(?<=\\[nrt]))({self.pattern})(?![{b}])".encode()
@@ -119,12 +136,52 @@ class _TokenGroup:
             out.append((self.b64_gid, rf"[A-Za-z0-9+/]{{{n - 2}}}".encode(), None))
         return out
 
+    def hex_role(self, seg: str) -> tuple[str | None, bool]:
+        """The role a hex value's name gives it (strict hints only), or (None, False)."""
+        for text in (_SPLIT.split(seg)[-1], seg):
+            for role in ("secret", "key"):
+                r = self.by_role(role)
+                if r is not None and any(re.search(h, text) for h in r.hex_name_hints):
+                    return role, True
+        return None, False
+
     def by_role(self, role: str) -> Rule | None:
         return next((r for r in self.rules if r.role == role), None)
 
     @property
     def default_rule(self) -> Rule:
         return next((r for r in self.rules if r.default), self.rules[0])
+
+
+def _alts(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    pats = sorted(set(patterns))
+    return re.compile("|".join(f"(?:{p})" for p in pats)) if pats else None
+
+
+_ENV_NAME = re.compile(r"[a-z][a-z0-9_]*")
+# a flag set to false does not name its environment: `testnet=False`, `"sandbox": false`
+_ENV_OFF = r"""(?!["']?\s*[:=]\s*["']?(?:false|0|no|off)\b)"""
+
+
+def _env_regex(rules: Iterable[Rule]) -> re.Pattern[bytes] | None:
+    by_env: dict[str, list[str]] = {}
+    for r in rules:
+        for name, pats in r.environments:
+            if _ENV_NAME.fullmatch(name):
+                by_env.setdefault(name, []).extend(pats)
+    if not by_env:
+        return None
+    alts = "|".join(f"(?P<{name}>(?:{'|'.join(pats)}){_ENV_OFF})" for name, pats in by_env.items())
+    return re.compile(alts.encode(), re.IGNORECASE)
+
+
+_CI_PATH = re.compile(r"(?:^|/)(?:\.github/workflows/[^/]+\.ya?ml|\.gitlab-ci\.ya?ml|\.circleci/[^/]+\.ya?ml"
+                      r"|\.travis\.ya?ml|azure-pipelines[^/]*\.ya?ml|bitbucket-pipelines\.ya?ml|Jenkinsfile)$")
+# every environment pattern holds one of these words (see rules/binance.yaml environments)
+_ENV_ANCHORS = (b"testnet", b"sandbox", b"demo", b"binance", b"mainnet")
+_LOWER = {"high": "medium", "medium": "low", "low": "low"}
+# base64 of a PKCS#8 Ed25519 private key (48 bytes of DER: 64 characters, no padding) without PEM armour
+_ED25519_B64 = "MC4CAQAwBQYDK2VwBCIEI"
 
 
 @dataclass
@@ -143,6 +200,9 @@ class _Cand:
     near: bool = False
     partner: _Cand | None = None
     example: bool = False
+    hex: str | None = None  # 'lower' | 'upper' for a 64-hex value
+    value_type: str | None = None  # a private key's type: ed25519 | rsa | encrypted
+    infile: bool = False
 
 
 _ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
@@ -341,9 +401,11 @@ class Engine:
                 gid += 1
             g.__post_init__()
             self.groups.append(g)
-        self.pem_rules = [r for r in self.rules if r.type == "pem"]
+        self.pem_rules = [r for r in self.rules if r.type == "pem" and not r.neutral]
+        self.neutral = {r.group: r for r in self.rules if r.type == "pem" and r.neutral}
         self.pem_gid = gid
         self.pem_labels = {lab: r for r in self.pem_rules for lab in r.labels}
+        self.key_files = _alts(p for r in self.rules for p in r.key_file_names)
         gates: list[tuple[int, bytes, bytes | None]] = []
         for g in self.groups:
             gates += g.gate_patterns()
@@ -355,6 +417,7 @@ class Engine:
         pem_kw = sorted({k for r in self.pem_rules for k in r.keywords})
         self.pem_keywords = Keywords(pem_kw) if pem_kw else None
         self.prefilter = make_prefilter(gates, prefilter)
+        self.prefilter_kind = prefilter
 
     @classmethod
     def from_config(cls, config: Any, *, prefilter: str = "auto") -> Engine:
@@ -430,8 +493,9 @@ class Engine:
             kept.append(c)
         if stats is not None and allowed:
             stats.suppress("inline_allow", allowed)
+        kept = self._context(kept, text, chunk, derived, stats)
         self._pair(kept)
-        return self._findings(kept, text, chunk, derived)
+        return self._findings(kept, text, chunk, derived, stats)
 
     @staticmethod
     def _decoded_b64(g: _TokenGroup, text: bytes, translated: dict[str, bytes]) -> list[tuple[int, int, str]]:
@@ -461,33 +525,79 @@ class Engine:
                 value = value[4:]
             if spans.covers(s):
                 continue
-            example = value in self.examples
-            if not example and (not checks.charset_ok(value, need) or checks.quick_reject(value, min_h)):
-                continue
+            fp = fingerprint_of(value)
+            example = fp in self.examples
+            hexv = None
+            if not example:
+                if value.startswith(_ED25519_B64):  # a bare PKCS#8 Ed25519 key: judged as a private key
+                    bare = self._bare_ed25519(value, s, e) if len(set(value[21:])) >= 16 else None
+                    if bare is not None:
+                        out.append(bare)
+                    continue
+                hexv = checks.hex_case(value)
+                if hexv is not None:
+                    if not g.hex_min or checks.hex_reject(value, g.hex_min):
+                        continue
+                elif not checks.charset_ok(value, need) or checks.quick_reject(value, min_h):
+                    continue
             line_no, ls = lines.at(s)
             le = lines.end_of(ls)
             if not encoded and self._base64_line(text, ls, le, b64):  # cheap, and decides wrapped base64
                 continue
             if not example:
-                if checks.looks_random(value, min_h):
+                if hexv is None and checks.looks_random(value, min_h):
                     continue
                 if not encoded and checks.embedded_reason(text, s, e):
                     continue
             seg_start = ls if prev is None or prev_line != line_no else prev.end
             seg_start = max(seg_start, s - 160)
-            role, hinted = self._role(g, text[seg_start:s])
+            seg = text[seg_start:s].decode("utf-8", "replace").lower()
+            if not example and g.reject is not None and g.reject.search(_SPLIT.split(seg)[-1]):
+                continue  # a listenKey (user-data-stream session token) and the like: no credential
+            if hexv is not None:
+                # a 64-hex value is a key only under an API key/secret name (never a hash-like one),
+                # or next to another such value (a pair in a client call); Binance context decided later
+                name = _SPLIT.split(seg)[-1]
+                if g.hex_reject is not None and g.hex_reject.search(name[-60:]):
+                    continue
+                role, hinted = g.hex_role(seg)
+            else:
+                role, hinted = self._role(g, text[seg_start:s])
             if role is None:
                 role = "key"
                 if prev is not None and not prev.hinted and prev.rule.role == "key" and line_no - prev_line <= 3:
                     role = "secret"
             rule = g.by_role(role) or rule0
-            c = _Cand(rule, s, e, value, fingerprint_of(value), hinted, rule.group)
+            c = _Cand(rule, s, e, value, fp, hinted, rule.group)
             c.example = example
+            c.hex = hexv
             if g.keywords is not None:
                 c.near = g.keywords.in_text(text, max(0, s - CONTEXT_BYTES), e + CONTEXT_BYTES, derived)
             out.append(c)
             prev, prev_line = c, line_no
+        hexes = [c for c in out if c.hex is not None]
+        if hexes:  # an unnamed hex value stays only next to another hex value (a key/secret pair shape)
+            hex_lines = [lines_of(text, c.start) for c in hexes]
+            weak = {id(c) for c, ln in zip(hexes, hex_lines) if not c.hinted
+                    and not any(o is not c and abs(ln - lo) <= 3 for o, lo in zip(hexes, hex_lines))}
+            out = [c for c in out if id(c) not in weak]
         return out
+
+    def _bare_ed25519(self, value: str, s: int, e: int) -> _Cand | None:
+        rule = self.pem_labels.get("PRIVATE KEY")
+        if rule is None:
+            return None
+        try:
+            der = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        if pem._key_type("PRIVATE KEY", der, ()) != "ed25519":
+            return None
+        block = pem.PemBlock("PRIVATE KEY", s, e, der, "ed25519")
+        c = _Cand(rule, s, e, block.normalized(), fingerprint_of(der), False, rule.group)
+        c.example = c.fp in self.examples
+        c.value_type = "ed25519"
+        return c
 
     @staticmethod
     def _base64_line(text: bytes, ls: int, le: int, b64: _Base64Lines) -> bool:
@@ -521,10 +631,12 @@ class Engine:
                 continue
             if b.key_type not in rule.key_types and b.key_type != "encrypted":
                 continue
-            # hinted: an Ed25519 PKCS#8 key is itself a strong hint (Binance's recommended key type);
-            # an RSA or encrypted key is only a Binance credential with Binance context around it.
-            c = _Cand(rule, start, end, b.normalized(), fingerprint_of(b.der), b.key_type == "ed25519", rule.group)
+            # every key type under one policy (see _findings): Binance context makes it a Binance key; else
+            # a reason to think it is one makes it a neutral `private_key`; else it is not reported
+            c = _Cand(rule, start, end, b.normalized(), fingerprint_of(b.der), False, rule.group)
             c.last = last
+            c.example = c.fp in self.examples
+            c.value_type = b.key_type
             out.append(c)
         return out
 
@@ -577,36 +689,160 @@ class Engine:
             used_o.add(j)
             keys[i].partner, others[j].partner = others[j], keys[i]
 
-    def _findings(self, cands: list[_Cand], text: bytes, chunk: Chunk, derived: dict[str, bytes]) -> list[Finding]:
+    def _context(self, cands: list[_Cand], text: bytes, chunk: Chunk, derived: dict[str, bytes],
+                 stats: ScanStats | None) -> list[_Cand]:
+        """Binance words near each candidate and in its file; drops the credentials of another exchange
+        (its name nearer than any Binance word, or in the path with no Binance word around)."""
         file_ctx: dict[int, bool] = {}
         out = []
+        other = 0
         for c in cands:
             kw = self._keywords_for(c.rule)
-            if kw is None:
-                infile = False
-            else:
+            if kw is not None and c.rule.type == "pem" and c.last:
+                # around the block, never inside it: a base64 body holds letters such as `+bnb/` by chance
+                c.near = (kw.in_text(text, max(0, c.start - CONTEXT_BYTES), c.start, derived)
+                          or kw.in_text(text, c.end, c.end + CONTEXT_BYTES, derived))
+                c.infile = (c.near or kw.in_text(text, 0, c.start, derived) or kw.in_text(text, c.end, len(text), derived)
+                            or kw.in_path(chunk.path))
+            elif kw is not None:
                 key = id(kw)
                 if key not in file_ctx:
                     file_ctx[key] = kw.in_text(text, 0, len(text), derived) or kw.in_path(chunk.path)
-                infile = file_ctx[key]
-            if c.rule.type == "pem" and kw is not None:
-                c.near = kw.in_text(text, max(0, c.start - CONTEXT_BYTES), c.end + CONTEXT_BYTES, derived)
+                c.infile = file_ctx[key]
+                if c.rule.type == "pem":
+                    c.near = kw.in_text(text, max(0, c.start - CONTEXT_BYTES), c.end + CONTEXT_BYTES, derived)
+            if not c.example and self._other_exchange(c, text, chunk.path, kw):
+                other += 1
+                continue
+            out.append(c)
+        if stats is not None:
+            stats.suppress("other_exchange", other)
+        return out
+
+    def _other_exchange(self, c: _Cand, text: bytes, path: str, kw: Keywords | None) -> bool:
+        g = self._group_of(c.rule)
+        if g is None or g.others is None:
+            return False
+        lo = max(0, c.start - CONTEXT_BYTES)
+        last_other = max((m.end() for m in g.others.finditer(text, lo, c.start) if _is_word(text, m.start(), m.end())),
+                         default=-1)
+        last_ours = -1
+        if kw is not None:
+            last_ours = max((m.end() for m in kw.regex.finditer(text, lo, c.start) if _is_word(text, m.start(), m.end())),
+                            default=-1)
+        if last_other > last_ours:
+            return True
+        if last_ours < 0 and not c.near and kw is not None and not kw.in_path(path):
+            p = path.encode()
+            return any(_is_word(p, m.start(), m.end()) for m in g.others.finditer(p))
+        return False
+
+    def _group_of(self, rule: Rule) -> _TokenGroup | None:
+        for g in self.groups:
+            if rule.group in {r.group for r in g.rules}:
+                return g
+        return None
+
+    def _environment(self, c: _Cand, text: bytes, derived: dict[str, bytes]) -> str | None:
+        """production | testnet | demo | th: the environment named nearest the value, else the only one named
+        within ENV_FAR_BYTES, else what a hex key's shape says (lower: futures testnet, upper: Binance TH)."""
+        g = self._group_of(c.rule)
+        if g is None or g.envs is None:
+            return None
+        found = self._env_matches(g, text, derived)
+        best: tuple[int, str] | None = None
+        a = bisect_left(found, (max(0, c.start - CONTEXT_BYTES),))
+        b = bisect_right(found, (c.end + CONTEXT_BYTES,))
+        for ms, me, name in found[a:b]:
+            d = c.start - me if me <= c.start else ms - c.end
+            if best is None or d < best[0]:
+                best = (max(d, 0), name)
+        if best is not None:
+            return best[1]
+        # farther out, one environment and no other
+        a = bisect_left(found, (max(0, c.start - ENV_FAR_BYTES),))
+        b = bisect_right(found, (c.end + ENV_FAR_BYTES,))
+        names = {name for _s, _e, name in found[a:b]}
+        if len(names) == 1:
+            return names.pop()
+        return {"lower": "testnet", "upper": "th"}.get(c.hex or "")
+
+    @staticmethod
+    def _env_matches(g: _TokenGroup, text: bytes, derived: dict[str, bytes]) -> list[tuple[int, int, str]]:
+        """Every environment name in the chunk, once per chunk: the regex runs only around the anchor
+        words every environment pattern holds (a regex of many alternatives is slow over a whole file)."""
+        cache: dict[int, list[tuple[int, int, str]]] = derived.setdefault("envs", {})  # type: ignore[assignment]
+        got = cache.get(g.gid)
+        if got is not None:
+            return got
+        low = derived.get("lower")
+        if low is None:
+            low = derived["lower"] = text.lower()
+        found: dict[int, tuple[int, int, str]] = {}
+        assert g.envs is not None
+        for anchor in _ENV_ANCHORS:
+            pos = low.find(anchor)
+            while pos >= 0:
+                for m in g.envs.finditer(text, max(0, pos - 24), pos + len(anchor) + 40):
+                    if m.lastgroup and m.start() not in found and _is_word(text, m.start(), m.end()):
+                        found[m.start()] = (m.start(), m.end(), m.lastgroup)
+                pos = low.find(anchor, pos + len(anchor) + 40)
+        cache[g.gid] = got = sorted(found.values())
+        return got
+
+    def _findings(self, cands: list[_Cand], text: bytes, chunk: Chunk, derived: dict[str, bytes],
+                  stats: ScanStats | None) -> list[Finding]:
+        ci = bool(_CI_PATH.search(chunk.path))
+        decided: list[tuple[_Cand, Rule, str, str | None]] = []
+        unattributed = 0
+        for c in cands:
             paired = c.partner is not None
-            if c.rule.type == "pem" and not (c.near or infile or paired):
-                if not c.hinted:
-                    continue  # a TLS/other RSA key with nothing tying it to Binance: not ours to report
-                conf = "low"
-            elif c.rule.type == "pem" and (c.near or infile) or c.near or (infile and (c.hinted or paired)):
+            rule, reason = c.rule, None
+            if c.rule.type == "pem":
+                if c.near or c.infile or c.example:
+                    conf = "high"
+                else:
+                    reasons = []
+                    if paired:
+                        reasons.append("a 64-character API key next to it")
+                    if self.key_files is not None and self.key_files.search(chunk.path.rsplit("/", 1)[-1].lower()):
+                        reasons.append("its file is named like Binance's key-generation docs name private keys")
+                    if c.value_type == "ed25519":
+                        reasons.append("an Ed25519 key (the type Binance recommends, and the only one FIX accepts)")
+                    neutral = self.neutral.get(c.rule.group)
+                    if not reasons or neutral is None:
+                        unattributed += 1  # a TLS or other key with nothing tying it to Binance
+                        continue
+                    rule, reason = neutral, "; ".join(reasons)
+                    conf = "medium" if paired or len(reasons) > 1 else "low"
+            elif c.hex is not None:
+                both_named = paired and c.hinted and c.partner is not None and c.partner.hinted
+                if not (c.near or c.infile or both_named or c.example):
+                    continue
+                conf = "high" if c.near and (c.hinted or paired) else "medium"
+            elif c.near or (c.infile and (c.hinted or paired)):
                 conf = "high"
-            elif infile or c.hinted or paired:
+            elif c.infile or c.hinted or paired:
                 conf = "medium"
             else:
                 conf = "low"
+            env = self._environment(c, text, derived)
+            if env in ("testnet", "demo"):
+                conf = _LOWER[conf]  # a test-network key ranks lower, never disappears
+            if ci and paired and rule.type == "token":
+                conf = "high"  # a key/secret pair in a CI workflow: committed to be used
+            decided.append((c, rule, conf, env))
+        if stats is not None:
+            stats.suppress("unattributed_private_key", unattributed)
+        kept = {id(c) for c, *_ in decided}
+        out = []
+        for c, rule, conf, env in decided:
+            partner = c.partner if c.partner is not None and id(c.partner) in kept else None
             out.append(Finding(
-                rule=c.rule.id, kind=c.rule.kind, path=chunk.path, line=c.line, end_line=c.end_line,
+                rule=rule.id, kind=rule.kind, path=chunk.path, line=c.line, end_line=c.end_line,
                 column=c.column, secret=c.value, fingerprint=c.fp, confidence=conf,
-                paired_with=c.partner.fp if c.partner is not None else None, git_status=chunk.git_status,
-                example=c.example, meta=dict(chunk.meta),
+                paired_with=partner.fp if partner is not None else None, git_status=chunk.git_status,
+                example=c.example, environment=env, reason=reason, meta=dict(chunk.meta),
             ))
         return out
 

@@ -108,6 +108,35 @@ def quick_reject(s: str, min_entropy: float) -> str | None:
     return None
 
 
+def hex_case(s: str) -> str | None:
+    """'lower' or 'upper' when s is hex digits in one case (a futures-testnet or Binance TH key, or a
+    digest), 'mixed' for hex in both cases, None when s is not all hex."""
+    if s.encode().translate(None, _HEX_CHARS):
+        return None
+    if s.lower() == s:
+        return "lower"
+    return "upper" if s.upper() == s else "mixed"
+
+
+def hex_reject(s: str, min_entropy: float) -> str | None:
+    """None if a hex string looks like a random 64-hex key: one case, letters and digits, enough entropy
+    (random 64-hex: ~3.8 bits per character; 4.0 at most), no sequence or short repeated unit."""
+    case = hex_case(s)
+    if case not in ("lower", "upper"):
+        return "hex_case"
+    if s.isdigit() or s.isalpha():
+        return "charset"
+    if shannon(s) < min_entropy:
+        return "low_entropy"
+    b = s.encode()
+    if sum(map(operator.eq, b.translate(_NEXT_BYTE), b[1:])) > len(s) // 4:
+        return "sequence"
+    for unit in range(1, 9):
+        if s[:unit] * (len(s) // unit) == s[: unit * (len(s) // unit)]:
+            return "repeated"
+    return None
+
+
 def looks_random(s: str, min_entropy: float) -> str | None:
     """None if s looks like a random key, else the reason it does not."""
     b = s.encode()
@@ -154,6 +183,8 @@ def _segment_len(data: bytes, pos: int, step: int, allowed: frozenset[int], limi
     return len(seg) - 1 - seg.rfind(b" ")
 
 
+_FILE_TAIL = re.compile(rb"[\w.() -]{0,40}?\.(?:pdf|png|jpe?g|gif|svg|webp|zip|tar|gz|csv|json|txt|html?|md|xlsx?"
+                        rb"|docx?|mp4|log)\b", re.IGNORECASE)
 _PCT_B64 = (b"2B", b"2F", b"3D", b"2b", b"2f", b"3d")  # '+', '/', '=' percent-encoded
 _SSH_TYPE = re.compile(rb"(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp[0-9]+|sk-[a-z0-9@.-]+)[ \t]+$")
 
@@ -172,8 +203,12 @@ def embedded_reason(data: bytes, s: int, e: int) -> str | None:
     run = _segment_len(data, s - 1, -1, _B64, 2048)
     if data[s - run : s - run + 4] == b"AAAA" and _SSH_TYPE.search(data, max(0, s - run - 64), s - run):
         return "ssh_key"
-    if right == 0x3D:  # '=' right after: base64 padding
+    if right == 0x3D and not _not_padding(data, e):  # '=' right after: base64 padding
         return "base64"
+    if right in (0x5F, 0x2D, 0x2E) and _FILE_TAIL.match(data, e, e + 48):  # <id>_en_usd.pdf: a file name
+        return "file_name"
+    if right == 0x40 and data[e + 1 : e + 2].islower():  # <listenKey>@account: a stream name
+        return "stream_name"
     if data[max(0, s - 3) : s] in (b"?b?", b"?B?"):  # an RFC 2047 encoded word: =?utf-8?b?...?=
         return "mime"
     if data[s : s + 3] == b"eyJ" and _printable_b64(data[s : s + 24]):  # base64 of a JSON object
@@ -196,6 +231,20 @@ def embedded_reason(data: bytes, s: int, e: int) -> str | None:
         if b"eyJ" in window and window.count(b".") >= 2:
             return "jwt"
     return None
+
+
+def _not_padding(data: bytes, e: int) -> bool:
+    """The '=' after a token is an operator, not base64 padding: `==>` (git filter-repo --replace-text),
+    `=>` (PHP/Ruby/JS arrows), `==` or `=` then a space or a quote... (padding ends a base64 run: at most
+    two '=' then a character that is neither base64 nor '=')."""
+    i = e
+    while i < len(data) and i - e < 3 and data[i] == 0x3D:
+        i += 1
+    n = i - e
+    nxt = data[i] if i < len(data) else None
+    if n > 2 or nxt in (0x3E, 0x3D):  # '===' or '=>' / '==>'
+        return True
+    return nxt is not None and nxt in _B64  # '=' then more base64: an assignment such as KEY=VALUE
 
 
 def _printable_b64(chunk: bytes) -> bool:

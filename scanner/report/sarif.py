@@ -71,6 +71,10 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         }
         if f.paired_with:
             res["properties"]["pairedWith"] = f.paired_with
+        if f.environment:
+            res["properties"]["environment"] = f.environment
+        if f.reason:
+            res["properties"]["reason"] = f.reason
         if f.meta.get("commit"):
             res["properties"]["commit"] = f.meta["commit"]
         if f.git_status:

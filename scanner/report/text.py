@@ -30,12 +30,16 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
             tags.append(f.git_status)
         if f.example:
             tags.append("documentation example")
+        if f.environment:
+            tags.append(f.environment)
         out.append(f"{b}{where}{r}  {f.kind}  [{', '.join(tags)}]")
         if "\n" in value:
             value = value.splitlines()[0] + " ..."
         out.append(f"    value: {safe(value)}    fingerprint: {f.fingerprint}")
         if f.paired_with:
             out.append(f"    paired with: {f.paired_with}")
+        if f.reason:
+            out.append(f"    no Binance word nearby; might be Binance's because: {f.reason}")
         meta = f.meta
         if meta.get("commit"):
             out.append(safe(f"    commit: {str(meta['commit'])[:12]} {meta.get('author', '')} {meta.get('date', '')}".rstrip()))
