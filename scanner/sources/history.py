@@ -290,15 +290,16 @@ class _BatchReader:
     def _failed(self, oid: bytes, *, named: bool = False) -> None:
         """git stopped at `oid`: report it and resume after it (GitError if git failed for another
         reason: it stopped between objects without naming the next one, e.g. it cannot start)."""
-        msg = ""
         try:
             self.cat.check()
-        except GitError as e:
-            msg = str(e).split(" failed: ", 1)[-1]
+        except GitError:
+            pass
+        msg = _fatal_line(self.cat)
         if named and oid.decode("ascii", "replace") not in self._stderr():
-            raise GitError(f"git cat-file failed: {msg or 'it stopped early'}")
+            raise GitError(f"git cat-file failed: {msg}")
         self.cat.stop()
-        self.stats.unread(f"{oid.decode('ascii', 'replace')} (corrupt: git cannot read it{': ' + msg if msg else ''})")
+        why = "missing: not in this partial clone, never fetched" if "promisor" in msg else f"corrupt: {msg}"
+        self.stats.unread(f"{oid.decode('ascii', 'replace')} ({why})")
         offset = self._offset_of(self.answered)
         if offset is None or self.answered >= self.listing.count:
             self.done = True
@@ -682,14 +683,18 @@ def missing_reachable(repo: Repo) -> _Walk:
 
 
 def _fatal_line(p: GitProc) -> str:
-    """git's `fatal:` line (it names the object it stopped at), else its first line."""
+    """Why git stopped: the `error:` line just before its last `fatal:` line (zlib's own words),
+    else that `fatal:` line (it names the object), else its last line."""
     try:
         p.errfile.seek(0)
         lines = [x.strip() for x in p.errfile.read().decode("utf-8", "replace").splitlines() if x.strip()]
     except (OSError, ValueError):
         lines = []
-    fatal = [x for x in lines if x.startswith("fatal: ")]
-    return (fatal[-1].removeprefix("fatal: ") if fatal else lines[0] if lines else "no message")[:300]
+    last = max((i for i, x in enumerate(lines) if x.startswith("fatal: ")), default=len(lines) - 1)
+    if last < 0:
+        return "no message"
+    line = lines[last - 1] if last > 0 and lines[last - 1].startswith("error: ") else lines[last]
+    return line.removeprefix("fatal: ").removeprefix("error: ")[:300]
 
 
 class _BlobFps:
