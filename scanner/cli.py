@@ -51,6 +51,10 @@ def cli() -> None:
          revoke: failed or not revocable through the API
       2  usage or runtime error (one line on stderr, never a traceback)
       3  verify: status unknown (WAF, rate limit, 5xx, timeout)
+      4  scan incomplete (scan, staged, history): nothing found, but objects
+         or files could not be read (missing or corrupt git objects,
+         permission denied); the report names them. With findings the
+         exit code is 1 and the report still says it is incomplete.
     """
 
 

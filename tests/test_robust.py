@@ -176,3 +176,8 @@ def test_unreadable_files_and_folders_make_the_scan_incomplete_exit_4(open_dir: 
     assert p.returncode == 1  # findings win the exit code; the report still says incomplete
     doc = json.loads(p.stdout)
     assert [f["redacted"] for f in doc["findings"]] == [red(k)] and doc["stats"]["incomplete"] is True
+
+
+def test_exit_code_4_is_documented_in_help() -> None:
+    r = run_cli("--help")
+    assert r.code == 0 and "4  scan incomplete" in r.out
