@@ -62,6 +62,7 @@ class Listing:
     missing: int = 0
     missing_ids: list[str] = field(default_factory=list)  # the first UNREADABLE_SHOWN of them
     commits: IO[bytes] | None = None  # every commit id in the store (for the unreachable pass)
+    error: str | None = None  # why the listing is incomplete (git stopped at an unreadable object)
 
     def lost(self, oid: bytes) -> None:
         """An object the listing names but git cannot read (absent, or a corrupt header)."""
@@ -146,7 +147,10 @@ def list_reachable(repo: Repo, *, procs: list[GitProc]) -> Listing:
             listing.count += len(keep)
             keep.append(b"")
             listing.blobs.write(b"\n".join(keep))
-    p.check()
+    try:
+        p.check()
+    except GitError:  # a corrupt tree or commit stops the walk: scan what it listed, say what it did not
+        listing.error = f"the walk from refs stopped: {_fatal_line(p)}; objects past it were not listed"
     return listing
 
 
@@ -558,6 +562,8 @@ def _audit_all(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: Sc
         progress.note("cexguard: listing objects...")
     listing = list_reachable(repo, procs=procs) if reachable_only else list_all_objects(repo, max_size=max_size,
                                                                                          procs=procs)
+    if listing.error:  # the walk stopped at an unreadable tree or commit: every object in the store instead
+        listing = _list_all_instead(repo, listing, max_size=max_size, procs=procs)
     engine = make_engine() if callable(make_engine) else make_engine
     hlog = HistoryLog(repo)
     try:
@@ -567,6 +573,15 @@ def _audit_all(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: Sc
     finally:
         hlog.close()
         listing.close()
+
+
+def _list_all_instead(repo: Repo, failed: Listing, *, max_size: int, procs: list[GitProc]) -> Listing:
+    """--reachable-only's walk stopped at an object it cannot read, so what lies past it is unknown:
+    read every object in the store (a superset) rather than leave reachable blobs unread."""
+    failed.close()
+    listing = list_all_objects(repo, max_size=max_size, procs=procs)
+    listing.error = f"{failed.error}; every object in the store was read instead"
+    return listing
 
 
 def _provenance(repo: Repo, engine: Engine, stats: ScanStats, scan: _Scan, listing: Listing, hlog: HistoryLog,
@@ -637,7 +652,7 @@ def _report_missing(repo: Repo, stats: ScanStats, listing: Listing) -> None:
     found unreadable, and, for the full audit (which lists what the store holds, so an absent object
     is not in it), those refs and reflogs reach but the store lacks: a partial clone's unfetched
     blobs, a deleted pack or loose object."""
-    if listing.commits is not None:  # the full audit (--reachable-only's listing walked refs already)
+    if listing.commits is not None and listing.error is None:  # the full audit (--reachable-only walked already)
         walk = missing_reachable(repo)
         for oid in walk.ids:
             if oid not in listing.missing_ids:
@@ -645,6 +660,8 @@ def _report_missing(repo: Repo, stats: ScanStats, listing: Listing) -> None:
         listing.missing += max(0, walk.count - len(walk.ids))
         if walk.error:
             stats.unread(f"(the walk from refs stopped: {walk.error}; objects past it were not checked)")
+    if listing.error:
+        stats.unread(f"({listing.error})")
     if listing.missing:
         stats.extra["missing_objects"] = listing.missing
     for oid in listing.missing_ids:

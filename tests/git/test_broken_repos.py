@@ -155,6 +155,24 @@ def test_many_unreadable_objects_are_all_counted_and_the_first_ones_named(repo: 
     assert "... and 110 more" in r.out  # the text report names 20
 
 
+@pytest.mark.parametrize("damage", ["header", "body"])
+def test_a_corrupt_tree_stops_no_audit(repo: Path, damage: str) -> None:
+    k = new_key()
+    commit(repo, {"lib/a.py": "x = 1\n" * 400, "lib/b.py": "y = 2\n"})
+    commit(repo, {"k.env": env_line(k)})
+    tree = blob_of(repo, "HEAD:lib")
+    if damage == "header":
+        corrupt_header(repo, tree)
+    else:
+        z = zlib.compressobj()
+        loose(repo, tree).write_bytes(z.compress(b"tree 500\0" + b"1" * 100) + z.flush(zlib.Z_SYNC_FLUSH) + b"\xff" * 64)
+    for mode in ((), ("--reachable-only",)):
+        code, doc = audit(repo, *mode)
+        assert code == 1 and found(doc) == {red(k)}, mode  # git's walks stop at the tree; the blobs are read
+        assert doc["stats"]["incomplete"] is True
+        assert any(tree in x for x in items(doc)), (mode, items(doc))
+
+
 # -- hostile trees ---------------------------------------------------------------------------------
 
 def test_a_tree_entry_named_dot_dot_is_audited_not_a_crash(repo: Path) -> None:
