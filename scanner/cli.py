@@ -60,6 +60,10 @@ def cli() -> None:
            traceback (CEXGUARD_DEBUG=1 shows it for an internal error)
       3    verify: status unknown (WAF, rate limit, 5xx, timeout, an answer
            whose shape proves nothing)
+      4    scan incomplete (scan, staged, history): nothing found, but objects
+           or files could not be read (missing or corrupt git objects,
+           permission denied); the report names them. With findings the
+           exit code is 1 and the report still says it is incomplete.
       130  interrupted (Ctrl-C); 143: terminated (SIGTERM)
     """
 

@@ -12,6 +12,12 @@ import click
 from scanner.errors import OutputError, output_error
 from scanner.models import ScanResult
 
+# exit codes of scan, staged and history (verify and revoke document theirs in cli.py)
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2  # CexguardError: one line on stderr
+EXIT_INCOMPLETE = 4  # no findings, but objects or files could not be read: not a clean result
+
 FORMATS = ("text", "json", "sarif", "github", "gitlab", "junit")
 
 
@@ -65,7 +71,7 @@ def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def finish(result: ScanResult, *, fmt: str, output: str | None, show_secrets: bool, quiet: bool,
            do_verify: bool = False, api_url: str | None = None, root: Path | None = None) -> int:
-    """Verify if asked, render, write, print the summary line; return the exit code (0 clean, 1 findings)."""
+    """Verify if asked, render, write, print the summary line; return the exit code (exit_code)."""
     if do_verify and result.findings:
         from scanner.remote.verify import verify_findings  # only when asked: the network layer
 
@@ -82,7 +88,15 @@ def finish(result: ScanResult, *, fmt: str, output: str | None, show_secrets: bo
         write_out(text)
     if not quiet and (fmt != "text" or output):
         click.echo(summary_line(result), err=True)
-    return 1 if result.findings else 0
+    return exit_code(result)
+
+
+def exit_code(result: ScanResult) -> int:
+    """1 findings (even if the scan is also incomplete: the report says so), 4 nothing found but
+    something could not be read (never a silent clean), 0 clean."""
+    if result.findings:
+        return EXIT_FINDINGS
+    return EXIT_INCOMPLETE if result.stats.incomplete else EXIT_CLEAN
 
 
 def write_out(text: str) -> None:
@@ -103,5 +117,7 @@ def summary_line(result: ScanResult) -> str:
     n = len(s.extra.get("config_notices", ()))
     if n:
         parts.append(f"{n} config notice(s) (in the report)")
+    if s.incomplete:
+        parts.append(s.incomplete_note())
     return "cexguard: " + "; ".join(parts)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Mapping
 
+UNREADABLE_SHOWN = 100  # unreadable objects or files named in a report; all of them are counted
 KINDS = ("binance_api_key", "binance_secret_key", "binance_private_key", "private_key")
 ENVIRONMENTS = ("production", "testnet", "demo", "th")
 CONFIDENCES = ("low", "medium", "high")
@@ -56,6 +57,7 @@ class Finding:
     example: bool = False  # one of Binance's published documentation keys
     environment: str | None = None  # production | testnet | demo | th, where the context tells
     reason: str | None = None  # why a `private_key` (no Binance word around it) might be Binance's
+    count: int = field(default=1, compare=False, hash=False)  # times the secret occurs in the file; `line` is the first
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     verification: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
@@ -80,6 +82,7 @@ class Finding:
             "confidence": self.confidence,
             "paired_with": self.paired_with,
             "git_status": self.git_status,
+            "count": self.count,
         }
         if self.example:
             d["example"] = True
@@ -105,9 +108,48 @@ class ScanStats:
     suppressed: dict[str, int] = field(default_factory=dict)  # filter -> findings removed
     errors: list[str] = field(default_factory=list)  # one line each, never a secret
     extra: dict[str, Any] = field(default_factory=dict)  # source-specific (commits, blobs, ...)
+    # what should have been read and could not be (a missing or corrupt git object, a file without
+    # read permission): the scan is incomplete. The first UNREADABLE_SHOWN are named, all are counted.
+    unreadable: list[str] = field(default_factory=list)
+    unreadable_count: int = 0
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def unread(self, what: str) -> None:
+        """One object or file (`what`: its id or path and why, one line, never contents) was not read."""
+        self.unreadable_count += 1
+        if len(self.unreadable) < UNREADABLE_SHOWN:
+            self.unreadable.append(what)
+
+    @property
+    def incomplete(self) -> bool:
+        """Something that should have been scanned was not: never report this run as clean."""
+        return self.unreadable_count > 0
+
+    def incomplete_note(self) -> str:
+        """One line saying the scan is incomplete, for every report format."""
+        return (f"INCOMPLETE: {self.unreadable_count} object(s) or file(s) could not be read and were not "
+                "scanned; this is not a clean result")
+
+    def unreadable_lines(self, limit: int = UNREADABLE_SHOWN) -> list[str]:
+        """The named unreadable items (at most `limit`), then '... and N more' if some are not named."""
+        shown = self.unreadable[:limit]
+        rest = self.unreadable_count - len(shown)
+        return shown + ([f"... and {rest} more"] if rest > 0 else [])
+
+    def merge(self, other: ScanStats) -> None:
+        """Add another worker's counts to these (errors and unreadable items are appended)."""
+        self.files_scanned += other.files_scanned
+        self.bytes_scanned += other.bytes_scanned
+        for k, v in other.skipped.items():
+            self.skip(k, v)
+        for k, v in other.suppressed.items():
+            self.suppress(k, v)
+        self.errors.extend(other.errors)
+        for what in other.unreadable:
+            self.unread(what)
+        self.unreadable_count += other.unreadable_count - len(other.unreadable)
 
     def suppress(self, why: str, n: int = 1) -> None:
         if n:
@@ -120,6 +162,8 @@ class ScanStats:
             "skipped": dict(sorted(self.skipped.items())),
             "suppressed": dict(sorted(self.suppressed.items())),
             "errors": list(self.errors),
+            "incomplete": self.incomplete,
+            "unreadable": {"count": self.unreadable_count, "items": list(self.unreadable)},
         }
         d.update(self.extra)
         return d

@@ -526,6 +526,9 @@ def _write_docs_tree(tmp_path: Path) -> list[str]:
         f'echo -n "symbol=LTCBTC&timestamp=1499827319559" | openssl dgst -sha256 -hmac "{secret}"\n'
         f'curl -H "X-MBX-APIKEY: {key}" -X POST \'https://api.binance.com/api/v3/order\'\n'
         "```\n", encoding="utf-8")
+    (tmp_path / "docs" / "curl.sh").write_text(  # the same two lines alone (signing.md repeats them)
+        f'echo -n "symbol=LTCBTC&timestamp=1499827319559" | openssl dgst -sha256 -hmac "{secret}"\n'
+        f'curl -H "X-MBX-APIKEY: {key}" -X POST \'https://api.binance.com/api/v3/order\'\n', encoding="utf-8")
     (tmp_path / "examples.py").write_text(
         '"""Copied from the Binance docs."""\nfrom binance.spot import Spot\n\n'
         + "".join(f'KEY_{i} = "{v}"\n' for i, v in enumerate(ex[2:])), encoding="utf-8")
@@ -555,10 +558,13 @@ def test_docs_examples_reported_with_flag_marked_as_examples(tmp_path: Path) -> 
     by_file: dict[str, set[str]] = {}
     for f in found:
         by_file.setdefault(f["path"], set()).add(f["secret"])
-    assert by_file == {"docs/signing.md": {ex[0], ex[1]}, "examples.py": set(ex[2:])}
+    assert by_file == {"docs/signing.md": {ex[0], ex[1]}, "docs/curl.sh": {ex[0], ex[1]}, "examples.py": set(ex[2:])}
+    # each value repeated in signing.md is one finding at its first line, with a count
+    kinds = {(f["line"], f["kind"], f["count"]) for f in found if f["path"] == "docs/signing.md"}
+    assert kinds == {(5, "binance_api_key", 2), (6, "binance_secret_key", 2)}
     # the key on the X-MBX-APIKEY line is an API key, the -hmac value a secret
-    kinds = {(f["line"], f["kind"]) for f in found if f["path"] == "docs/signing.md"}
-    assert (10, "binance_api_key") in kinds and (9, "binance_secret_key") in kinds
+    kinds = {(f["line"], f["kind"]) for f in found if f["path"] == "docs/curl.sh"}
+    assert kinds == {(2, "binance_api_key"), (1, "binance_secret_key")}
 
 
 def test_docs_example_next_to_a_real_key_hides_nothing(tmp_path: Path, engine: Engine) -> None:

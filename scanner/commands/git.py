@@ -93,7 +93,8 @@ def staged(args: tuple[str, ...], fmt: str, output: str | None, show_secrets: bo
     With FILE names (pre-commit passes them): when every one is staged, only
     those staged files are checked as above; otherwise (pre-commit run
     --all-files / --files) the files are scanned in full from the working tree.
-    Exit 0: nothing added; 1: secrets added; 2: error.
+    Exit 0: nothing added; 1: secrets added; 2: error; 4: a staged object
+    could not be read (incomplete).
     """
     from scanner.sources.git import open_repo
 
@@ -269,7 +270,9 @@ def history(repo_path: str | None, range_spec: str | None, since: str | None, re
     date, refs holding it, whether HEAD still has it, the exposure window and
     how many commits/blobs hold it. --range/--since scan only what those
     commits add. Works on bare, shallow, partial and empty repositories and
-    worktrees. Exit 0: nothing found; 1: findings; 2: error.
+    worktrees. Objects that cannot be read (missing, corrupt) are skipped,
+    named and counted. Exit 0: nothing found; 1: findings; 2: error;
+    4: nothing found but the audit is incomplete (objects not read).
     """
     from scanner.sources.git import open_repo
 

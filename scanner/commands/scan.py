@@ -74,7 +74,8 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, show_secrets: boo
     """Scan files and folders (default: the current folder) for Binance credentials.
 
     Walks tracked, untracked and git-ignored files alike (that is where .env files live), never
-    .git/, never follows symlinks. Exit 0: nothing found; 1: findings; 2: error.
+    .git/, never follows symlinks. Exit 0: nothing found; 1: findings; 2: error; 4: nothing found
+    but files could not be read (incomplete: they are named in the report).
     """
     from scanner import filters
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,6 +25,9 @@ CONTEXT_BYTES = 400
 ENV_FAR_BYTES = 4096  # an environment named this far from a value, and no other, is its environment
 PAIR_EXACT_MAX = 4096  # up to this many key x secret combinations, pairing weighs them all
 PAIR_NEIGHBOURS = 8
+
+# what Engine.prepare returns: (text, prefilter hits in it, hits in the raw bytes if text is a decoding)
+Prepared = tuple[bytes, set[int], set[int] | None]
 
 
 def lines_of(text: bytes, off: int) -> int:
@@ -105,26 +109,27 @@ class _TokenGroup:
             self.b64_lens = tuple(lens)
             self.b64_runs = _Runs("A-Za-z0-9+/=", min(lens))
 
-    def tokens(self, text: bytes, cache: dict[str, bytes]) -> list[tuple[int, int, str]]:
-        """(start, end, value) of every match of `regex` (group 1)."""
+    def tokens(self, text: bytes, cache: dict[str, bytes]) -> Iterator[tuple[int, int, str]]:
+        """(start, end, value) of every match of `regex` (group 1), in order, one at a time (a chunk
+        may hold hundreds of thousands)."""
         if self.runs is None:
-            return [(m.start(1), m.end(1), m.group(1).decode("ascii")) for m in self.regex.finditer(text)]
+            for m in self.regex.finditer(text):
+                yield m.start(1), m.end(1), m.group(1).decode("ascii")
+            return
         n = self.runs.n
-        out = []
         for i, j in self.runs.find(text, cache):
             if j - i == n:
-                out.append((i, j, text[i:j].decode("ascii")))
+                yield i, j, text[i:j].decode("ascii")
             elif j - i == n + 1 and i > 0 and text[i - 1] == 0x5C and text[i] in b"nrt":  # after a \n escape
-                out.append((i + 1, j, text[i + 1 : j].decode("ascii")))
-        return out
+                yield i + 1, j, text[i + 1 : j].decode("ascii")
 
-    def b64_tokens(self, text: bytes, cache: dict[str, bytes]) -> list[tuple[int, int, bytes]]:
+    def b64_tokens(self, text: bytes, cache: dict[str, bytes]) -> Iterator[tuple[int, int, bytes]]:
         """(start, end, base64) of every maximal run of [A-Za-z0-9+/=] that is the base64 of a token
         (with or without a trailing newline, as `echo -n | base64` and `echo | base64` write it)."""
         if self.b64_runs is None or self.b64_inner is None:
-            return []
-        return [(i, j, text[i:j]) for i, j in self.b64_runs.find(text, cache)
-                if j - i in self.b64_lens and self.b64_inner.fullmatch(text, i, j)]
+            return iter(())
+        return ((i, j, text[i:j]) for i, j in self.b64_runs.find(text, cache)
+                if j - i in self.b64_lens and self.b64_inner.fullmatch(text, i, j))
 
     def gate_patterns(self) -> list[tuple[int, bytes, bytes | None]]:
         out: list[tuple[int, bytes, bytes | None]] = [
@@ -203,6 +208,7 @@ class _Cand:
     hex: str | None = None  # 'lower' | 'upper' for a 64-hex value
     value_type: str | None = None  # a private key's type: ed25519 | rsa | encrypted
     infile: bool = False
+    count: int = 1  # times the value occurs in the chunk (repeats are counted, not judged again)
 
 
 _ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
@@ -231,6 +237,14 @@ def _is_word(text: bytes, a: int, b: int) -> bool:
         if changes > 3:
             return False
     return True
+
+
+def _line_allowed(text: bytes, a: int, b: int, memo: dict[int, bool]) -> bool:
+    """An allow comment on the line text[a:b] (each line searched once)."""
+    v = memo.get(a)
+    if v is None:
+        v = memo[a] = any(text.find(m, a, b) >= 0 for m in ALLOW_MARKERS)
+    return v
 
 
 _LITERAL = re.compile(r"(?:[A-Za-z0-9 _-]|\\[^A-Za-z0-9])+")
@@ -428,31 +442,32 @@ class Engine:
 
     # -- stage one ---------------------------------------------------------------------------
     def might_match(self, data: bytes) -> bool:
-        """Fast: can this raw blob hold a finding? (UTF-16 text always goes to stage two.)"""
-        if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:8192]:
-            return True
-        return bool(self.prefilter.gate(data))
+        """Can this raw blob hold a finding? (The prefilter over every view `prepare` makes.)"""
+        return self.hit(self.prepare(data))
+
+    @staticmethod
+    def hit(prepared: Prepared) -> bool:
+        """Did stage one find anything in a chunk `prepare` made? (If not, `scan` would find nothing.)"""
+        return bool(prepared[1] or prepared[2])
 
     # -- stage two ---------------------------------------------------------------------------
-    def prepare(self, data: bytes) -> tuple[bytes | None, set[int]]:
-        """Stage one for a chunk's raw bytes: (decoded text or None if binary, prefilter hits).
-        Thread-safe, and Hyperscan releases the GIL: sources call it on their reader threads."""
-        text, _enc = to_text_bytes(data)
-        return text, (self.prefilter.gate(text) if text is not None else set())
+    def prepare(self, data: bytes) -> Prepared:
+        """Stage one for a chunk's raw bytes: (text to scan, prefilter hits in it, prefilter hits in
+        the raw bytes when the text is a decoding of them, else None). Binary data is scanned as it
+        is. Thread-safe, and Hyperscan releases the GIL: sources call it on their reader threads."""
+        text, _enc, also_raw = to_text_bytes(data)
+        return text, self.prefilter.gate(text), (self.prefilter.gate(data) if also_raw else None)
 
-    def scan(self, chunk: Chunk, stats: ScanStats | None = None,
-             prepared: tuple[bytes | None, set[int]] | None = None) -> list[Finding]:
-        text, gates = prepared if prepared is not None else self.prepare(chunk.data)
-        if text is None:
-            if stats is not None:
-                stats.skip("binary")
-            return []
+    def scan(self, chunk: Chunk, stats: ScanStats | None = None, prepared: Prepared | None = None) -> list[Finding]:
+        text, gates, raw_gates = prepared if prepared is not None else self.prepare(chunk.data)
         if stats is not None:
             stats.files_scanned += 1
             stats.bytes_scanned += len(chunk.data)
-        if not gates:
-            return []
-        return self._scan_text(text, gates, chunk, stats)
+        found = self._scan_text(text, gates, chunk, stats) if gates else []
+        if raw_gates:  # a decoding (UTF-16) may be wrong: the raw bytes are scanned too
+            seen = {f.fingerprint for f in found}
+            found += [f for f in self._scan_text(chunk.data, raw_gates, chunk, stats) if f.fingerprint not in seen]
+        return found
 
     def scan_bytes(self, data: bytes, path: str = "<input>") -> list[Finding]:
         return self.scan(Chunk(data=data, path=path))
@@ -465,12 +480,9 @@ class Engine:
         cands: list[_Cand] = []
         derived: dict[str, bytes] = {}  # per-chunk transforms of text (translated runs, lower-cased)
         for g in self.groups:
-            raw: list[tuple[int, int, str]] = []
-            if g.gid in gates:
-                raw += g.tokens(text, derived)
+            raw: Iterable[tuple[int, int, str]] = g.tokens(text, derived) if g.gid in gates else ()
             if g.b64_gid in gates:
-                raw += self._decoded_b64(g, text, derived)
-            raw.sort()
+                raw = heapq.merge(raw, self._decoded_b64(g, text, derived))  # both in offset order
             cands += self._token_candidates(g, text, raw, spans, lines, derived)
         if self.pem_gid in gates:
             cands += self._pem_candidates([(b, b.start, b.end, b.end - 1) for b in blocks])
@@ -498,8 +510,7 @@ class Engine:
         return self._findings(kept, text, chunk, derived, stats)
 
     @staticmethod
-    def _decoded_b64(g: _TokenGroup, text: bytes, translated: dict[str, bytes]) -> list[tuple[int, int, str]]:
-        out = []
+    def _decoded_b64(g: _TokenGroup, text: bytes, translated: dict[str, bytes]) -> Iterator[tuple[int, int, str]]:
         for s, e, run in g.b64_tokens(text, translated):
             try:
                 dec = base64.b64decode(run, validate=True)
@@ -507,10 +518,9 @@ class Engine:
                 continue
             dec = dec.rstrip(b"\r\n")
             if len(dec) == g.length and dec.isascii() and dec.isalnum():
-                out.append((s, e, "b64:" + dec.decode()))
-        return out
+                yield s, e, "b64:" + dec.decode()
 
-    def _token_candidates(self, g: _TokenGroup, text: bytes, raw: list[tuple[int, int, str]],
+    def _token_candidates(self, g: _TokenGroup, text: bytes, raw: Iterable[tuple[int, int, str]],
                           spans: _Spans, lines: _Lines, derived: dict[str, bytes]) -> list[_Cand]:
         out: list[_Cand] = []
         b64 = _Base64Lines(text)
@@ -519,12 +529,24 @@ class Engine:
         min_h = self.min_entropy if self.min_entropy is not None else rule0.min_entropy
         prev: _Cand | None = None
         prev_line = -1
+        # a secret repeated in one chunk is one candidate with a count (its first place; repeats on
+        # lines with an allow comment are kept apart): a 30 MB file of one repeated line costs its
+        # size at the usual speed, not a candidate and a finding per line
+        first: dict[tuple[str, bool], _Cand] = {}
+        bad: set[str] = set()  # values that failed a check of the value alone
+        allow_memo: dict[int, bool] = {}
+        marked = any(m in text for m in ALLOW_MARKERS)
         for s, e, value in raw:
             encoded = value.startswith("b64:")
             if encoded:
                 value = value[4:]
-            if spans.covers(s):
+            if value in bad or (spans.starts and spans.covers(s)):
                 continue
+            if not marked:
+                seen = first.get((value, False))
+                if seen is not None:  # the fast path of a repeat: no allow comment anywhere in the chunk
+                    seen.count += 1
+                    continue
             fp = fingerprint_of(value)
             example = fp in self.examples
             hexv = None
@@ -537,15 +559,23 @@ class Engine:
                 hexv = checks.hex_case(value)
                 if hexv is not None:
                     if not g.hex_min or checks.hex_reject(value, g.hex_min):
+                        bad.add(value)
                         continue
                 elif not checks.charset_ok(value, need) or checks.quick_reject(value, min_h):
+                    bad.add(value)
                     continue
             line_no, ls = lines.at(s)
             le = lines.end_of(ls)
+            allowed = marked and _line_allowed(text, ls, le, allow_memo)
+            seen = first.get((value, allowed))
+            if seen is not None:
+                seen.count += 1
+                continue
             if not encoded and self._base64_line(text, ls, le, b64):  # cheap, and decides wrapped base64
                 continue
             if not example:
                 if hexv is None and checks.looks_random(value, min_h):
+                    bad.add(value)
                     continue
                 if not encoded and checks.embedded_reason(text, s, e):
                     continue
@@ -574,6 +604,7 @@ class Engine:
             if g.keywords is not None:
                 c.near = g.keywords.in_text(text, max(0, s - CONTEXT_BYTES), e + CONTEXT_BYTES, derived)
             out.append(c)
+            first[(value, allowed)] = c
             prev, prev_line = c, line_no
         hexes = [c for c in out if c.hex is not None]
         if hexes:  # an unnamed hex value stays only next to another hex value (a key/secret pair shape)
@@ -842,7 +873,7 @@ class Engine:
                 rule=rule.id, kind=rule.kind, path=chunk.path, line=c.line, end_line=c.end_line,
                 column=c.column, secret=c.value, fingerprint=c.fp, confidence=conf,
                 paired_with=partner.fp if partner is not None else None, git_status=chunk.git_status,
-                example=c.example, environment=env, reason=reason, meta=dict(chunk.meta),
+                example=c.example, environment=env, reason=reason, count=c.count, meta=dict(chunk.meta),
             ))
         return out
 

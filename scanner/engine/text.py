@@ -1,26 +1,30 @@
-"""Turn raw bytes into scannable UTF-8 bytes: BOMs, UTF-16, binary detection."""
+"""Turn raw bytes into scannable UTF-8 bytes: BOMs and UTF-16. Nothing is ever "too binary" to scan:
+bytes that decode as no text are scanned as they are (a key in ASCII inside a binary file, or after
+one stray NUL byte in a `.env`, is still found), and a decoded view never replaces the raw bytes:
+a file that merely starts like UTF-16 is scanned both ways."""
 from __future__ import annotations
 
 _SNIFF = 8192
 
 
-def to_text_bytes(data: bytes) -> tuple[bytes | None, str]:
-    """(utf-8 bytes or None if binary, encoding label). Line structure is preserved."""
+def to_text_bytes(data: bytes) -> tuple[bytes, str, bool]:
+    """(bytes to scan, encoding label, whether the raw bytes must be scanned too).
+
+    The label is `utf-8`, `utf-8-sig`, `utf-16-le`, `utf-16-be` or `binary` (raw bytes as they are).
+    Line structure is preserved. A UTF-16 decoding (BOM or guessed) also asks for the raw bytes: a
+    file that starts with `FF FE` and then holds ASCII text decodes to nonsense without failing."""
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:], "utf-8-sig"
+        return data[3:], "utf-8-sig", False
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         enc = "utf-16-le" if data.startswith(b"\xff\xfe") else "utf-16-be"
-        try:
-            return data[2:].decode(enc).encode("utf-8"), enc
-        except UnicodeDecodeError:
-            return data[2:].decode(enc, errors="replace").encode("utf-8"), enc
+        return data[2:].decode(enc, errors="replace").encode("utf-8"), enc, True
     head = data[:_SNIFF]
     if b"\x00" in head:
         guess = _utf16_without_bom(head)
         if guess:
-            return data.decode(guess, errors="replace").encode("utf-8"), guess
-        return None, "binary"
-    return data, "utf-8"
+            return data.decode(guess, errors="replace").encode("utf-8"), guess, True
+        return data, "binary", False
+    return data, "utf-8", False
 
 
 def _utf16_without_bom(head: bytes) -> str | None:

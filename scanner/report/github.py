@@ -65,5 +65,9 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         lines.append(f"::warning title=cexguard config::{safe(escape_data(n))}")
     s = result.stats
     summary = f"cexguard: {len(result.findings)} finding(s) in {s.files_scanned} file(s) scanned"
+    if s.incomplete:  # an error annotation: a run that could not read everything is never shown as clean
+        unread = "; ".join(s.unreadable_lines(20))
+        lines.append(f"::error title={escape_property('cexguard: scan incomplete')}::"
+                     f"{escape_data(s.incomplete_note() + ': ' + unread)}")
     lines.append(f"::notice title=cexguard::{escape_data(summary)}")
     return "\n".join(lines) + "\n"

@@ -66,6 +66,15 @@ def _vulnerability(f: Finding, show_secrets: bool) -> dict[str, Any]:
     return vuln
 
 
+def _messages(result: ScanResult) -> list[dict[str, str]]:
+    s = result.stats
+    out = [{"level": "warn", "value": e[:1000]} for e in (notices(result) + s.errors)[:50]]
+    if s.incomplete:
+        out.append({"level": "warn", "value": s.incomplete_note()})
+        out += [{"level": "warn", "value": f"not read: {x}"[:1000]} for x in s.unreadable_lines()]
+    return out
+
+
 def render(result: ScanResult, *, show_secrets: bool = False, color: bool = False) -> str:
     now = _now()
     tool = {"id": "cexguard", "name": "cexguard", "version": __version__, "vendor": {"name": "cexguard"}}
@@ -78,8 +87,8 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
             "type": "secret_detection",
             "start_time": now,
             "end_time": now,
-            "status": "success",
-            "messages": [{"level": "warn", "value": e[:1000]} for e in (notices(result) + result.stats.errors)[:50]],
+            "status": "failure" if result.stats.incomplete else "success",
+            "messages": _messages(result),
         },
         "vulnerabilities": [_vulnerability(f, show_secrets) for f in result.findings],
     }

@@ -32,10 +32,16 @@ def _details(f: Finding, show_secrets: bool) -> str:
 
 def render(result: ScanResult, *, show_secrets: bool = False, color: bool = False) -> str:
     n = len(result.findings)
-    cases = max(n, 1)
-    suites = ET.Element("testsuites", name="cexguard", tests=str(cases), failures=str(n), errors="0")
-    suite = ET.SubElement(suites, "testsuite", name="cexguard", tests=str(cases), failures=str(n), errors="0",
-                          skipped="0")
+    s = result.stats
+    errors = 1 if s.incomplete else 0
+    cases = max(n, 1) + errors
+    suites = ET.Element("testsuites", name="cexguard", tests=str(cases), failures=str(n), errors=str(errors))
+    suite = ET.SubElement(suites, "testsuite", name="cexguard", tests=str(cases), failures=str(n),
+                          errors=str(errors), skipped="0")
+    if s.incomplete:  # an erroring test case: a scan that could not read everything is not a pass
+        case = ET.SubElement(suite, "testcase", classname="cexguard", name="every object and file was read")
+        err = ET.SubElement(case, "error", type="incomplete", message=_x(s.incomplete_note()))
+        err.text = _x("\n".join(s.unreadable_lines()))
     if not result.findings:
         s = result.stats
         ET.SubElement(suite, "testcase", classname="cexguard", name="no Binance credentials found")

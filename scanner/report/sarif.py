@@ -51,6 +51,26 @@ def _rules(result: ScanResult) -> list[dict[str, Any]]:
     return out
 
 
+def _invocation(result: ScanResult) -> dict[str, Any]:
+    """executionSuccessful is false when objects or files could not be read; each one (the first
+    ones, then a count) is a notification, as are the run's other errors."""
+    s = result.stats
+    notes: list[dict[str, Any]] = [
+        {"level": "warning", "message": {"text": e}, "descriptor": {"id": "cexguard/error"}} for e in s.errors[:100]]
+    if s.incomplete:
+        notes.append({"level": "error", "message": {"text": s.incomplete_note()},
+                      "descriptor": {"id": "cexguard/incomplete"}})
+        notes += [{"level": "error", "message": {"text": f"not read: {x}"}, "descriptor": {"id": "cexguard/unreadable"}}
+                  for x in s.unreadable_lines()]
+    inv: dict[str, Any] = {"executionSuccessful": not s.incomplete}
+    config = [{"level": "warning", "message": {"text": n}} for n in notices(result)]
+    if config:
+        inv["toolConfigurationNotifications"] = config
+    if notes:
+        inv["toolExecutionNotifications"] = notes
+    return inv
+
+
 def render(result: ScanResult, *, show_secrets: bool = False, color: bool = False) -> str:
     rules = _rules(result)
     index = {r["id"]: i for i, r in enumerate(rules)}
@@ -89,11 +109,7 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
             "tool": {"driver": {"name": "cexguard", "version": __version__, "semanticVersion": __version__,
                                 "informationUri": "https://pypi.org/project/cexguard/", "rules": rules}},
             "results": results,
-            "invocations": [{
-                "executionSuccessful": True,
-                "toolConfigurationNotifications": [{"level": "warning", "message": {"text": n}}
-                                                   for n in notices(result)],
-            }],
+            "invocations": [_invocation(result)],
             "columnKind": "unicodeCodePoints",
             "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The scanned folder or repository."}}},
         }],

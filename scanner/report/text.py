@@ -61,6 +61,10 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         out.append(f"warning: {safe(e)}")
     if len(s.errors) > 20:
         out.append(f"warning: ... and {len(s.errors) - 20} more")
+    if s.incomplete:
+        out.append(f"{s.unreadable_count} object(s) or file(s) could not be read:")
+        out.extend(f"    {x}" for x in s.unreadable_lines(20))
+        summary += "\n" + s.incomplete_note()
     if result.findings:
         out.append("")
         out.append(PLAYBOOK)

@@ -70,7 +70,7 @@ def walk(paths: Iterable[Path], config: Config, stats: ScanStats, root: Path) ->
                     entries = sorted(it, key=lambda e: e.name)
             except OSError as e:
                 stats.skip("unreadable")
-                stats.errors.append(f"cannot list {rel_dir or '.'}: {e.strerror}")
+                stats.unread(f"{rel_dir or './'} (cannot list the folder: {e.strerror})")
                 continue
             subdirs = []
             for e in entries:
@@ -95,8 +95,9 @@ def walk(paths: Iterable[Path], config: Config, stats: ScanStats, root: Path) ->
                             stats.skip("special_file")
                         continue
                     size = e.stat(follow_symlinks=False).st_size
-                except OSError:
+                except OSError as err:
                     stats.skip("unreadable")
+                    stats.unread(f"{rel} ({err.strerror})")
                     continue
                 if size > config.max_file_size or config.exclude:
                     yield from _check_file(e.path, rel, size, config, stats)
@@ -187,7 +188,7 @@ def _drain(results: list[tuple[str, bytes | None, str | None, Any]], stats: Scan
     for rel, data, err, pre in results:
         if data is None:
             stats.skip("unreadable")
-            stats.errors.append(f"cannot read {rel}: {err}")
+            stats.unread(f"{rel} ({err})")
             continue
         yield Chunk(data=data, path=rel), pre
 
@@ -266,7 +267,7 @@ def _scan_batch(batch: list[tuple[str, str, int]]) -> tuple[list[Finding], ScanS
         rel, data, err = _read(item)
         if data is None:
             st.skip("unreadable")
-            st.errors.append(f"cannot read {rel}: {err}")
+            st.unread(f"{rel} ({err})")
             continue
         found.extend(engine.scan(Chunk(data=data, path=rel), st, engine.prepare(data)))
     return found, st
@@ -303,14 +304,9 @@ def scan_tree(paths: Iterable[Path], config: Config, stats: ScanStats, engine: A
         with ctx.Pool(jobs, initializer=_worker_init) as pool:
             for f, st in pool.imap_unordered(_scan_batch, _batches(walk(paths, config, stats, root), 64)):
                 found.extend(f)
-                stats.files_scanned += st.files_scanned
-                stats.bytes_scanned += st.bytes_scanned
-                for k, v in st.skipped.items():
-                    stats.skip(k, v)
-                for k, v in st.suppressed.items():
-                    stats.suppress(k, v)
-                stats.errors.extend(st.errors)
+                stats.merge(st)
     finally:
         _WORKER_ENGINE = None
     stats.errors.sort()
+    stats.unreadable.sort()
     return found

@@ -328,7 +328,9 @@ class CatFile:
             skip(self._out, size + 1)
             return parts[1].decode(), None, size
         data = self._out.read(size)
-        self._out.read(1)
+        if len(data) < size or self._out.read(1) != b"\n":  # git stopped inside it: a corrupt object
+            self.close()
+            raise GitError("git cat-file could not read an object (corrupt)")
         return parts[1].decode(), data, size
 
     def close(self) -> None:
@@ -339,6 +341,7 @@ class CatFile:
         except OSError:
             pass
         self._proc.stop()
+        self._proc = None  # a later request starts a new git
 
     def __enter__(self) -> CatFile:
         return self

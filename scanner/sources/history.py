@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
 from scanner.errors import CexguardError
-from scanner.models import Chunk, Finding, ScanStats
+from scanner.models import UNREADABLE_SHOWN, Chunk, Finding, ScanStats
 from scanner.sources.git import CatFile, GitError, GitProc, Repo, decode_path, ls_tree_blobs, popen, skip, split_z
 
 if TYPE_CHECKING:
@@ -62,7 +62,15 @@ class Listing:
     nbytes: int = 0
     too_large: int = 0
     missing: int = 0
+    missing_ids: list[str] = field(default_factory=list)  # the first UNREADABLE_SHOWN of them
     commits: IO[bytes] | None = None  # every commit id in the store (for the unreachable pass)
+    error: str | None = None  # why the listing is incomplete (git stopped at an unreadable object)
+
+    def lost(self, oid: bytes) -> None:
+        """An object the listing names but git cannot read (absent, or a corrupt header)."""
+        self.missing += 1
+        if len(self.missing_ids) < UNREADABLE_SHOWN:
+            self.missing_ids.append(oid.decode("ascii", "replace"))
 
     def close(self) -> None:
         self.blobs.close()
@@ -112,6 +120,8 @@ def list_all_objects(repo: Repo, *, max_size: int, procs: list[GitProc]) -> List
                 keep.append(oid)
             elif line[:7] == b"commit ":
                 commits.write(line[7:].split(b" ", 1)[0] + b"\n")
+            elif line.endswith(b" missing"):  # in the store, but its header cannot be read (corrupt)
+                listing.lost(line.split(b" ", 1)[0])
         if keep:
             listing.count += len(keep)
             keep.append(b"")
@@ -132,14 +142,17 @@ def list_reachable(repo: Repo, *, procs: list[GitProc]) -> Listing:
         keep = []
         for line in lines:
             if line[:1] == b"?":
-                listing.missing += 1
+                listing.lost(line[1:])
             elif len(line) == hexlen or line[hexlen:hexlen + 1] == b" ":
                 keep.append(line)  # 'oid path', or 'oid ' for a blob a ref names directly
         if keep:
             listing.count += len(keep)
             keep.append(b"")
             listing.blobs.write(b"\n".join(keep))
-    p.check()
+    try:
+        p.check()
+    except GitError:  # a corrupt tree or commit stops the walk: scan what it listed, say what it did not
+        listing.error = f"the walk from refs stopped: {_fatal_line(p)}; objects past it were not listed"
     return listing
 
 
@@ -171,15 +184,11 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
     listing.blobs.flush()
     listing.blobs.seek(0)
     fmt = "%(objectname) %(objecttype) %(objectsize)" + (" %(rest)" if with_rest else "")
-    cat = popen(repo.cwd, *LOWMEM, "cat-file", f"--batch={fmt}", "--buffer", stdin=listing.blobs.fileno(),
-                bufsize=_BATCH)
-    procs.append(cat)
-    assert cat.stdout is not None
-    _grow_pipe(cat.stdout)
+    cat = _BatchReader(repo, listing, fmt, procs, stats)
     if progress is not None:
         progress.set_total(listing.count, listing.nbytes or None)
-    readline, read = cat.stdout.readline, cat.stdout.read
-    might_match, scan = engine.might_match, engine.scan
+    readline = cat.header
+    prepare, hit, scan = engine.prepare, engine.hit, engine.scan
     n = nbytes = missing = too_large = dropped = dropped_bytes = 0
     while True:
         header = readline()
@@ -187,24 +196,27 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
             break
         parts = header.rstrip(b"\n").split(b" ", 3)
         if len(parts) < 3 or not parts[2].isdigit():
-            missing += 1  # '<oid> missing': listed, then gone (a concurrent gc) or a damaged pack
+            missing += 1  # '<oid> missing': listed, then gone (a concurrent gc), a damaged pack, a partial clone
+            stats.unread(f"{parts[0].decode('ascii', 'replace')} (missing)")
             continue
         size = int(parts[2])
         if parts[1] != b"blob":  # e.g. a tag or tree a ref names directly
-            skip(cat.stdout, size + 1)
+            cat.drop(parts[0], size)
             continue
         n += 1
         nbytes += size
         if size > max_size:
-            skip(cat.stdout, size + 1)
-            too_large += 1
+            if cat.drop(parts[0], size):
+                too_large += 1
             continue
-        data = read(size)
-        read(1)
-        if might_match(data):
+        data = cat.body(parts[0], size)
+        if data is None:  # git stopped inside it (a corrupt object): reported, and reading goes on
+            continue
+        pre = prepare(data)
+        if hit(pre):
             oid = parts[0].decode()
             path = decode_path(parts[3]) if len(parts) > 3 and parts[3] else ""
-            found = scan(Chunk(data=data, path=path, meta={"blob": oid}), stats)
+            found = scan(Chunk(data=data, path=path, meta={"blob": oid}), stats, pre)
             if found:
                 res.hits[oid] = found
                 if on_hit is not None:
@@ -214,7 +226,6 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
             dropped_bytes += size
         if progress is not None:
             progress.update(n, nbytes)
-    cat.check()
     stats.files_scanned += dropped
     stats.bytes_scanned += dropped_bytes
     res.blobs, res.nbytes = n, nbytes
@@ -223,6 +234,118 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
     if too_large:
         stats.skip("too_large", too_large)
     return res
+
+
+class _BatchReader:
+    """`git cat-file --batch` over a listing, one header and body at a time, that goes on past any
+    object git cannot read. A missing object or a corrupt header is answered `<oid> missing`; a
+    corrupt body (zlib garbage) makes git stop inside the object ("unable to stream"): that object is
+    reported unreadable, with its id, and a new git resumes at the next listed line."""
+
+    def __init__(self, repo: Repo, listing: Listing, fmt: str, procs: list[GitProc], stats: ScanStats) -> None:
+        self.repo, self.listing, self.fmt, self.procs, self.stats = repo, listing, fmt, procs, stats
+        self.fd = listing.blobs.fileno()
+        self.answered = 0  # listing lines git has answered so far (one header each)
+        self._known = (0, 0)  # (line, byte offset) of a line start in the listing, to seek from
+        self.done = False
+        self._start(0)
+
+    def _start(self, offset: int) -> None:
+        import os
+
+        os.lseek(self.fd, offset, os.SEEK_SET)
+        self.cat = popen(self.repo.cwd, *LOWMEM, "cat-file", f"--batch={self.fmt}", "--buffer", stdin=self.fd,
+                         bufsize=_BATCH)
+        self.procs.append(self.cat)
+        assert self.cat.stdout is not None
+        _grow_pipe(self.cat.stdout)
+        self.stdout = self.cat.stdout
+
+    def header(self) -> bytes:
+        """The next header line; b"" once every listed line is answered."""
+        while not self.done:
+            line = self.stdout.readline()
+            if line:
+                self.answered += 1
+                return line
+            if self.answered >= self.listing.count:
+                self.cat.check()
+                return b""
+            # git stopped before answering the next listed line: that object is the one it cannot read
+            oid = self._oid_at(self.answered)
+            self.answered += 1
+            self._failed(oid, named=True)
+        return b""
+
+    def body(self, oid: bytes, size: int) -> bytes | None:
+        data = self.stdout.read(size)
+        if len(data) == size and self.stdout.read(1) == b"\n":
+            return data
+        self._failed(oid)
+        return None
+
+    def drop(self, oid: bytes, size: int) -> bool:
+        """Read past an object not scanned (too large, not a blob); False if git stopped inside it."""
+        try:
+            skip(self.stdout, size + 1)
+        except GitError:
+            self._failed(oid)
+            return False
+        return True
+
+    def _failed(self, oid: bytes, *, named: bool = False) -> None:
+        """git stopped at `oid`: report it and resume after it (GitError if git failed for another
+        reason: it stopped between objects without naming the next one, e.g. it cannot start)."""
+        try:
+            self.cat.check()
+        except GitError:
+            pass
+        msg = _fatal_line(self.cat)
+        if named and oid.decode("ascii", "replace") not in self._stderr():
+            raise GitError(f"git cat-file failed: {msg}")
+        self.cat.stop()
+        why = "missing: not in this partial clone, never fetched" if "promisor" in msg else f"corrupt: {msg}"
+        self.stats.unread(f"{oid.decode('ascii', 'replace')} ({why})")
+        offset = self._offset_of(self.answered)
+        if offset is None or self.answered >= self.listing.count:
+            self.done = True
+            return
+        self._start(offset)
+
+    def _stderr(self) -> str:
+        try:
+            self.cat.errfile.seek(0)
+            return self.cat.errfile.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+
+    def _offset_of(self, line: int) -> int | None:
+        """Byte offset of listing line `line` (0-based), or None past the end; reads forward from the
+        last one found (os.pread: the shared file offset is left alone)."""
+        import os
+
+        n, off = self._known if self._known[0] <= line else (0, 0)
+        while n < line:
+            block = os.pread(self.fd, 1 << 20, off)
+            if not block:
+                return None
+            k = block.count(b"\n")
+            if n + k < line:
+                n, off = n + k, off + len(block)
+                continue
+            pos = -1
+            for _ in range(line - n):
+                pos = block.index(b"\n", pos + 1)
+            n, off = line, off + pos + 1
+        self._known = (n, off)
+        return off
+
+    def _oid_at(self, line: int) -> bytes:
+        import os
+
+        off = self._offset_of(line)
+        text = os.pread(self.fd, 300, off) if off is not None else b""
+        return text.split(b"\n", 1)[0].split(b" ", 1)[0] or b"?"
 
 
 def _grow_pipe(stream: IO[bytes]) -> None:
@@ -589,6 +712,8 @@ def _audit_all(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: Sc
         progress.note("cexguard: listing objects...")
     listing = list_reachable(repo, procs=procs) if reachable_only else list_all_objects(repo, max_size=max_size,
                                                                                          procs=procs)
+    if listing.error:  # the walk stopped at an unreadable tree or commit: every object in the store instead
+        listing = _list_all_instead(repo, listing, max_size=max_size, procs=procs)
     engine = make_engine() if callable(make_engine) else make_engine
     hlog = HistoryLog(repo)
     try:
@@ -600,14 +725,20 @@ def _audit_all(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: Sc
         listing.close()
 
 
+def _list_all_instead(repo: Repo, failed: Listing, *, max_size: int, procs: list[GitProc]) -> Listing:
+    """--reachable-only's walk stopped at an object it cannot read, so what lies past it is unknown:
+    read every object in the store (a superset) rather than leave reachable blobs unread."""
+    failed.close()
+    listing = list_all_objects(repo, max_size=max_size, procs=procs)
+    listing.error = f"{failed.error}; every object in the store was read instead"
+    return listing
+
+
 def _provenance(repo: Repo, engine: Engine, stats: ScanStats, scan: _Scan, listing: Listing, hlog: HistoryLog,
                 *, max_size: int, progress: Progress | None = None) -> list[Finding]:
     """Map the blobs with findings to the commits, paths and refs that hold them."""
     _record_totals(stats, scan, listing)
-    if listing.missing:
-        stats.extra["missing_objects"] = listing.missing
-    elif repo.partial() is not None:
-        stats.extra["missing_objects"] = count_missing(repo)
+    _report_missing(repo, stats, listing)
     if not scan.hits:
         return []
     cache = _BlobFps(scan.hits, repo, engine, max_size=max_size, scanned_all=True)
@@ -620,6 +751,7 @@ def _provenance(repo: Repo, engine: Engine, stats: ScanStats, scan: _Scan, listi
         events = hlog.events(want)
     except GitError as e:
         stats.errors.append(f"history not mapped: {e}")
+        stats.unread(f"(the history walk stopped: {str(e).split(' failed: ', 1)[-1]}; commits behind findings unknown)")
         events = []
     _apply_events(events, cache, groups, seen)
     rest = want - seen
@@ -668,10 +800,71 @@ def _record_totals(stats: ScanStats, scan: _Scan, listing: Listing) -> None:
         stats.skip("too_large", listing.too_large)
 
 
-def count_missing(repo: Repo) -> int:
-    """Objects reachable from refs but absent (a partial clone's unfetched blobs); never fetches."""
-    p = repo.run(*LOWMEM, "rev-list", "--objects", "--all", "--reflog", "--missing=print", check=False, offline=True)
-    return sum(1 for line in p.stdout.splitlines() if line.startswith(b"?"))
+def _report_missing(repo: Repo, stats: ScanStats, listing: Listing) -> None:
+    """Every object the audit could not read, counted and (the first ones) named: those the listing
+    found unreadable, and, for the full audit (which lists what the store holds, so an absent object
+    is not in it), those refs and reflogs reach but the store lacks: a partial clone's unfetched
+    blobs, a deleted pack or loose object."""
+    if listing.commits is not None and listing.error is None:  # the full audit (--reachable-only walked already)
+        walk = missing_reachable(repo)
+        for oid in walk.ids:
+            if oid not in listing.missing_ids:
+                listing.lost(oid.encode())
+        listing.missing += max(0, walk.count - len(walk.ids))
+        if walk.error:
+            stats.unread(f"(the walk from refs stopped: {walk.error}; objects past it were not checked)")
+    if listing.error:
+        stats.unread(f"({listing.error})")
+    if listing.missing:
+        stats.extra["missing_objects"] = listing.missing
+    for oid in listing.missing_ids:
+        stats.unread(f"{oid} (missing or corrupt)")
+    stats.unreadable_count += listing.missing - len(listing.missing_ids)
+
+
+@dataclass
+class _Walk:
+    count: int = 0
+    ids: list[str] = field(default_factory=list)  # the first UNREADABLE_SHOWN
+    error: str | None = None  # git stopped (a corrupt tree or commit): its message
+
+
+def missing_reachable(repo: Repo) -> _Walk:
+    """Objects reachable from refs and reflogs but absent from the store (`git rev-list --objects
+    --missing=print`: it checks that blobs exist without reading them); never fetches."""
+    res = _Walk()
+    p = popen(repo.cwd, *LOWMEM, "rev-list", "--objects", "--all", "--reflog", "--missing=print",
+              "--no-object-names", bufsize=0)
+    assert p.stdout is not None
+    try:
+        for lines in _lines(p.stdout):
+            for line in lines:
+                if line[:1] == b"?":
+                    res.count += 1
+                    if len(res.ids) < UNREADABLE_SHOWN:
+                        res.ids.append(line[1:].decode("ascii", "replace"))
+        try:
+            p.check()
+        except GitError:
+            res.error = _fatal_line(p)
+    finally:
+        p.stop()
+    return res
+
+
+def _fatal_line(p: GitProc) -> str:
+    """Why git stopped: the `error:` line just before its last `fatal:` line (zlib's own words),
+    else that `fatal:` line (it names the object), else its last line."""
+    try:
+        p.errfile.seek(0)
+        lines = [x.strip() for x in p.errfile.read().decode("utf-8", "replace").splitlines() if x.strip()]
+    except (OSError, ValueError):
+        lines = []
+    last = max((i for i, x in enumerate(lines) if x.startswith("fatal: ")), default=len(lines) - 1)
+    if last < 0:
+        return "no message"
+    line = lines[last - 1] if last > 0 and lines[last - 1].startswith("error: ") else lines[last]
+    return line.removeprefix("fatal: ").removeprefix("error: ")[:300]
 
 
 class _BlobFps:
@@ -709,7 +902,12 @@ class _BlobFps:
     def read(self, oid: str) -> bytes | None:
         if self._cat is None:
             self._cat = CatFile(self.repo)
-        got = self._cat.get(oid, max_size=self.max_size)
+        try:
+            got = self._cat.get(oid, max_size=self.max_size)
+        except GitError:  # git stopped inside a corrupt object: read as absent, later reads restart it
+            self._cat.close()
+            self._cat = None
+            return None
         return got[1] if got is not None else None
 
     def close(self) -> None:
@@ -752,6 +950,7 @@ def _map_unreachable(repo: Repo, rest: set[str], cache: _BlobFps, groups: dict[t
                                   want=rest, merges=True, stdin=commits, unreachable=True))
         except GitError as e:
             stats.errors.append(f"unreachable commits not mapped: {e}")
+            stats.unread(f"(the walk of unreachable commits stopped: {str(e).split(' failed: ', 1)[-1]})")
             evs = []
         _apply_events(evs, cache, groups, seen)
         rest -= seen
@@ -786,6 +985,23 @@ def index_blobs(repo: Repo) -> dict[str, list[str]]:
     return res
 
 
+def _blobs_at(repo: Repo, treeish: str, paths: list[str]) -> dict[str, str]:
+    """path -> blob in `treeish` for `paths`. A path git refuses as a pathspec (a hostile tree's
+    `../../x.env`) is looked up in the whole tree's listing instead; an unreadable tree gives {}."""
+    def plain(p: str) -> bool:
+        return not p.startswith("/") and all(part not in ("", ".", "..") for part in p.split("/"))
+
+    odd = [p for p in paths if not plain(p)]
+    try:
+        res = ls_tree_blobs(repo, treeish, [p for p in paths if plain(p)]) if len(odd) < len(paths) else {}
+        if odd:
+            every = ls_tree_blobs(repo, treeish)
+            res.update((p, every[p]) for p in odd if p in every)
+    except GitError:
+        return {}
+    return res
+
+
 def _iso_days(a: str, b: str | None) -> int | None:
     try:
         start = _dt.datetime.fromisoformat(a)
@@ -806,7 +1022,7 @@ def _findings(repo: Repo, engine: Engine, groups: dict[tuple[str, str], _Group],
         if ref_index.error:
             stats.errors.append(ref_index.error)
         paths = sorted({g.path for g in groups.values() if g.where == "history"})
-        at_head = ls_tree_blobs(repo, head, paths) if head and paths else {}
+        at_head = _blobs_at(repo, head, paths) if head and paths else {}
         out: list[Finding] = []
         rescanned: dict[tuple[str, str], list[Finding]] = {}
         for (fp, path), g in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):

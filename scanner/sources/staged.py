@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from scanner.models import Chunk, Finding, ScanStats
-from scanner.sources.git import CatFile, Repo, blob_id, decode_path, split_z
+from scanner.sources.git import CatFile, GitError, Repo, blob_id, decode_path, split_z
 
 if TYPE_CHECKING:
     from scanner.engine import Engine
@@ -117,10 +117,15 @@ def iter_staged(repo: Repo, files: list[StagedFile], cat: CatFile, stats: ScanSt
         if local is not None:
             yield f, Chunk(data=local, path=f.path, git_status="tracked", meta={"blob": f.blob, "source": "index"})
             continue
-        got = cat.get(f.blob, max_size=max_size)
+        try:
+            got = cat.get(f.blob, max_size=max_size)
+        except GitError:  # git stopped inside it (corrupt); the next read starts a new git
+            stats.skip("missing_object")
+            stats.unread(f"{f.blob} at {f.path} (corrupt: git cannot read it)")
+            continue
         if got is None:
             stats.skip("missing_object")
-            stats.errors.append(f"{f.path}: staged object {f.blob[:12]} is missing")
+            stats.unread(f"{f.blob} at {f.path} (missing)")
             continue
         _type, data, _size = got
         if data is None:
@@ -171,7 +176,10 @@ def _new_in_commit(repo: Repo, engine: Engine, cat: CatFile, f: StagedFile, foun
         olds.append((f.old_blob, f.old_path or f.path))
     olds += [(f"{parent}:{f.path}", f.path) for parent in merge_parents if "\n" not in f.path]
     for name, path in olds:
-        got = cat.get(name, max_size=max_size)
+        try:
+            got = cat.get(name, max_size=max_size)
+        except GitError:  # an unreadable old version: the secret counts as new (reported, never hidden)
+            continue
         if got is None or got[1] is None:
             continue
         old = got[1]
