@@ -206,7 +206,11 @@ def load_config(root: Path, explicit: Path | None = None, *, committed: RepoRead
         return _from_table(_table_of(data, explicit.name), root=explicit.parent.resolve(), source=str(explicit))
     user = user_config_path()
     cfg = Config(root=base)
-    user_data = read_small_file(user, "config")
+    try:
+        user.exists()  # raises PermissionError where the home cannot be looked into
+        user_data = read_small_file(user, "config")
+    except PermissionError:  # a home this user cannot even look into (sudo -u nobody): it holds no config of theirs
+        user_data = None
     if user_data is not None:
         cfg = _from_table(_table_of(_toml_parse(user_data, str(user)), user.name), root=user.parent, source=str(user))
         cfg = cfg.with_(root=base)
