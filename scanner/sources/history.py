@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import subprocess
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from scanner.errors import CexguardError
 from scanner.models import UNREADABLE_SHOWN, Chunk, Finding, ScanStats
@@ -177,7 +178,13 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
                 max_size: int, progress: Progress | None, procs: list[GitProc],
                 on_hit: Callable[[], None] | None = None) -> _Scan:
     """Read the listed blobs through one `git cat-file --batch`; each through the prefilter once.
-    `on_hit` is called when a blob has findings."""
+    `on_hit` is called when a blob has findings.
+
+    Two threads: a reader takes each blob from git and runs stage one on it (Hyperscan releases the
+    GIL), and hands the few blobs that pass to this thread, which runs stage two (Python). So git
+    never waits while Python judges a blob full of candidates (a documentation repository's every
+    version of a page of example keys): git inflating, stage one and stage two overlap on both cores.
+    The hand-over is bounded in bytes (HANDOVER_BYTES, or one blob however large)."""
     res = _Scan()
     if listing.count == 0:
         return res
@@ -187,53 +194,136 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
     cat = _BatchReader(repo, listing, fmt, procs, stats)
     if progress is not None:
         progress.set_total(listing.count, listing.nbytes or None)
-    readline = cat.header
-    prepare, hit, scan = engine.prepare, engine.hit, engine.scan
-    n = nbytes = missing = too_large = dropped = dropped_bytes = 0
-    while True:
-        header = readline()
-        if not header:
-            break
-        parts = header.rstrip(b"\n").split(b" ", 3)
-        if len(parts) < 3 or not parts[2].isdigit():
-            missing += 1  # '<oid> missing': listed, then gone (a concurrent gc), a damaged pack, a partial clone
-            stats.unread(f"{parts[0].decode('ascii', 'replace')} (missing)")
-            continue
-        size = int(parts[2])
-        if parts[1] != b"blob":  # e.g. a tag or tree a ref names directly
-            cat.drop(parts[0], size)
-            continue
-        n += 1
-        nbytes += size
-        if size > max_size:
-            if cat.drop(parts[0], size):
-                too_large += 1
-            continue
-        data = cat.body(parts[0], size)
-        if data is None:  # git stopped inside it (a corrupt object): reported, and reading goes on
-            continue
-        pre = prepare(data)
-        if hit(pre):
-            oid = parts[0].decode()
-            path = decode_path(parts[3]) if len(parts) > 3 and parts[3] else ""
+    handover = _Handover(HANDOVER_BYTES)
+    counts = _ReadCounts()
+    reader = threading.Thread(target=_read_blobs, args=(cat, engine, stats, counts, handover, max_size, progress),
+                              name="cexguard-reader", daemon=True)
+    reader.start()
+    scan = engine.scan
+    try:
+        while True:
+            item = handover.get()
+            if item is None:
+                break
+            oid, path, data, pre = item
             found = scan(Chunk(data=data, path=path, meta={"blob": oid}), stats, pre)
             if found:
                 res.hits[oid] = found
                 if on_hit is not None:
                     on_hit()
-        else:  # ruled out by the prefilter: scanned all the same (the engine counts the rest)
-            dropped += 1
-            dropped_bytes += size
-        if progress is not None:
-            progress.update(n, nbytes)
-    stats.files_scanned += dropped
-    stats.bytes_scanned += dropped_bytes
-    res.blobs, res.nbytes = n, nbytes
-    if missing:
-        stats.skip("missing_object", missing)
-    if too_large:
-        stats.skip("too_large", too_large)
+    finally:
+        handover.close()
+    reader.join()
+    if counts.error is not None:
+        raise counts.error
+    stats.files_scanned += counts.dropped
+    stats.bytes_scanned += counts.dropped_bytes
+    res.blobs, res.nbytes = counts.n, counts.nbytes
+    if counts.missing:
+        stats.skip("missing_object", counts.missing)
+    if counts.too_large:
+        stats.skip("too_large", counts.too_large)
     return res
+
+
+HANDOVER_BYTES = 64 << 20
+
+
+@dataclass
+class _ReadCounts:
+    n: int = 0
+    nbytes: int = 0
+    missing: int = 0
+    too_large: int = 0
+    dropped: int = 0
+    dropped_bytes: int = 0
+    error: BaseException | None = None
+
+
+class _Handover:
+    """A queue of blobs from the reader thread, bounded by their total size (one blob always fits)."""
+
+    def __init__(self, limit: int) -> None:
+        import collections
+
+        self.limit = limit
+        self.items: collections.deque[tuple[str, str, bytes, Any] | None] = collections.deque()
+        self.held = 0
+        self.closed = False
+        self.cond = threading.Condition()
+
+    def put(self, item: tuple[str, str, bytes, Any] | None) -> bool:
+        """Add a blob (None: the end); wait while the queue is full. False once the consumer left."""
+        size = len(item[2]) if item is not None else 0
+        with self.cond:
+            while not self.closed and self.items and self.held + size > self.limit:
+                self.cond.wait()
+            if self.closed:
+                return False
+            self.items.append(item)
+            self.held += size
+            self.cond.notify_all()
+            return True
+
+    def get(self) -> tuple[str, str, bytes, Any] | None:
+        with self.cond:
+            while not self.items:
+                self.cond.wait()
+            item = self.items.popleft()
+            if item is not None:
+                self.held -= len(item[2])
+            self.cond.notify_all()
+            return item
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.items.clear()
+            self.cond.notify_all()
+
+
+def _read_blobs(cat: _BatchReader, engine: Engine, stats: ScanStats, c: _ReadCounts, handover: _Handover,
+                max_size: int, progress: Progress | None) -> None:
+    """The reader thread: every listed blob from git, through stage one; hits handed over."""
+    readline = cat.header
+    prepare, hit = engine.prepare, engine.hit
+    try:
+        while True:
+            header = readline()
+            if not header:
+                break
+            parts = header.rstrip(b"\n").split(b" ", 3)
+            if len(parts) < 3 or not parts[2].isdigit():
+                c.missing += 1  # '<oid> missing': gone since listed (a concurrent gc), a damaged pack, a partial clone
+                stats.unread(f"{parts[0].decode('ascii', 'replace')} (missing)")
+                continue
+            size = int(parts[2])
+            if parts[1] != b"blob":  # e.g. a tag or tree a ref names directly
+                cat.drop(parts[0], size)
+                continue
+            c.n += 1
+            c.nbytes += size
+            if size > max_size:
+                if cat.drop(parts[0], size):
+                    c.too_large += 1
+                continue
+            data = cat.body(parts[0], size)
+            if data is None:  # git stopped inside it (a corrupt object): reported, and reading goes on
+                continue
+            pre = prepare(data)
+            if hit(pre):
+                path = decode_path(parts[3]) if len(parts) > 3 and parts[3] else ""
+                if not handover.put((parts[0].decode(), path, data, pre)):
+                    return
+            else:  # ruled out by the prefilter: scanned all the same (the engine counts the rest)
+                c.dropped += 1
+                c.dropped_bytes += size
+            if progress is not None:
+                progress.update(c.n, c.nbytes)
+    except BaseException as e:  # handed to the main thread, raised there
+        c.error = e
+    finally:
+        handover.put(None)
 
 
 class _BatchReader:
