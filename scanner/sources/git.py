@@ -190,7 +190,8 @@ def popen(cwd: str | os.PathLike[str], *args: str, stdin: int | None = None, off
         err.close()
         raise GitError("git is not installed or not on PATH") from None
     p.errfile = err
-    p.what = " ".join(a for a in args[:2] if not a.startswith("--format"))
+    words = [a for i, a in enumerate(args) if a != "-c" and (i == 0 or args[i - 1] != "-c")]  # no -c settings
+    p.what = " ".join(a for a in words[:2] if not a.startswith("--format"))
     return p
 
 
