@@ -226,7 +226,7 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
     return res
 
 
-HANDOVER_BYTES = 64 << 20
+HANDOVER_BYTES = 16 << 20
 
 
 @dataclass
@@ -536,7 +536,7 @@ def _records_mentioning(stream: IO[bytes], want: set[bytes]) -> Iterator[bytes]:
     finder = _id_finder(want)
     rest = b""
     while True:
-        block = stream.read(16 << 20)
+        block = stream.read(4 << 20)
         data = rest + block
         if not block:
             cut = len(data)
