@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from scanner.errors import CexguardError
 
 URL_SCHEMES = ("file", "https", "ssh")
-_SCP = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/].*)$")
+_SCP = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/:].*)$")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ def _id(source: str) -> str:
 
 def spec_for(line: str, *, base: Path, where: str, auth: str | None = None, fork: bool = False) -> RepoSpec:
     """A RepoSpec for one input line; a URL that cexguard never fetches is a usage error."""
+    if "::" in line.split("/", 1)[0]:
+        raise CexguardError(f"{where}: unsupported transport {line.split('::', 1)[0]!r}:: (use https://, ssh://, "
+                            "file:// or a local path)")
     if "://" in line:
         u = urlsplit(line)
         if u.scheme not in URL_SCHEMES:

@@ -251,7 +251,7 @@ def run_org(specs: list[RepoSpec], state: State, job: Job, *, workers: int | Non
                     raise CexguardError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
             else:
                 cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+                                       dashboard_address=None, silence_logs=logging.CRITICAL)
                 client = Client(cluster)
             by_key: dict[str, RepoSpec] = {}
             futures = []
