@@ -34,7 +34,7 @@ class FakeApi(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: FakeApi
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         u = urlsplit(self.path)
         self.server.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
         route = self.server.routes.get(u.path)

@@ -11,7 +11,7 @@ from tests.remote.conftest import World, fake, world  # noqa: F401 (fixtures)
 
 
 @pytest.mark.slow
-def test_a_pair_in_three_repositories_is_verified_once(world: World, org: Org) -> None:
+def test_a_pair_in_three_repositories_is_verified_once(world: World, org: Org) -> None:  # noqa: F811
     pair = env_line(world.leaked.api_key) + env_line(world.leaked.secret, "BINANCE_API_SECRET")
     for name in ("a", "b", "c"):
         org.repo(name, [{"bot/.env": pair}])
