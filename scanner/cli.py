@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "scan": "scanner.commands.scan:scan",
     "staged": "scanner.commands.git:staged",
     "history": "scanner.commands.git:history",
+    "org": "scanner.commands.org:org",
     "install-hook": "scanner.commands.git:install_hook",
     "baseline": "scanner.commands.scan:baseline",
     "rules": "scanner.commands.rules:rules",

@@ -75,15 +75,49 @@ LOCAL_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY
              "GIT_QUARANTINE_PATH", "GIT_REPLACE_REF_BASE", "GIT_INTERNAL_SUPER_PREFIX", "GIT_CONFIG")
 
 
-def command(*args: str) -> list[str]:
-    """The hardened command line for `git ARGS`."""
-    cmd = [GIT, *GLOBAL_OPTIONS]
+# -- the one exception: mirroring for `cexguard org` -----------------------------------------------
+# `git clone --mirror` / `git fetch` into cexguard's own mirror cache may use exactly these
+# transports, and only when a caller passes `protocols=` (scanning never does). Everything else in
+# HARDENING stays (no hooks, credential helpers, askpass, pager, fsmonitor); ext::, git:// and plain
+# http:// stay refused. ssh runs the system `ssh` in batch mode (the user's ~/.ssh/config and agent,
+# never a password prompt); GIT_SSH/GIT_SSH_COMMAND/core.sshCommand from anywhere are still ignored.
+MIRROR_PROTOCOLS = ("file", "https", "ssh")
+MIRROR_SSH = "ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4"
+MIRROR_CONFIG = (
+    "gc.auto=0",  # a fetch must never prune: unreachable objects stay for the audit
+    "maintenance.auto=false",
+    "fetch.writeCommitGraph=false",
+    "fetch.recurseSubmodules=false",
+    "fetch.prune=false",  # the mirror keeps deleted refs' objects; refs follow the remote (clone --mirror)
+    "http.lowSpeedLimit=1000",  # a stalled https transfer fails instead of hanging
+    "http.lowSpeedTime=60",
+)
+
+
+def _allowing(protocols: Sequence[str]) -> tuple[str, ...]:
+    bad = [p for p in protocols if p not in MIRROR_PROTOCOLS]
+    if bad:
+        raise ValueError(f"protocol(s) never allowed: {bad}")
+    out = []
     for item in HARDENING:
+        key = item.split("=", 1)[0]
+        if key.startswith("protocol.") and key.endswith(".allow") and key[9:-6] in protocols:
+            item = f"{key}=always"
+        elif key == "core.sshCommand" and "ssh" in protocols:
+            item = f"core.sshCommand={MIRROR_SSH}"
+        out.append(item)
+    return (*out, *MIRROR_CONFIG)
+
+
+def command(*args: str, protocols: Sequence[str] = ()) -> list[str]:
+    """The hardened command line for `git ARGS` (`protocols`: see MIRROR_PROTOCOLS)."""
+    cmd = [GIT, *GLOBAL_OPTIONS]
+    for item in (_allowing(protocols) if protocols else HARDENING):
         cmd += ("-c", item)
     return [*cmd, *args]
 
 
-def environment(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
+def environment(cwd: str | os.PathLike[str] | None = None, protocols: Sequence[str] = ()) -> dict[str, str]:
     """The hardened environment for a git process run in `cwd` (see LOCAL_ENV)."""
     env = dict(os.environ)
     for k in DROP_ENV:
@@ -92,6 +126,9 @@ def environment(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
         for k in LOCAL_ENV:
             env.pop(k, None)
     env.update(SET_ENV)
+    if protocols:
+        _allowing(protocols)  # (validates)
+        env["GIT_ALLOW_PROTOCOL"] = ":".join(protocols)
     return env
 
 
@@ -119,16 +156,24 @@ def _first_line(err: bytes) -> str:
 
 
 def run(cwd: str | os.PathLike[str], *args: str, input: bytes | None = None, check: bool = True,
-        offline: bool = True) -> subprocess.CompletedProcess[bytes]:
+        offline: bool = True, protocols: Sequence[str] = (), timeout: float | None = None,
+        extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     """Run `git ARGS` in `cwd` (hardened) and capture its output (bytes). Raise GitError when
-    check fails. (`offline` is always true: no git call may reach the network.)"""
+    check fails. No git call reaches the network, except the org mirror's clone/fetch, which pass
+    `protocols` (a subset of MIRROR_PROTOCOLS), a `timeout` and maybe `extra_env` (GIT_CONFIG_*)."""
+    env = environment(cwd, protocols)
+    if extra_env:
+        env.update(extra_env)
     try:
-        proc = subprocess.run(command(*args), cwd=cwd, input=input, capture_output=True,
-                              env=environment(cwd), check=False)
+        proc = subprocess.run(command(*args, protocols=protocols), cwd=cwd, input=input, capture_output=True,
+                              env=env, check=False, timeout=timeout)
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None
     except NotADirectoryError:
         raise GitError(f"not a directory: {cwd}") from None
+    except subprocess.TimeoutExpired:
+        sub = next((a for a in args if not a.startswith("-")), "git")
+        raise GitError(f"git {sub} timed out after {timeout:g} s") from None
     if check and proc.returncode != 0:
         sub = next((a for a in args if not a.startswith("-")), "git")
         raise GitError(f"git {sub} failed: {_first_line(proc.stderr)}")
