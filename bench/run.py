@@ -382,6 +382,8 @@ def bench(tools: list[Tool], reps: int, timeout: float, cwd: str | None = None, 
                     problem = f"exit code {res.rc}"
                 elif t.needs_json and count_findings(first_json(raw)) is None:
                     problem = f"exit code {res.rc}, no JSON report"
+                elif "incomplete scan" in res.stderr:  # betterleaks stops at the first unreadable object
+                    problem = f"aborted: {_last_line_with(res.stderr, 'incomplete scan')}"
                 if problem:
                     tail = "\n    ".join(res.stderr.strip().splitlines()[-8:]) or "(no stderr)"
                     t.failed, t.fail_detail = problem, tail
@@ -396,6 +398,11 @@ def bench(tools: list[Tool], reps: int, timeout: float, cwd: str | None = None, 
                     f"cpu {res.cpu:7.2f}s  rss {res.rss / MIB:7.1f} MiB  rc {res.rc}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _last_line_with(text: str, needle: str) -> str:
+    line = next((x for x in reversed(text.splitlines()) if needle in x), "")
+    return re.sub(r"\x1b\[[0-9;]*m", "", line).strip()[-120:]
 
 
 def med(t: Tool, attr: str) -> float | None:
