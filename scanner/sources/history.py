@@ -4,8 +4,8 @@ The common path: list the blobs (`git cat-file --batch-all-objects --batch-check
 --objects` with --reachable-only) into a temporary file, then stream them through one `git cat-file
 --batch`: git inflates on one core while a reader thread runs the engine's prefilter and the main
 thread judges the few blobs that pass. Only blobs with findings are then mapped to history: `git
-log --all --reflog -m --raw` (started when the stream ends, beside the walk that looks for missing
-objects; filtered for the hit blob ids in one Hyperscan pass) gives the commits that added or removed them at each path; from that come the introducing commit,
+log --all --reflog -m --raw` (started at the first finding, at low priority, with a small delta
+cache; filtered for the hit blob ids in one Hyperscan pass) gives the commits that added or removed them at each path; from that come the introducing commit,
 author, date, the refs containing it, whether it is still at HEAD and the exposure window. Blobs no
 ref or reflog reaches are looked up in unreachable commits and the index, else reported as
 unreachable blobs. One finding per (secret, path).
@@ -600,9 +600,9 @@ def _id_finder(want: set[bytes]) -> Callable[[bytes], list[int]] | None:
 
 class HistoryLog:
     """`git log --all --reflog -m --raw` of the whole history into a temporary file, at a lower
-    priority, started when the stream ends (during it both cores are busy, and two git readers at
-    once would pass the memory cap); it runs beside the missing-object walk. Never started for a
-    repository without findings."""
+    priority, started at the first finding: it takes what CPU the stream leaves, so provenance is
+    mostly ready when the stream ends (measured on hummingbot: started after the stream instead,
+    the audit took 31 s rather than 17-21 s). Never started for a repository without findings."""
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
@@ -812,9 +812,7 @@ def _audit_all(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: Sc
     hlog = HistoryLog(repo)
     try:
         scan = stream_scan(repo, engine, stats, listing, with_rest=reachable_only, max_size=max_size,
-                           progress=progress, procs=procs)
-        if scan.hits:  # the whole-history log now, beside the missing-object walk: the stream kept both
-            hlog.start()  # cores busy already, and git's two readers at once would pass 200 MiB
+                           progress=progress, procs=procs, on_hit=hlog.start)
         return _provenance(repo, engine, stats, scan, listing, hlog, max_size=max_size, progress=progress)
     finally:
         hlog.close()
