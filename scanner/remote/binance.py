@@ -57,6 +57,13 @@ CODE_KEY_FORMAT = -2014  # API-key format invalid
 CODE_REJECTED = -2015  # invalid API-key, IP, or permissions for action
 AUTH_CODES = frozenset({CODE_BAD_SIGNATURE, CODE_BAD_KEY_ID, CODE_KEY_FORMAT, CODE_REJECTED})
 AUTH_STATUSES = frozenset({400, 401})  # the HTTP statuses Binance answers those codes with
+CODE_TOO_MUCH_WEIGHT = -1003  # too much request weight used (HTTP 429; 418 once banned)
+
+# Binance's per-minute weight headers -> the pool each one counts (documented limits: /api 6000 per
+# IP, /sapi 12000 per IP, /sapi UID-weighted endpoints 180000 per account)
+WEIGHT_HEADERS = {"X-MBX-USED-WEIGHT-1M": "api", "X-SAPI-USED-IP-WEIGHT-1M": "sapi_ip",
+                  "X-SAPI-USED-UID-WEIGHT-1M": "sapi_uid"}
+WEIGHT_LIMITS_1M = {"api": 6000, "sapi_ip": 12000, "sapi_uid": 180000}
 
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,256}")
 
@@ -374,6 +381,8 @@ class Transport:
         self._block_reason = ""
         self._ssl: ssl.SSLContext | None = None
         self.calls = 0  # HTTP requests actually sent
+        # pool -> (used weight Binance reported, the server minute it was reported in)
+        self.used_weight: dict[str, tuple[int, int]] = {}
 
     def __repr__(self) -> str:
         return f"Transport({self.base_url})"
@@ -538,7 +547,21 @@ class Transport:
         finally:
             deadline.disarm()
             conn.close()
+        self._note_weight(resp.headers)
         return _interpret(resp.status, resp.headers, raw, endpoint, scrub)
+
+    def _note_weight(self, headers: Any) -> None:
+        """Remember the used weight of each pool Binance reports (X-MBX-USED-WEIGHT-1M, ...)."""
+        minute = self.now_ms() // 60000
+        for name, pool in WEIGHT_HEADERS.items():
+            value = headers.get(name)
+            if value is not None and str(value).strip().isdigit():
+                self.used_weight[pool] = (int(str(value).strip()), minute)
+
+    def minute_weight(self, pool: str) -> int:
+        """The weight Binance last reported used in `pool` this minute (0 if the minute has turned)."""
+        used, minute = self.used_weight.get(pool, (0, -1))
+        return used if minute == self.now_ms() // 60000 else 0
 
 
 def _scrub_values(creds: Credentials | None, target: str, body: bytes | None) -> tuple[str, ...]:

@@ -77,39 +77,42 @@ def test_ip_restricted_key_that_works_from_here_says_so(fake: FakeBinance, run: 
     assert any("whitelist" in x for x in data["risk_reasons"])
 
 
-def test_deleted_key_is_invalid_exit_0_with_possible_causes(world: World, run: RunCli) -> None:
+def test_deleted_key_without_master_is_rejected_exit_5_not_dead(world: World, run: RunCli) -> None:
     world.fake.keys[world.leaked.api_key].deleted = True
     r = run("verify", "--format", "json", env=world.env(master=False))
     data = json.loads(r.out)
-    assert (r.code, data["status"]) == (0, "invalid")
+    assert (r.code, data["status"], data["dead"]) == (5, "rejected", None)
     assert data["error"]["code"] == -2015
     assert data["causes"] == ["deleted", "ip_restricted_elsewhere", "no_permission"]
-    assert data["permissions"] is None and data["risk"] is None
+    assert data["permissions"] is None and data["risk"] is None and data["settled"] is None
+    assert any("CEXGUARD_MASTER_API_KEY" in t for t in data["tell_apart"])
     no_secret_in(world, r.out, r.err)
 
 
-def test_ip_restricted_elsewhere_is_invalid_not_dead(fake: FakeBinance, run: RunCli) -> None:
+def test_ip_restricted_elsewhere_is_rejected_and_says_how_to_tell(fake: FakeBinance, run: RunCli) -> None:
     acct = fake.add_account("a@example.com")
     k = fake.add_key(acct, ip_list=["203.0.113.7"], enableWithdrawals=True)
     r = run("verify", env={**k.env(), "CEXGUARD_API_URL": fake.url})
-    assert r.code == 0
-    assert "INVALID" in r.out and "IP-restricted" in r.out and "whitelisted addresses" in r.out
+    assert r.code == 5
+    assert "REJECTED" in r.out and "IP-restricted" in r.out and "whitelisted addresses" in r.out
+    assert "to tell a deleted key from a live IP-restricted one" in r.out and "CEXGUARD_MASTER_API_KEY" in r.out
 
 
-def test_wrong_secret_is_invalid_with_that_cause(world: World, run: RunCli) -> None:
+def test_wrong_secret_is_its_own_status_exit_5(world: World, run: RunCli) -> None:
     env = world.env(master=False)
     env["BINANCE_API_SECRET"] = random_alnum()
     r = run("verify", "--format", "json", env=env)
     data = json.loads(r.out)
-    assert (r.code, data["status"], data["causes"], data["error"]["code"]) == (0, "invalid", ["wrong_secret"], -1022)
+    assert (r.code, data["status"], data["causes"], data["error"]["code"]) == (5, "wrong_secret", ["wrong_secret"], -1022)
+    assert data["dead"] is None and data["tell_apart"] == []
     assert env["BINANCE_API_SECRET"] not in r.out + r.err
 
 
-def test_malformed_key_is_invalid_2014(fake: FakeBinance, run: RunCli) -> None:
+def test_malformed_key_is_dead_2014(fake: FakeBinance, run: RunCli) -> None:
     r = run("verify", "--format", "json",
             env={"BINANCE_API_KEY": "short", "BINANCE_API_SECRET": random_alnum(), "CEXGUARD_API_URL": fake.url})
     data = json.loads(r.out)
-    assert (r.code, data["status"], data["causes"]) == (0, "invalid", ["malformed"])
+    assert (r.code, data["status"], data["causes"], data["dead"]) == (0, "malformed", ["malformed"], True)
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ed25519"])
@@ -256,7 +259,7 @@ def test_verify_findings_verifies_each_distinct_pair_once(world: World) -> None:
                 + [finding("binance_api_key", lone_key, path="d.txt")])
     out = verify_findings(findings, api_url=world.fake.url)
     assert [f.path for f in out] == [f.path for f in findings]
-    assert [ver(f)["status"] for f in out] == ["live"] * 4 + ["invalid"] * 2 + ["unverifiable"]
+    assert [ver(f)["status"] for f in out] == ["live"] * 4 + ["rejected"] * 2 + ["unverifiable"]
     assert ver(out[0])["risk"] == "critical"
     assert ver(out[0])["permissions"]["enableWithdrawals"] is True
     assert "paired" in ver(out[6])["reason"]
