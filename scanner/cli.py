@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "rules": "scanner.commands.rules:rules",
     "verify": "scanner.commands.remote:verify",
     "revoke": "scanner.commands.remote:revoke",
+    "activity": "scanner.commands.activity:activity",
+    "incident": "scanner.commands.incident:incident",
 }
 
 
@@ -52,14 +54,18 @@ def cli() -> None:
 
     \b
     Exit codes:
-      0    no findings; verify: key invalid; revoke: revoked, already revoked or dry run
+      0    no findings; verify: key deleted or malformed; revoke: revoked, already
+           revoked or dry run; activity: nothing after the first exposure
       1    findings reported (scan, staged, history); verify: key live;
-           revoke: failed or not revocable through the API
+           revoke: failed or not revocable through the API; activity: events
+           after the key's first exposure; incident: playbook steps left
       2    error: bad usage or input, the report could not be written (closed
            stdout, full disk), or an internal error; one line on stderr, never a
            traceback (CEXGUARD_DEBUG=1 shows it for an internal error)
       3    verify: status unknown (WAF, rate limit, 5xx, timeout, an answer
            whose shape proves nothing)
+      5    verify: rejected (-2015: deleted, or live and IP-restricted to other
+           addresses) or wrong_secret (-1022): refused, but not proven dead
       130  interrupted (Ctrl-C); 143: terminated (SIGTERM)
     """
 
