@@ -133,6 +133,17 @@ class Budget:
             self.pauses += 1
         self.spent[pool] += cost
 
+    def pause(self, seconds: float, why: str) -> bool:
+        """Wait `seconds` (a 429's Retry-After) if the run's waiting allowance lets it; False if not."""
+        if self.paused + seconds > self.max_pause:
+            return False
+        if self.progress:
+            self.progress(f"waiting {seconds:.0f}s: {why}")
+        (self.sleep or _real_sleep)(seconds)
+        self.paused += seconds
+        self.pauses += 1
+        return True
+
     def note(self) -> None:
         for pool in WEIGHT_LIMITS_1M:
             used = self.transport.minute_weight(pool)
@@ -313,25 +324,31 @@ class _Reader:
         except BudgetReached as e:
             self.miss(what, "budget", str(e), since, until)
             raise _Skip from None
-        try:
-            self.r.calls += 1
-            data = self.transport.request("GET", path, params=params, credentials=self.creds if signed else None,
-                                          signed=signed)
-        except Unreachable:
-            raise
-        except AuthError as e:
-            self.miss(what, "permission", f"Binance refused this read (code {e.code}): the key lacks the permission "
-                      "it needs, or it was deleted or IP-restricted meanwhile", since, until)
-            raise _Skip from None
-        except ApiError as e:
-            self.miss(what, "error", str(e), since, until)
-            raise _Skip from None
-        except Unavailable as e:
-            self.miss(what, "unavailable", str(e), since, until)
-            raise _Skip from None
-        finally:
-            self.budget.note()
-        return data
+        retried = False
+        while True:
+            try:
+                self.r.calls += 1
+                return self.transport.request("GET", path, params=params,
+                                              credentials=self.creds if signed else None, signed=signed)
+            except Unreachable:
+                raise
+            except AuthError as e:
+                self.miss(what, "permission", f"Binance refused this read (code {e.code}): the key lacks the "
+                          "permission it needs, or it was deleted or IP-restricted meanwhile", since, until)
+                raise _Skip from None
+            except ApiError as e:
+                self.miss(what, "error", str(e), since, until)
+                raise _Skip from None
+            except Unavailable as e:
+                if not retried and e.http_status == 429 and e.retry_after is not None \
+                        and self.budget.pause(e.retry_after, f"Binance answered 429 ({e.code}): {e}"):
+                    self.transport.clear_block()
+                    retried = True
+                    continue
+                self.miss(what, "unavailable", str(e), since, until)
+                raise _Skip from None
+            finally:
+                self.budget.note()
 
     # -- steps
     def restrictions(self) -> None:

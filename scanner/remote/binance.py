@@ -80,6 +80,7 @@ class RemoteError(CexguardError):
         self.http_status = http_status
         self.code = code
         self.server_msg = server_msg
+        self.retry_after: float | None = None  # seconds, from a 429/418 answer's Retry-After
 
     def to_dict(self) -> dict[str, Any]:
         return {"endpoint": self.endpoint, "http_status": self.http_status, "code": self.code,
@@ -460,6 +461,11 @@ class Transport:
         if left > 0:
             raise Unavailable(f"{endpoint}: not sent: {self._block_reason} ({left:.0f}s left)", endpoint=endpoint)
 
+    def clear_block(self) -> None:
+        """Forget a 429's Retry-After once the caller has waited it out itself (never a 418 ban)."""
+        if self._block_reason.endswith("(HTTP 429)"):
+            self._blocked_until = 0.0
+
     def _block(self, seconds: float, error: RemoteError) -> None:
         self._blocked_until = max(self._blocked_until, time.monotonic() + seconds)
         self._block_reason = ("Binance banned this IP (HTTP 418)" if error.http_status == 418
@@ -752,7 +758,9 @@ def _interpret(status: int, headers: Any, raw: bytes, endpoint: str, scrub: tupl
         what = "IP banned by Binance (HTTP 418)" if status == 418 else "rate limited (HTTP 429)"
         ra = _retry_after(headers)
         hint = f"; retry after {ra:.0f}s" if ra is not None else ""
-        raise _RateLimited(fail(Unavailable, f"{endpoint}: {what}{hint}"), ra)
+        limited = fail(Unavailable, f"{endpoint}: {what}{hint}")
+        limited.retry_after = ra
+        raise _RateLimited(limited, ra)
     if status == 403:
         raise fail(Unavailable, f"{endpoint}: HTTP 403: blocked by Binance's web application firewall "
                                 f"(or this country/IP is not served){said}")

@@ -166,7 +166,7 @@ def _leak(inp: Inputs) -> dict[str, Any] | None:
         "first_exposed_at": exp["first_exposed_at"] if exp else None,
         "first_commit": exp.get("commit") if exp else None,
         "exposure_days": max(days) if days else None,
-        "present_at_head": [r.get("path") for r in rows if r.get("present_at_head")],
+        "present_at_head": list(dict.fromkeys(r.get("path") for r in rows if r.get("present_at_head"))),
         "reachable": sorted({str(r.get("reachable")) for r in rows if r.get("reachable")}),
         "history_truncated": bool(stats.get("history_truncated")),
     }
@@ -322,6 +322,12 @@ def _v(value: Any) -> str:
     return str(value)
 
 
+def _time_or(name: str, value: Any) -> str:
+    if name.endswith("Time") and isinstance(value, int) and not isinstance(value, bool) and value > 10**11:
+        return _iso(value)
+    return _v(value)
+
+
 def sections(inc: Mapping[str, Any]) -> list[Section]:
     out: list[Section] = []
     key = inc["key"]
@@ -388,7 +394,7 @@ def sections(inc: Mapping[str, Any]) -> list[Section]:
             s.items.extend(str(r) for r in reasons or [])
         perms = verdict.get("permissions")
         if perms:
-            s.table = (["permission", "value"], [[k, _v(v)] for k, v in perms.items()])
+            s.table = (["permission", "value"], [[k, _time_or(k, v)] for k, v in perms.items()])
     else:
         s.paragraphs.append("Not known: no verify report was given.")
     out.append(s)
@@ -437,7 +443,7 @@ def sections(inc: Mapping[str, Any]) -> list[Section]:
 
 # ------------------------------------------------------------------------------------------ markdown
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def md_escape(value: Any) -> str:
