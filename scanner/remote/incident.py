@@ -157,8 +157,9 @@ def _leak(inp: Inputs) -> dict[str, Any] | None:
     found = key_findings(inp.report, inp.fingerprint)
     rows = [{k: f.get(k) for k in LEAK_FIELDS if k in f} for f in found]  # picked: never `secret`
     exp = exposure_from_findings(found)
-    days = [f.get("exposure_days") for f in found if isinstance(f.get("exposure_days"), int)]
-    stats = inp.report.get("stats") if isinstance(inp.report.get("stats"), dict) else {}
+    days: list[int] = [f["exposure_days"] for f in found if isinstance(f.get("exposure_days"), int)]
+    raw_stats = inp.report.get("stats")
+    stats: dict[str, Any] = raw_stats if isinstance(raw_stats, dict) else {}
     return {
         "report": inp.report_name,
         "findings": rows,

@@ -196,7 +196,7 @@ def key_age(permissions: Mapping[str, Any], *, now_ms: int, rotate_after: int = 
     """(created_at, age_days, trading_authority_expires_at, risk reasons) from apiRestrictions."""
     created = permissions.get("createTime")
     created_at = _iso_ms(created)
-    age = int((now_ms - created) // 86_400_000) if created_at is not None else None
+    age = int((now_ms - created) // 86_400_000) if created_at is not None and isinstance(created, (int, float)) else None
     reasons: list[str] = []
     if age is not None and age > rotate_after:
         reasons.append(f"the key is {age} days old (created {created_at}), older than the rotation period "

@@ -101,6 +101,8 @@ def test_plain_scan_loads_no_http_or_crypto_library(tmp_path: Path) -> None:
     assert _loaded("scan", str(tmp_path), "-q") == set()
     assert _loaded("verify", "--help") == set()
     assert _loaded("revoke", "--help") == set()
+    assert _loaded("activity", "--help") == set()
+    assert _loaded("incident", "--help") == set()
 
 
 def test_scan_with_verify_does_load_the_client(tmp_path: Path) -> None:
