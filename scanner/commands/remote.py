@@ -81,6 +81,9 @@ def verify(*, fmt: str, api_url: str | None, timeout: float, rotate_after: int, 
     import os
 
     master = credentials_from_env(MASTER_ENV, label="master") if os.environ.get(MASTER_ENV.key, "").strip() else None
+    if email and master is None:
+        raise CexguardError(f"--email is used to ask the master account about the key: set {MASTER_ENV.key} "
+                            f"and {MASTER_ENV.secret} (or {MASTER_ENV.key_file}) too")
     transport = Transport(base_url, timeout=timeout)
     result = verify_credentials(creds, transport=transport, rotate_after=rotate_after)
     if master is not None and result.status == "rejected":

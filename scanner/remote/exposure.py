@@ -98,7 +98,11 @@ def commit_time(rev: str, repo: str | Path) -> tuple[int, str]:
 
     if not rev or rev.startswith("-") or any(c.isspace() for c in rev):
         raise CexguardError(f"{rev!r} is not a date (YYYY-MM-DD) or a commit")
-    r = git.open_repo(repo)
+    try:
+        r = git.open_repo(repo)
+    except CexguardError as e:
+        raise CexguardError(f"{rev!r} is not a date (YYYY-MM-DD or ISO 8601), and no commit can be looked up: "
+                            f"{e}") from None
     p = git.run(r.cwd, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False)
     oid = p.stdout.decode("ascii", "replace").strip()
     if p.returncode != 0 or not oid:

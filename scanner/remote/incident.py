@@ -31,6 +31,7 @@ VERDICT_FIELDS = ("status", "dead", "checked_at", "api_url", "endpoint", "risk",
                   "created_at", "age_days", "trading_authority_expires_at", "settled")
 DONE_STATUSES = frozenset({"revoked", "already_revoked"})
 STATES = ("done", "left", "unknown")
+REVIEW_GAP_MS = 86_400_000
 
 
 def _now() -> str:
@@ -273,6 +274,7 @@ def _review_step(leak: dict[str, Any] | None, activity: dict[str, Any] | None,
     window = activity.get("window") or {}
     since, until = _ms(window.get("since")), _ms(window.get("until"))
     problems = []
+    gap = ""
     exposed = _ms((leak or {}).get("first_exposed_at")) or _ms((activity.get("exposure") or {}).get("first_exposed_at"))
     if since is None or until is None:
         problems.append("the report has no window")
@@ -281,9 +283,14 @@ def _review_step(leak: dict[str, Any] | None, activity: dict[str, Any] | None,
             problems.append(f"the window starts after the first exposure ({_iso(exposed)})")
         if exposed is None and until - since < 30 * 86_400_000:
             problems.append("the window is shorter than 30 days and the exposure date is unknown")
+        # activity can only be read while the key works, so it is read just before revoking: a gap of
+        # up to a day between the window's end and the revocation is accepted (and said)
         revoked_at = _ms((revoke or {}).get("at")) if revoke and revoke.get("outcome") in DONE_STATUSES else None
-        if revoked_at is not None and until < revoked_at:
-            problems.append(f"the window ends before the key was revoked ({revoke['at'] if revoke else ''})")
+        if revoked_at is not None and until < revoked_at - REVIEW_GAP_MS:
+            problems.append(f"the window ends more than a day before the key was revoked "
+                            f"({revoke['at'] if revoke else ''})")
+        elif revoked_at is not None and until < revoked_at:
+            gap = f"; the {(revoked_at - until) // 1000}s between the window's end and the revocation are not covered"
     if not activity.get("complete"):
         problems.append(f"{len(activity.get('not_read') or [])} read(s) missing (see the activity report)")
     flagged = len(activity.get("flagged") or [])
@@ -291,7 +298,7 @@ def _review_step(leak: dict[str, Any] | None, activity: dict[str, Any] | None,
         return {"step": "review", "title": title, "state": "left", "evidence": "; ".join(problems)}
     return {"step": "review", "title": title, "state": "done",
             "evidence": f"read in full from {window.get('since')} to {window.get('until')}; {flagged} event(s) after "
-                        "the first exposure, listed below: check each one"}
+                        f"the first exposure, listed below: check each one{gap}"}
 
 
 def _iso(ms: int) -> str:

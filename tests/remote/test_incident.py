@@ -105,3 +105,25 @@ def test_bad_inputs_are_one_line_exit_2(run: RunCli, tmp_path: Path, case: str) 
         args = ["--key", FP, "--replacement", write(tmp_path / "v.json", v)]
     r = run("incident", *args)
     assert r.code == 2 and r.out == "" and len(r.err.strip().splitlines()) == 1, r.err
+
+
+@pytest.mark.parametrize("revoked_at,state", [("2024-03-01T00:05:00Z", "done"), ("2024-03-03T00:00:00Z", "left")])
+def test_review_covers_the_window_up_to_the_revocation(run: RunCli, tmp_path: Path, revoked_at: str,
+                                                       state: str) -> None:
+    h = write(tmp_path / "audit.json", report())
+    act = {"command": "activity", "key": {"fingerprint": FP, "redacted": redact(KEY)}, "complete": True,
+           "window": {"since": "2024-01-01T00:00:00Z", "until": "2024-03-01T00:00:00Z", "source": "--since"},
+           "timeline": [], "not_read": [], "summary": {"events": 0, "after_exposure": 0}}
+    log = tmp_path / "audit.jsonl"
+    log.write_text(json.dumps({"key_fingerprint": FP, "time": revoked_at, "mode": "execute", "status": "revoked",
+                               "confirmed": True, "owner": {"type": "sub_account", "email": "b@example.com"}}) + "\n"
+                   + json.dumps({"key_fingerprint": "sha256:" + "3" * 40, "status": "failed"}) + "\n")
+    r = run("incident", "--key", FP, "--history-report", h, "--activity", write(tmp_path / "a.json", act),
+            "--audit-log", str(log), "--format", "json")
+    inc = json.loads(r.out)
+    review = next(s for s in inc["playbook"] if s["step"] == "review")
+    assert review["state"] == state, review
+    assert [x["status"] for x in inc["revoke"]["records"]] == ["revoked"]  # only this key's records
+    assert next(s for s in inc["playbook"] if s["step"] == "delete")["state"] == "done"
+    if state == "done":
+        assert "300s between the window's end and the revocation" in review["evidence"]
