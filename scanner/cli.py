@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "rules": "scanner.commands.rules:rules",
     "verify": "scanner.commands.remote:verify",
     "revoke": "scanner.commands.remote:revoke",
+    "activity": "scanner.commands.activity:activity",
+    "incident": "scanner.commands.incident:incident",
 }
 
 
@@ -53,9 +55,11 @@ def cli() -> None:
 
     \b
     Exit codes:
-      0    no findings; verify: key invalid; revoke: revoked, already revoked or dry run
+      0    no findings; verify: key deleted or malformed; revoke: revoked, already
+           revoked or dry run; activity: nothing after the first exposure
       1    findings reported (scan, staged, history); verify: key live;
-           revoke: failed or not revocable through the API
+           revoke: failed or not revocable through the API; activity: events
+           after the key's first exposure; incident: playbook steps left
       2    error: bad usage or input, the report could not be written (closed
            stdout, full disk), or an internal error; one line on stderr, never a
            traceback (CEXGUARD_DEBUG=1 shows it for an internal error)
@@ -65,6 +69,8 @@ def cli() -> None:
            or files could not be read (missing or corrupt git objects,
            permission denied); the report names them. With findings the
            exit code is 1 and the report still says it is incomplete.
+      5    verify: rejected (-2015: deleted, or live and IP-restricted to other
+           addresses) or wrong_secret (-1022): refused, but not proven dead
       130  interrupted (Ctrl-C); 143: terminated (SIGTERM)
     """
 

@@ -14,7 +14,8 @@ import click
 from scanner.clikit import Seconds
 from scanner.errors import CexguardError
 
-VERIFY_EXIT = {"invalid": 0, "live": 1, "unknown": 3}
+VERIFY_EXIT = {"live": 1, "live_ip_restricted": 1, "deleted": 0, "malformed": 0, "rejected": 5,
+               "wrong_secret": 5, "unknown": 3}
 REVOKE_EXIT = {"revoked": 0, "already_revoked": 0, "dry_run": 0, "failed": 1, "not_revocable": 1}
 
 API_URL_HELP = ("Binance API base URL (default https://api.binance.com; also CEXGUARD_API_URL). "
@@ -33,7 +34,14 @@ def _emit(data: dict[str, Any], text: str, fmt: str) -> None:
 @click.option("--api-url", default=None, help=API_URL_HELP)
 @click.option("--timeout", type=Seconds(0.1, 300), default=10.0, show_default=True,
               help="Seconds one network call may take in all: connecting, sending, and the whole answer.")
-def verify(*, fmt: str, api_url: str | None, timeout: float) -> int:
+@click.option("--rotate-after", "rotate_after", type=click.IntRange(1, 36500), default=90, show_default=True,
+              metavar="DAYS", help="Flag a key older than this many days in the risk reasons.")
+@click.option("--email", default=None, metavar="EMAIL",
+              help="With master credentials: the sub-account that owns the key (settles a rejected key).")
+@click.option("--audit-log", "audit_log", type=click.Path(dir_okay=False), default=None, envvar="CEXGUARD_AUDIT_LOG",
+              help="Revoke audit log to read the key's sub-account from (default as for revoke).")
+def verify(*, fmt: str, api_url: str | None, timeout: float, rotate_after: int, email: str | None,
+           audit_log: str | None) -> int:
     """Check whether a Binance API key works, and what it is allowed to do.
 
     \b
@@ -43,22 +51,45 @@ def verify(*, fmt: str, api_url: str | None, timeout: float) -> int:
       BINANCE_PRIVATE_KEY_FILE   a PEM private key (Ed25519/RSA keys), with
       BINANCE_PRIVATE_KEY_PASSPHRASE  if the PEM is encrypted
     Only a signature is sent; the secret never leaves this machine.
+    With CEXGUARD_MASTER_API_KEY and its secret (or CEXGUARD_MASTER_PRIVATE_KEY_FILE)
+    also set, a rejected sub-account key is looked up through the master account
+    (read calls only): live_ip_restricted or deleted.
 
     \b
     Status and exit code:
-      live     1  a signed call succeeded (permissions and risk are shown)
-      invalid  0  Binance rejected the key or its signature (dead, wrong secret,
-                  or IP-restricted to other addresses: the possible causes are listed)
-      unknown  3  no verdict (WAF block, rate limit, server error, timeout, an
-                  answer whose shape proves nothing)
-      error    2  bad input or no connection at all (one line on stderr)
+      live                1  a signed call succeeded (permissions, risk, key age)
+      live_ip_restricted  1  rejected here, but the master account sees the key:
+                             it works from its whitelisted IPs (listed)
+      deleted             0  Binance does not know the key (-2008, or the master
+                             account sees no such key under its sub-account)
+      malformed           0  not a Binance API key (-2014)
+      rejected            5  -2015: deleted, OR live and IP-restricted to other
+                             addresses (how to tell them apart is printed)
+      wrong_secret        5  -1022: this secret does not sign for this key; the
+                             key itself may be live
+      unknown             3  no verdict (WAF block, rate limit, server error,
+                             timeout, an answer whose shape proves nothing)
+      error               2  bad input or no connection at all (one line on stderr)
     """
-    from scanner.remote.binance import LEAKED_ENV, Transport, credentials_from_env, resolve_base_url
-    from scanner.remote.verify import render_text, verify_credentials
+    from scanner.remote.binance import LEAKED_ENV, MASTER_ENV, Transport, credentials_from_env, resolve_base_url
+    from scanner.remote.revoke import check_options, default_audit_path
+    from scanner.remote.verify import render_text, settle_rejected, verify_credentials
 
+    check_options(email=email, broker=False, sub_account_id=None, quarantine_ips=())
     base_url = resolve_base_url(api_url)
     creds = credentials_from_env(LEAKED_ENV, label="leaked")
-    result = verify_credentials(creds, transport=Transport(base_url, timeout=timeout))
+    import os
+
+    master = credentials_from_env(MASTER_ENV, label="master") if os.environ.get(MASTER_ENV.key, "").strip() else None
+    if email and master is None:
+        raise CexguardError(f"--email is used to ask the master account about the key: set {MASTER_ENV.key} "
+                            f"and {MASTER_ENV.secret} (or {MASTER_ENV.key_file}) too")
+    transport = Transport(base_url, timeout=timeout)
+    result = verify_credentials(creds, transport=transport, rotate_after=rotate_after)
+    if master is not None and result.status == "rejected":
+        path = Path(audit_log).expanduser() if audit_log else default_audit_path()
+        result = settle_rejected(result, leaked=creds, master=master, transport=transport,
+                                 email=email.strip() if email else None, audit_log=path)
     _emit(result.to_dict(), render_text(result), fmt)
     return VERIFY_EXIT[result.status]
 

@@ -57,6 +57,13 @@ CODE_KEY_FORMAT = -2014  # API-key format invalid
 CODE_REJECTED = -2015  # invalid API-key, IP, or permissions for action
 AUTH_CODES = frozenset({CODE_BAD_SIGNATURE, CODE_BAD_KEY_ID, CODE_KEY_FORMAT, CODE_REJECTED})
 AUTH_STATUSES = frozenset({400, 401})  # the HTTP statuses Binance answers those codes with
+CODE_TOO_MUCH_WEIGHT = -1003  # too much request weight used (HTTP 429; 418 once banned)
+
+# Binance's per-minute weight headers -> the pool each one counts (documented limits: /api 6000 per
+# IP, /sapi 12000 per IP, /sapi UID-weighted endpoints 180000 per account)
+WEIGHT_HEADERS = {"X-MBX-USED-WEIGHT-1M": "api", "X-SAPI-USED-IP-WEIGHT-1M": "sapi_ip",
+                  "X-SAPI-USED-UID-WEIGHT-1M": "sapi_uid"}
+WEIGHT_LIMITS_1M = {"api": 6000, "sapi_ip": 12000, "sapi_uid": 180000}
 
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,256}")
 
@@ -73,6 +80,7 @@ class RemoteError(CexguardError):
         self.http_status = http_status
         self.code = code
         self.server_msg = server_msg
+        self.retry_after: float | None = None  # seconds, from a 429/418 answer's Retry-After
 
     def to_dict(self) -> dict[str, Any]:
         return {"endpoint": self.endpoint, "http_status": self.http_status, "code": self.code,
@@ -374,6 +382,8 @@ class Transport:
         self._block_reason = ""
         self._ssl: ssl.SSLContext | None = None
         self.calls = 0  # HTTP requests actually sent
+        # pool -> (used weight Binance reported, the server minute it was reported in)
+        self.used_weight: dict[str, tuple[int, int]] = {}
 
     def __repr__(self) -> str:
         return f"Transport({self.base_url})"
@@ -450,6 +460,11 @@ class Transport:
         left = self._blocked_until - time.monotonic()
         if left > 0:
             raise Unavailable(f"{endpoint}: not sent: {self._block_reason} ({left:.0f}s left)", endpoint=endpoint)
+
+    def clear_block(self) -> None:
+        """Forget a 429's Retry-After once the caller has waited it out itself (never a 418 ban)."""
+        if self._block_reason.endswith("(HTTP 429)"):
+            self._blocked_until = 0.0
 
     def _block(self, seconds: float, error: RemoteError) -> None:
         self._blocked_until = max(self._blocked_until, time.monotonic() + seconds)
@@ -538,7 +553,21 @@ class Transport:
         finally:
             deadline.disarm()
             conn.close()
+        self._note_weight(resp.headers)
         return _interpret(resp.status, resp.headers, raw, endpoint, scrub)
+
+    def _note_weight(self, headers: Any) -> None:
+        """Remember the used weight of each pool Binance reports (X-MBX-USED-WEIGHT-1M, ...)."""
+        minute = self.now_ms() // 60000
+        for name, pool in WEIGHT_HEADERS.items():
+            value = headers.get(name)
+            if value is not None and str(value).strip().isdigit():
+                self.used_weight[pool] = (int(str(value).strip()), minute)
+
+    def minute_weight(self, pool: str) -> int:
+        """The weight Binance last reported used in `pool` this minute (0 if the minute has turned)."""
+        used, minute = self.used_weight.get(pool, (0, -1))
+        return used if minute == self.now_ms() // 60000 else 0
 
 
 def _scrub_values(creds: Credentials | None, target: str, body: bytes | None) -> tuple[str, ...]:
@@ -729,7 +758,9 @@ def _interpret(status: int, headers: Any, raw: bytes, endpoint: str, scrub: tupl
         what = "IP banned by Binance (HTTP 418)" if status == 418 else "rate limited (HTTP 429)"
         ra = _retry_after(headers)
         hint = f"; retry after {ra:.0f}s" if ra is not None else ""
-        raise _RateLimited(fail(Unavailable, f"{endpoint}: {what}{hint}"), ra)
+        limited = fail(Unavailable, f"{endpoint}: {what}{hint}")
+        limited.retry_after = ra
+        raise _RateLimited(limited, ra)
     if status == 403:
         raise fail(Unavailable, f"{endpoint}: HTTP 403: blocked by Binance's web application firewall "
                                 f"(or this country/IP is not served){said}")

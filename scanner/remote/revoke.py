@@ -161,20 +161,34 @@ class AuditLog:
 
     def known_email(self, key_fingerprint: str) -> str | None:
         """The sub-account an earlier run found for this key, if any."""
+        return known_email(self.path, key_fingerprint)
+
+
+def read_audit_log(path: Path, key_fingerprint: str | None = None) -> list[dict[str, Any]]:
+    """The records of an audit log (those about one key when given), oldest first; a missing or
+    unreadable log is an empty list, a damaged line is skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
         try:
-            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            return None
-        for line in reversed(lines):
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            owner = rec.get("owner") if isinstance(rec, dict) else None
-            if (rec.get("key_fingerprint") == key_fingerprint and isinstance(owner, dict)
-                    and owner.get("type") == "sub_account" and isinstance(owner.get("email"), str)):
-                return str(owner["email"])
-        return None
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and (key_fingerprint is None or rec.get("key_fingerprint") == key_fingerprint):
+            out.append(rec)
+    return out
+
+
+def known_email(path: Path, key_fingerprint: str) -> str | None:
+    """The sub-account an earlier revoke run recorded for this key, if any (read only)."""
+    for rec in reversed(read_audit_log(path, key_fingerprint)):
+        owner = rec.get("owner")
+        if isinstance(owner, dict) and owner.get("type") == "sub_account" and isinstance(owner.get("email"), str):
+            return str(owner["email"])
+    return None
 
 
 # ------------------------------------------------------------------------------------------ revoke
@@ -232,8 +246,11 @@ class _Revoke:
         from scanner.remote.verify import verify_credentials
 
         v = verify_credentials(self.leaked, transport=self.transport)
-        self.leaked_code = (v.error or {}).get("code") if v.status == "invalid" else None
-        return v.status
+        if v.status in ("live", "unknown"):
+            self.leaked_code = None
+            return v.status
+        self.leaked_code = (v.error or {}).get("code")
+        return "invalid"  # rejected, wrong_secret, deleted, malformed: Binance refuses the key
 
     def leaked_uid(self) -> Any:
         assert self.l is not None

@@ -1,14 +1,19 @@
 """Is a leaked key live, and what may it do?
 
-`live` means a signed call succeeded; `invalid` means Binance rejected the credentials (-2015,
--2014, -2008, -1022) and the reasons say which causes are possible; `unknown` is everything else
-(WAF, rate limit or ban after the bounded wait, 5xx, timeouts): never reported as live or dead.
+`live` means a signed call succeeded. Binance's rejections are told apart, because they do not all
+mean "dead": only `-2014` (`malformed`) and `-2008` (`deleted`) are. `-2015` (`rejected`) is what
+Binance answers both for a deleted key and for a live key called from outside its IP whitelist;
+with the master account's credentials it is settled through the sub-account API
+(`live_ip_restricted` or `deleted`). `-1022` (`wrong_secret`) means this secret does not sign for
+this key, not that the key is dead. `unknown` is everything else (WAF, rate limit or ban after the
+bounded wait, 5xx, timeouts): never reported as live or dead.
 """
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from scanner.errors import CexguardError
@@ -19,6 +24,7 @@ from scanner.remote.binance import (
     CODE_BAD_SIGNATURE,
     CODE_KEY_FORMAT,
     CODE_REJECTED,
+    WEIGHT_LIMITS_1M,
     ApiError,
     AuthError,
     BinanceClient,
@@ -31,34 +37,56 @@ from scanner.remote.binance import (
     resolve_base_url,
 )
 
-STATUSES = ("live", "invalid", "unknown")
+STATUSES = ("live", "live_ip_restricted", "rejected", "wrong_secret", "deleted", "malformed", "unknown")
+# exit codes of `cexguard verify`: 1 the key works (somewhere), 0 it is dead, 5 refused but not
+# proven dead, 3 no verdict
+EXIT_CODES = {"live": 1, "live_ip_restricted": 1, "deleted": 0, "malformed": 0, "rejected": 5,
+              "wrong_secret": 5, "unknown": 3}
+DEAD = frozenset({"deleted", "malformed"})
+LIVE = frozenset({"live", "live_ip_restricted"})
 RISKS = ("critical", "high", "medium", "low", "unknown")
 RESTRICTIONS_ENDPOINT = "GET /sapi/v1/account/apiRestrictions"
 ACCOUNT_ENDPOINT = "GET /api/v3/account"
+IP_RESTRICTION_ENDPOINT = "GET /sapi/v1/sub-account/subAccountApi/ipRestriction"
+SUB_LIST_ENDPOINT = "GET /sapi/v1/sub-account/list"
+IP_RESTRICTION_UID_WEIGHT = 3000  # Binance: Weight(UID) 3000 per lookup
+DEFAULT_UID_BUDGET = 150_000  # UID weight one verify may spend settling a -2015 (50 lookups)
+DEFAULT_ROTATE_AFTER = 90  # days
 
 TRADING = ("enableSpotAndMarginTrading", "enableMargin", "enableFutures", "enablePortfolioMarginTrading",
            "enableVanillaOptions", "enableFixApiTrade")
 TRANSFER = ("enableInternalTransfer", "permitsUniversalTransfer")
 
-# Binance code -> (machine-readable causes, what a person should read)
-INVALID_CAUSES: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
+# Binance code -> (status, machine-readable causes, what a person should read)
+REJECTIONS: dict[int, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     CODE_REJECTED: (
+        "rejected",
         ("deleted", "ip_restricted_elsewhere", "no_permission"),
         ("the key was deleted, or never existed",
          ("the key is IP-restricted and this machine's address is not on its whitelist: "
-          "it may still work from the whitelisted addresses"),
+          "it still works from the whitelisted addresses"),
          "the key lacks the permission this call needs"),
     ),
-    CODE_KEY_FORMAT: (("malformed",), ("Binance does not accept this as an API key (format invalid)",)),
-    CODE_BAD_KEY_ID: (("deleted",), ("Binance does not know this API key ID: deleted, or never existed",)),
+    CODE_KEY_FORMAT: ("malformed", ("malformed",),
+                      ("Binance does not accept this as an API key (format invalid)",)),
+    CODE_BAD_KEY_ID: ("deleted", ("deleted",),
+                      ("Binance does not know this API key ID: deleted, or never existed",)),
     CODE_BAD_SIGNATURE: (
+        "wrong_secret",
         ("wrong_secret",),
         (("the signature was rejected: the secret (or private key) does not belong to this API key; "
           "the API key itself may still be live with its real secret"),),
     ),
 }
 
-
+# How to tell a deleted key from a live IP-restricted one when Binance answers -2015.
+TELL_APART = (
+    "set the master account's key in CEXGUARD_MASTER_API_KEY and CEXGUARD_MASTER_API_SECRET (or "
+    "CEXGUARD_MASTER_PRIVATE_KEY_FILE) and run `cexguard verify` again (with --email EMAIL if you know the "
+    "sub-account): Binance then says whether the key still exists and lists its whitelisted IPs",
+    "or run `cexguard verify` from a machine whose address is on the key's whitelist: `live` there means live",
+    "or open API Management on binance.com as the owning account: a key listed there is live",
+)
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -67,7 +95,7 @@ def _now() -> str:
 class VerifyResult:
     """What `cexguard verify` prints, and what goes on a finding as `verification`."""
 
-    status: str  # live | invalid | unknown
+    status: str  # one of STATUSES
     key_fingerprint: str
     key_redacted: str
     signature: str | None  # hmac | rsa | ed25519
@@ -81,10 +109,20 @@ class VerifyResult:
     causes: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
     error: dict[str, Any] | None = None
+    created_at: str | None = None  # the key's createTime (UTC)
+    age_days: int | None = None
+    trading_authority_expires_at: str | None = None  # tradingAuthorityExpirationTime, when set
+    settled: dict[str, Any] | None = None  # how a -2015 was settled through the master account
+    tell_apart: tuple[str, ...] = ()  # for `rejected`: how to tell deleted from IP-restricted
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
+            "dead": True if self.status in DEAD else (False if self.status in LIVE else None),
             "key": {"fingerprint": self.key_fingerprint, "redacted": self.key_redacted},
             "signature": self.signature,
             "api_url": self.api_url,
@@ -97,6 +135,11 @@ class VerifyResult:
             "causes": list(self.causes),
             "reasons": list(self.reasons),
             "error": self.error,
+            "created_at": self.created_at,
+            "age_days": self.age_days,
+            "trading_authority_expires_at": self.trading_authority_expires_at,
+            "settled": self.settled,
+            "tell_apart": list(self.tell_apart),
         }
 
 
@@ -138,7 +181,34 @@ def assess_risk(permissions: Mapping[str, Any] | None) -> tuple[str, list[str]]:
     return level, reasons
 
 
-def verify_credentials(credentials: Credentials, *, transport: Transport) -> VerifyResult:
+def _iso_ms(ms: Any) -> str | None:
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or ms <= 0:
+        return None
+    try:
+        when = _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def key_age(permissions: Mapping[str, Any], *, now_ms: int, rotate_after: int = DEFAULT_ROTATE_AFTER,
+            ) -> tuple[str | None, int | None, str | None, list[str]]:
+    """(created_at, age_days, trading_authority_expires_at, risk reasons) from apiRestrictions."""
+    created = permissions.get("createTime")
+    created_at = _iso_ms(created)
+    age = int((now_ms - created) // 86_400_000) if created_at is not None and isinstance(created, (int, float)) else None
+    reasons: list[str] = []
+    if age is not None and age > rotate_after:
+        reasons.append(f"the key is {age} days old (created {created_at}), older than the rotation period "
+                       f"of {rotate_after} days: replace it")
+    expires = _iso_ms(permissions.get("tradingAuthorityExpirationTime"))
+    if expires is not None:
+        reasons.append(f"its trading authority expires at {expires}")
+    return created_at, max(age, 0) if age is not None else None, expires, reasons
+
+
+def verify_credentials(credentials: Credentials, *, transport: Transport,
+                       rotate_after: int = DEFAULT_ROTATE_AFTER) -> VerifyResult:
     """One signed call with the pair (two when /sapi is missing). Raises only CexguardError for setup
     problems (Unreachable: no connection at all); every answer becomes a status."""
     if credentials.signer is None:
@@ -158,8 +228,10 @@ def verify_credentials(credentials: Credentials, *, transport: Transport) -> Ver
         return _unknown(e, base, RESTRICTIONS_ENDPOINT)
     permissions = {k: v for k, v in perms.items() if isinstance(v, (bool, int, float, str)) or v is None}
     risk, why = assess_risk(permissions)
+    created_at, age, expires, age_reasons = key_age(permissions, now_ms=transport.now_ms(), rotate_after=rotate_after)
     return VerifyResult(status="live", endpoint=RESTRICTIONS_ENDPOINT, permissions=permissions, risk=risk,
-                        risk_reasons=tuple(why), reasons=("a signed call with this key succeeded",), **base)
+                        risk_reasons=tuple(why + age_reasons), reasons=("a signed call with this key succeeded",),
+                        created_at=created_at, age_days=age, trading_authority_expires_at=expires, **base)
 
 
 def _verify_without_sapi(client: BinanceClient, base: dict[str, Any]) -> VerifyResult:
@@ -180,15 +252,130 @@ def _verify_without_sapi(client: BinanceClient, base: dict[str, Any]) -> VerifyR
 
 
 def _invalid(e: ApiError, base: dict[str, Any], endpoint: str) -> VerifyResult:
-    causes, reasons = INVALID_CAUSES.get(e.code or 0, (("rejected",), ("Binance rejected the credentials",)))
-    return VerifyResult(status="invalid", endpoint=endpoint, causes=causes, reasons=reasons,
-                        error=e.to_dict(), **base)
+    status, causes, reasons = REJECTIONS.get(
+        e.code or 0, ("rejected", ("rejected",), ("Binance rejected the credentials",)))
+    return VerifyResult(status=status, endpoint=endpoint, causes=causes, reasons=reasons, error=e.to_dict(),
+                        tell_apart=TELL_APART if status == "rejected" else (), **base)
 
 
 def _unknown(e: Exception, base: dict[str, Any], endpoint: str) -> VerifyResult:
     err = e.to_dict() if isinstance(e, (ApiError, Unavailable)) else {"message": str(e)}
     return VerifyResult(status="unknown", endpoint=endpoint, error=err,
                         reasons=(f"no verdict: {e}", "the key may be live or dead; try again later"), **base)
+
+
+# ----------------------------------------------------------------- settling -2015 through the master
+
+def settle_rejected(result: VerifyResult, *, leaked: Credentials, master: Credentials, transport: Transport,
+                    email: str | None = None, audit_log: Path | None = None,
+                    uid_budget: int = DEFAULT_UID_BUDGET) -> VerifyResult:
+    """Ask the master account whether a `rejected` sub-account key still exists.
+
+    The owning sub-account comes from `email`, else from the revoke audit log, else from asking for
+    the key under each sub-account of GET /sapi/v1/sub-account/list (a rejected key has no readable
+    uid), each lookup costing 3000 UID weight, within `uid_budget` and Binance's per-minute UID
+    limit. The key exists -> `live_ip_restricted` (with its IP list); Binance says -2008 under the
+    sub-account known to own it -> `deleted`. Anything else leaves `rejected`, and `settled` says why.
+    Only read calls are sent."""
+    if result.status != "rejected":
+        return result
+    if leaked.api_key == master.api_key:
+        return _settled(result, {"outcome": "not_settled", "detail": "the key is the master account's own key: "
+                                 "the sub-account API cannot look it up"})
+    client = BinanceClient(transport, master)
+    source = "--email" if email else None
+    if not email and audit_log is not None:
+        from scanner.remote.revoke import known_email
+
+        email = known_email(audit_log, leaked.fingerprint)
+        source = "audit-log" if email else None
+    spent = 0
+    if email:
+        assert source is not None
+        state, info, detail = _lookup(client, email, leaked.api_key)
+        spent += IP_RESTRICTION_UID_WEIGHT
+        return _settle_with(result, state, info, detail, email=email, source=source, searched=1, spent=spent)
+    try:
+        subs = client.sub_accounts()
+    except (ApiError, Unavailable) as e:
+        return _settled(result, {"outcome": "not_settled", "endpoint": SUB_LIST_ENDPOINT,
+                                 "detail": f"cannot list the master account's sub-accounts: {e}"})
+    searched = 0
+    skipped = 0
+    for sub in subs:
+        sub_email = sub.get("email")
+        if not isinstance(sub_email, str) or not sub_email:
+            continue
+        if sub.get("isAssetManagementSubAccount") is True:
+            skipped += 1
+            continue
+        used = transport.minute_weight("sapi_uid")
+        if (spent + IP_RESTRICTION_UID_WEIGHT > uid_budget
+                or used + IP_RESTRICTION_UID_WEIGHT > WEIGHT_LIMITS_1M["sapi_uid"]):
+            left = len([x for x in subs if isinstance(x.get("email"), str)]) - searched - skipped
+            return _settled(result, {
+                "outcome": "not_settled", "endpoint": IP_RESTRICTION_ENDPOINT, "searched": searched,
+                "uid_weight_spent": spent,
+                "detail": (f"weight budget reached after {searched} of {searched + left} sub-accounts "
+                           f"({spent} of {uid_budget} UID weight; Binance reports {used} used this minute): "
+                           "re-run with --email EMAIL")})
+        state, info, detail = _lookup(client, sub_email, leaked.api_key)
+        spent += IP_RESTRICTION_UID_WEIGHT
+        searched += 1
+        if state == "exists":
+            return _settle_with(result, state, info, detail, email=sub_email, source="sub-account search",
+                                searched=searched, spent=spent)
+    note = f" ({skipped} asset-management sub-account(s) cannot be asked)" if skipped else ""
+    return _settled(result, {
+        "outcome": "not_found", "endpoint": IP_RESTRICTION_ENDPOINT, "searched": searched, "uid_weight_spent": spent,
+        "detail": (f"no sub-account of this master account holds the key (asked {searched}){note}: it was deleted, "
+                   "or it belongs to another account (the master's own key, or someone else's); pass --email "
+                   "EMAIL if you know its sub-account")})
+
+
+def _lookup(client: BinanceClient, email: str, api_key: str) -> tuple[str, dict[str, Any] | None, str]:
+    """exists | gone | unknown for `api_key` under `email`, as the master sees it."""
+    try:
+        info = client.sub_account_api_ip_restriction(email, api_key)
+    except ApiError as e:
+        if isinstance(e, AuthError) and e.code == CODE_BAD_KEY_ID:
+            return "gone", None, f"Binance: no such key under {email} (code {e.code})"
+        return "unknown", None, str(e)
+    except Unavailable as e:
+        return "unknown", None, str(e)
+    return "exists", info, f"the key exists under sub-account {email}"
+
+
+def _settle_with(result: VerifyResult, state: str, info: dict[str, Any] | None, detail: str, *, email: str,
+                 source: str, searched: int, spent: int) -> VerifyResult:
+    settled: dict[str, Any] = {"endpoint": IP_RESTRICTION_ENDPOINT, "email": email, "source": source,
+                               "searched": searched, "uid_weight_spent": spent, "detail": detail}
+    if state == "gone":
+        settled["outcome"] = "deleted"
+        return replace(result, status="deleted", settled=settled, tell_apart=(), causes=("deleted",),
+                       reasons=(f"the master account reports no such key under sub-account {email}: it was "
+                                "deleted",))
+    if state == "unknown":
+        settled["outcome"] = "not_settled"
+        return _settled(result, settled)
+    assert info is not None
+    restricted = str(info.get("ipRestrict")).lower() == "true"
+    raw_ips = info.get("ipList")
+    ips = [str(x) for x in raw_ips] if isinstance(raw_ips, list) else []
+    settled.update({"outcome": "exists", "ip_restrict": restricted, "ip_list": ips})
+    if not restricted:
+        settled["detail"] = (f"the key exists under sub-account {email} without an IP whitelist, yet Binance "
+                             "rejects it here: it may lack a permission; treat it as live")
+        return _settled(result, settled)
+    shown = ", ".join(ips) or "(none listed)"
+    return replace(result, status="live_ip_restricted", settled=settled, tell_apart=(),
+                   causes=("ip_restricted_elsewhere",), risk=None,
+                   reasons=(f"the key still exists under sub-account {email} and is IP-restricted to {shown}: "
+                            "it is live from those addresses, and rejected from here",))
+
+
+def _settled(result: VerifyResult, settled: dict[str, Any]) -> VerifyResult:
+    return replace(result, settled=settled)
 
 
 # ------------------------------------------------------------------------------------ scan --verify
@@ -288,6 +475,10 @@ def verify_findings(findings: Iterable[Finding], *, api_url: str | None = None,
 def render_text(result: VerifyResult) -> str:
     lines = [f"key          {result.key_redacted}  ({result.key_fingerprint})",
              f"status       {result.status.upper()}" + _status_note(result)]
+    if result.created_at:
+        lines.append(f"created      {result.created_at} ({result.age_days} days ago)")
+    if result.trading_authority_expires_at:
+        lines.append(f"trading authority expires {result.trading_authority_expires_at}")
     if result.risk:
         lines.append(f"risk         {result.risk}")
         lines.extend(f"               - {r}" for r in result.risk_reasons)
@@ -298,12 +489,18 @@ def render_text(result: VerifyResult) -> str:
     if result.account:
         lines.append("account      " + ", ".join(f"{k}={v}" for k, v in result.account.items()))
     if result.status != "live":
-        lines.append("possible causes" if result.status == "invalid" else "why")
+        lines.append({"rejected": "possible causes", "unknown": "why"}.get(result.status, "what it means"))
         lines.extend(f"  - {r}" for r in result.reasons)
         if result.error:
             lines.append(f"answer       {result.error.get('message')}")
+    if result.settled:
+        st = result.settled
+        lines.append(f"master check {st.get('outcome')}: {st.get('detail')}")
+    if result.tell_apart:
+        lines.append("to tell a deleted key from a live IP-restricted one")
+        lines.extend(f"  - {r}" for r in result.tell_apart)
     lines.append(f"server       {result.api_url}  at {result.checked_at}")
-    if result.status == "live":
+    if result.status in LIVE:
         lines.append("next         delete this key now: `cexguard revoke --help` (sub-accounts), or "
                      "API Management on binance.com (your own account)")
     return "\n".join(safe(line) for line in lines) + "\n"  # server values may hold escapes
@@ -320,8 +517,14 @@ def _shown(name: str, value: Any) -> str:
 
 def _status_note(result: VerifyResult) -> str:
     return {"live": ": a signed call with this key succeeded",
-            "invalid": ": Binance rejected the credentials",
+            "live_ip_restricted": ": the key exists and works from its whitelisted addresses only",
+            "rejected": (": Binance rejected the key (-2015): deleted, OR live and IP-restricted to other "
+                         "addresses; not proven dead"),
+            "wrong_secret": ": this secret does not sign for this key (-1022); the key itself may be live",
+            "deleted": ": the key no longer exists",
+            "malformed": ": not a Binance API key (-2014)",
             "unknown": ": no verdict (neither live nor dead)"}.get(result.status, "")
 
 
-__all__ = ["VerifyResult", "assess_risk", "render_text", "unverifiable", "verify_credentials", "verify_findings"]
+__all__ = ["EXIT_CODES", "VerifyResult", "assess_risk", "key_age", "render_text", "settle_rejected", "unverifiable",
+           "verify_credentials", "verify_findings"]

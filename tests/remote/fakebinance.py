@@ -1,9 +1,19 @@
 """A local stand-in for the Binance REST API, over real HTTP on 127.0.0.1.
 
-It implements the endpoints verify and revoke use with Binance's rules: X-MBX-APIKEY, HMAC-SHA256 /
-RSA PKCS#1 v1.5 / Ed25519 signatures over the exact query+body bytes with `signature` last,
-timestamp and recvWindow against its own (skewable) clock, IP whitelists, Binance's error shapes
-and codes. It keeps accounts, sub-accounts and keys, so deleting a key really kills it. Faults can
+It implements the endpoints verify, revoke and activity use with Binance's rules: X-MBX-APIKEY,
+HMAC-SHA256 / RSA PKCS#1 v1.5 / Ed25519 signatures over the exact query+body bytes with `signature`
+last, timestamp and recvWindow against its own (skewable) clock, IP whitelists (`client_ip` is the
+address the fake believes the caller has: set it, or give a key a whitelist without 127.0.0.1, and
+the key answers -2015 as Binance does), Binance's error shapes and codes. It keeps accounts,
+sub-accounts and keys, so deleting a key really kills it; keys carry a `createTime`.
+
+Activity: seeded histories per account (balances, withdrawals, deposits, universal transfers, orders
+and fills) behind the read endpoints, with Binance's parameter rules (`symbol` required on
+allOrders/myTrades and at most 24 hours between startTime and endTime; withdrawal and deposit windows
+under 90 days; `type` required on universal transfers; page sizes), request weights counted per
+minute and reported in `X-MBX-USED-WEIGHT-1M` / `X-SAPI-USED-IP-WEIGHT-1M` / `X-SAPI-USED-UID-WEIGHT-1M`,
+and 429 with `-1003` and Retry-After once a minute's limit (`weight_limits`) would be exceeded. Every
+broken rule is also kept in `violations`, so a test can assert the client never broke one. Faults can
 be injected: 429 with Retry-After, 418, a 403 HTML WAF page, 5xx, redirects, slow answers, answers
 drip-fed a byte at a time (`drip=SECONDS` between bytes, from the status line on), and any status
 with any body (a 200 carrying an error object, a 4xx without the fields a verdict needs).
@@ -59,8 +69,8 @@ def E_MISSING(name: str) -> dict[str, Any]:
 
 
 class Reply(Exception):
-    def __init__(self, status: int, body: Any) -> None:
-        self.status, self.body = status, body
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self.status, self.body, self.headers = status, body, dict(headers or {})
 
 
 @dataclass
@@ -70,6 +80,12 @@ class Account:
     master_uid: int | None = None  # set on sub-accounts
     broker_uid: int | None = None  # set on Binance Link sub-accounts
     sub_account_id: str | None = None  # Binance Link id
+    balances: dict[str, str] = field(default_factory=dict)  # asset -> free
+    withdrawals: list[dict[str, Any]] = field(default_factory=list)
+    deposits: list[dict[str, Any]] = field(default_factory=list)
+    transfers: list[dict[str, Any]] = field(default_factory=list)
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    trades: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -84,6 +100,7 @@ class Key:
     ip_restrict: bool = False
     deleted: bool = False
     created: int = 0
+    trading_authority_expires: int | None = None
 
 
 @dataclass
@@ -160,6 +177,11 @@ class FakeBinance:
         self.sapi = sapi
         self.list_has_uid = list_has_uid
         self.client_ip = "127.0.0.1"
+        self.symbols: dict[str, tuple[str, str]] = {f"{b}{q}": (b, q) for b, q in DEFAULT_SYMBOLS}
+        self.weight_limits = {"api": 6000, "sapi_ip": 12000, "sapi_uid": 180000}
+        self.weight_used: dict[tuple[str, Any], tuple[int, int]] = {}  # (pool, ip|uid) -> (minute, used)
+        self.violations: list[str] = []  # every parameter rule a caller broke
+        self._next_id = 100000
         self.dripped = 0  # drip-fed answers that ended (sent in full, or the client went away)
         self._next_uid = 1000
         self._tls = tls
@@ -208,13 +230,16 @@ class FakeBinance:
             return acct
 
     def add_key(self, account: Account, *, kind: str = "hmac", ip_list: list[str] | None = None,
-                passphrase: bytes | None = None, pkcs1: bool = False, **perms: bool) -> Issued:
+                passphrase: bytes | None = None, pkcs1: bool = False, created_days_ago: float | None = None,
+                trading_authority_expires: int | None = None, **perms: bool) -> Issued:
         permissions = {p: False for p in ALL_PERMISSIONS}
         permissions["enableReading"] = True
         permissions.update(perms)
         api_key = random_alnum()
         key = Key(api_key=api_key, uid=account.uid, kind=kind, permissions=permissions,
-                  ip_list=list(ip_list or []), ip_restrict=bool(ip_list), created=int(time.time() * 1000))
+                  ip_list=list(ip_list or []), ip_restrict=bool(ip_list),
+                  created=self.server_ms() - int((created_days_ago or 0) * DAY_MS),
+                  trading_authority_expires=trading_authority_expires)
         issued = Issued(api_key=api_key, uid=account.uid, kind=kind)
         if kind == "hmac":
             key.secret = issued.secret = random_alnum()
@@ -229,6 +254,68 @@ class FakeBinance:
         with self.lock:
             self.keys[api_key] = key
         return issued
+
+    # ------------------------------------------------------------------------- histories
+    def _id(self) -> int:
+        with self.lock:
+            self._next_id += 1 + secrets.randbelow(5)
+            return self._next_id
+
+    def add_withdrawal(self, account: Account, coin: str, amount: str, when_ms: int, *, address: str = "",
+                       fee: str = "0", network: str = "", status: int = 6) -> dict[str, Any]:
+        rec = {"id": secrets.token_hex(16), "amount": amount, "transactionFee": fee, "coin": coin, "status": status,
+               "address": address or "bc1q" + secrets.token_hex(19), "txId": secrets.token_hex(32),
+               "applyTime": _utc(when_ms), "network": network or coin, "transferType": 0, "info": "",
+               "confirmNo": 3, "walletType": 0, "txKey": "", "completeTime": _utc(when_ms + 600_000),
+               "_t": when_ms}
+        with self.lock:
+            account.withdrawals.append(rec)
+        return rec
+
+    def add_deposit(self, account: Account, coin: str, amount: str, when_ms: int, *, status: int = 1) -> dict[str, Any]:
+        rec = {"id": str(self._id()), "amount": amount, "coin": coin, "network": coin, "status": status,
+               "address": "0x" + secrets.token_hex(20), "addressTag": "", "txId": "0x" + secrets.token_hex(32),
+               "insertTime": when_ms, "completeTime": when_ms + 600_000, "transferType": 0, "confirmTimes": "12/12",
+               "unlockConfirm": 0, "walletType": 0, "_t": when_ms}
+        with self.lock:
+            account.deposits.append(rec)
+        return rec
+
+    def add_transfer(self, account: Account, type_: str, asset: str, amount: str, when_ms: int) -> dict[str, Any]:
+        rec = {"asset": asset, "amount": amount, "type": type_, "status": "CONFIRMED", "tranId": self._id(),
+               "timestamp": when_ms, "_t": when_ms}
+        with self.lock:
+            account.transfers.append(rec)
+        return rec
+
+    def add_order(self, account: Account, symbol: str, side: str, qty: str, price: str, when_ms: int, *,
+                  status: str = "FILLED", fill: bool = True, commission: str = "0", commission_asset: str = "BNB",
+                  ) -> dict[str, Any]:
+        """An order on `symbol` (added to the known symbols), and its fill when `fill`."""
+        from decimal import Decimal
+
+        base, quote = _split(symbol)
+        self.symbols.setdefault(symbol, (base, quote))
+        executed = qty if fill else "0"
+        order = {"symbol": symbol, "orderId": self._id(), "orderListId": -1, "clientOrderId": secrets.token_hex(8),
+                 "price": price, "origQty": qty, "executedQty": executed,
+                 "cummulativeQuoteQty": str(Decimal(executed) * Decimal(price)), "status": status,
+                 "timeInForce": "GTC", "type": "LIMIT", "side": side, "stopPrice": "0", "icebergQty": "0",
+                 "time": when_ms, "updateTime": when_ms, "isWorking": True, "_t": when_ms}
+        with self.lock:
+            account.orders.append(order)
+            if fill:
+                account.trades.append({
+                    "symbol": symbol, "id": self._id(), "orderId": order["orderId"], "orderListId": -1,
+                    "price": price, "qty": qty, "quoteQty": str(Decimal(qty) * Decimal(price)),
+                    "commission": commission, "commissionAsset": commission_asset, "time": when_ms + 5,
+                    "isBuyer": side == "BUY", "isMaker": False, "isBestMatch": True, "_t": when_ms + 5})
+        return order
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock forward (a test's stand-in for waiting)."""
+        with self.lock:
+            self.clock_offset_ms += int(seconds * 1000)
 
     def alive(self, api_key: str) -> bool:
         with self.lock:
@@ -335,13 +422,56 @@ class FakeBinance:
                 return 405, err(-1000, "Method not allowed.")
             raise Reply(404, None)
         handler, signed = route
+        pool, weight = WEIGHTS.get((method, path), ("api" if path.startswith("/api/") else "sapi_ip", 1))
+        if pool != "sapi_uid":
+            self.charge(pool, self.client_ip, weight)
         if handler is None:
             return 200, {"serverTime": self.server_ms()}
+        if not signed:
+            params = dict(parse_qsl(query))
+            with self.lock:
+                return 200, handler(self, None, params)  # type: ignore[arg-type]
         key = self.authenticate(method, query, body, headers, signed=signed)
+        if pool == "sapi_uid":
+            self.charge(pool, key.uid, weight)
         params = dict(parse_qsl(query) + parse_qsl(body))
         params.pop("signature", None)
         with self.lock:
             return 200, handler(self, key, params)
+
+    def charge(self, pool: str, who: Any, weight: int) -> None:
+        """Count `weight` in this minute's pool; over the limit: 429 -1003 with Retry-After."""
+        now = self.server_ms()
+        minute = now // 60000
+        with self.lock:
+            m, used = self.weight_used.get((pool, who), (minute, 0))
+            if m != minute:
+                used = 0
+            if used + weight > self.weight_limits[pool]:
+                self.weight_used[(pool, who)] = (minute, used)
+                self.violations.append(f"weight: {pool} {used}+{weight} > {self.weight_limits[pool]}")
+                wait = max(1, 60 - (now // 1000) % 60)
+                raise Reply(429, err(-1003, f"Too much request weight used; current limit is "
+                                            f"{self.weight_limits[pool]} request weight per 1 MINUTE."),
+                            headers={"Retry-After": str(wait)})
+            self.weight_used[(pool, who)] = (minute, used + weight)
+
+    def weight_headers(self, method: str, path: str, headers: Any) -> dict[str, str]:
+        """The used-weight headers Binance sends with an answer on this path."""
+        if path.startswith("/api/"):
+            return {"X-MBX-USED-WEIGHT-1M": str(self.used("api", self.client_ip))}
+        out = {"X-SAPI-USED-IP-WEIGHT-1M": str(self.used("sapi_ip", self.client_ip))}
+        if WEIGHTS.get((method, path), ("", 0))[0] == "sapi_uid":
+            k = self.keys.get(headers.get("X-MBX-APIKEY") or "")
+            if k is not None:
+                out["X-SAPI-USED-UID-WEIGHT-1M"] = str(self.used("sapi_uid", k.uid))
+        return out
+
+    def used(self, pool: str, who: Any) -> int:
+        minute = self.server_ms() // 60000
+        with self.lock:
+            m, used = self.weight_used.get((pool, who), (minute, 0))
+        return used if m == minute else 0
 
     def _caller(self, key: Key) -> Account:
         return self.accounts[key.uid]
@@ -375,11 +505,15 @@ class FakeBinance:
         return {"makerCommission": 10, "takerCommission": 10, "canTrade": p.get("enableSpotAndMarginTrading", False),
                 "canWithdraw": p.get("enableWithdrawals", False), "canDeposit": True, "brokered": False,
                 "requireSelfTradePrevention": False, "updateTime": self.server_ms(), "accountType": "SPOT",
-                "balances": [], "permissions": ["SPOT"], "uid": key.uid}
+                "balances": [{"asset": a, "free": v, "locked": "0.00000000"}
+                             for a, v in sorted(self._caller(key).balances.items())],
+                "permissions": ["SPOT"], "uid": key.uid}
 
     def h_restrictions(self, key: Key, params: dict[str, str]) -> Any:
         out: dict[str, Any] = {"ipRestrict": key.ip_restrict, "createTime": key.created}
         out.update(key.permissions)
+        if key.trading_authority_expires is not None:
+            out["tradingAuthorityExpirationTime"] = key.trading_authority_expires
         out["enableSomethingNew"] = False  # clients must tolerate fields they do not know
         return out
 
@@ -433,6 +567,154 @@ class FakeBinance:
         raise Reply(400, err(-3003, "Sub account does not exist."))
 
 
+    # ------------------------------------------------------------------ activity (read-only)
+    def _reading(self, key: Key) -> Account:
+        if not key.permissions.get("enableReading"):
+            raise Reply(401, E_REJECTED)
+        return self._caller(key)
+
+    def _bad(self, status: int, code: int, msg: str) -> Reply:
+        self.violations.append(f"{code}: {msg}")
+        return Reply(status, err(code, msg))
+
+    def _int(self, params: dict[str, str], name: str) -> int | None:
+        if name not in params:
+            return None
+        try:
+            return int(params[name])
+        except ValueError:
+            raise self._bad(400, -1100, f"Illegal characters found in parameter '{name}'.") from None
+
+    def _window(self, params: dict[str, str], max_ms: int, *, strict: bool) -> tuple[int, int]:
+        """Binance's defaults: endTime now, startTime 90 days before it; the span must be under (or,
+        not `strict`, at most) `max_ms`."""
+        end = self._int(params, "endTime")
+        start = self._int(params, "startTime")
+        end = self.server_ms() if end is None else end
+        start = end - 90 * DAY_MS if start is None else start
+        span = end - start
+        if span < 0 or span > max_ms or (strict and span == max_ms):
+            raise self._bad(400, -1127, f"More than {max_ms // 3_600_000} hours between startTime and endTime.")
+        return start, end
+
+    def _limit(self, params: dict[str, str], name: str, default: int, most: int) -> int:
+        n = self._int(params, name)
+        if n is None:
+            return default
+        if not 1 <= n <= most:
+            raise self._bad(400, -1130, f"Data sent for parameter '{name}' is not valid.")
+        return n
+
+    def h_trading_status(self, key: Key, params: dict[str, str]) -> Any:
+        self._reading(key)
+        return {"data": {"isLocked": False, "plannedRecoverTime": 0,
+                         "triggerCondition": {"GCR": 150, "IFER": 150, "UFR": 300}, "updateTime": 0}}
+
+    def h_withdraw_history(self, key: Key, params: dict[str, str]) -> Any:
+        acct = self._reading(key)
+        start, end = self._window(params, 90 * DAY_MS, strict=True)
+        limit = self._limit(params, "limit", 1000, 1000)
+        offset = self._int(params, "offset") or 0
+        rows = sorted((w for w in acct.withdrawals if start <= w["_t"] <= end), key=lambda w: -w["_t"])
+        return [_public(w) for w in rows[offset:offset + limit]]
+
+    def h_deposit_history(self, key: Key, params: dict[str, str]) -> Any:
+        acct = self._reading(key)
+        start, end = self._window(params, 90 * DAY_MS, strict=True)
+        limit = self._limit(params, "limit", 1000, 1000)
+        offset = self._int(params, "offset") or 0
+        rows = sorted((d for d in acct.deposits if start <= d["_t"] <= end), key=lambda d: -d["_t"])
+        return [_public(d) for d in rows[offset:offset + limit]]
+
+    def h_transfers(self, key: Key, params: dict[str, str]) -> Any:
+        acct = self._reading(key)
+        type_ = self._need(params, "type")[0]
+        if type_ not in TRANSFER_TYPES:
+            raise self._bad(400, -1100, "Illegal characters found in parameter 'type'.")
+        if type_ in ("ISOLATEDMARGIN_MARGIN", "ISOLATEDMARGIN_ISOLATEDMARGIN") and not params.get("fromSymbol"):
+            raise self._bad(400, -1102, "Mandatory parameter 'fromSymbol' was not sent, was empty/null, or malformed.")
+        if type_ in ("MARGIN_ISOLATEDMARGIN", "ISOLATEDMARGIN_ISOLATEDMARGIN") and not params.get("toSymbol"):
+            raise self._bad(400, -1102, "Mandatory parameter 'toSymbol' was not sent, was empty/null, or malformed.")
+        now = self.server_ms()
+        start, end = self._int(params, "startTime"), self._int(params, "endTime")
+        if start is None and end is None:
+            start, end = now - 7 * DAY_MS, now
+        start = max(start if start is not None else 0, now - 182 * DAY_MS)  # the last 6 months only
+        end = end if end is not None else now
+        size = self._limit(params, "size", 10, 100)
+        current = self._int(params, "current") or 1
+        rows = sorted((t for t in acct.transfers if t["type"] == type_ and start <= t["_t"] <= end),
+                      key=lambda t: -t["_t"])
+        page = rows[(current - 1) * size: current * size]
+        out: dict[str, Any] = {"total": len(rows)}
+        if page:
+            out["rows"] = [_public(t) for t in page]  # Binance leaves `rows` out when there are none
+        return out
+
+    def _symbol_rows(self, key: Key, params: dict[str, str], table: str, id_param: str, id_field: str) -> Any:
+        acct = self._reading(key)
+        symbol = params.get("symbol")
+        if not symbol:
+            raise self._bad(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+        if symbol not in self.symbols:
+            raise self._bad(400, -1121, "Invalid symbol.")
+        start, end = self._int(params, "startTime"), self._int(params, "endTime")
+        from_id = self._int(params, id_param)
+        limit = self._limit(params, "limit", 500, 1000)
+        if start is not None and end is not None and end - start > DAY_MS:
+            raise self._bad(400, -1127, "More than 24 hours between startTime and endTime.")
+        if from_id is not None and (start is not None or end is not None):
+            raise self._bad(400, -1128, "Combination of optional parameters invalid.")
+        rows = sorted((r for r in getattr(acct, table) if r["symbol"] == symbol), key=lambda r: (r["_t"], r[id_field]))
+        if from_id is not None:
+            rows = [r for r in rows if r[id_field] >= from_id][:limit]
+        elif start is not None:
+            rows = [r for r in rows if r["_t"] >= start and (end is None or r["_t"] <= end)][:limit]
+        elif end is not None:
+            rows = [r for r in rows if r["_t"] <= end][-limit:]
+        else:
+            rows = rows[-limit:]
+        return [_public(r) for r in rows]
+
+    def h_all_orders(self, key: Key, params: dict[str, str]) -> Any:
+        return self._symbol_rows(key, params, "orders", "orderId", "orderId")
+
+    def h_my_trades(self, key: Key, params: dict[str, str]) -> Any:
+        return self._symbol_rows(key, params, "trades", "fromId", "id")
+
+    def h_ticker_price(self, key: Any, params: dict[str, str]) -> Any:
+        return [{"symbol": s, "price": "1.00000000"} for s in sorted(self.symbols)]
+
+
+DAY_MS = 86_400_000
+DEFAULT_SYMBOLS = (("BTC", "USDT"), ("ETH", "USDT"), ("BNB", "USDT"), ("ETH", "BTC"), ("BNB", "BTC"),
+                   ("SOL", "USDT"), ("XRP", "USDT"), ("BTC", "FDUSD"))
+TRANSFER_TYPES = frozenset((
+    "MAIN_UMFUTURE", "MAIN_CMFUTURE", "MAIN_MARGIN", "UMFUTURE_MAIN", "UMFUTURE_MARGIN", "CMFUTURE_MAIN",
+    "CMFUTURE_MARGIN", "MARGIN_MAIN", "MARGIN_UMFUTURE", "MARGIN_CMFUTURE", "ISOLATEDMARGIN_MARGIN",
+    "MARGIN_ISOLATEDMARGIN", "ISOLATEDMARGIN_ISOLATEDMARGIN", "MAIN_FUNDING", "FUNDING_MAIN", "FUNDING_UMFUTURE",
+    "UMFUTURE_FUNDING", "MARGIN_FUNDING", "FUNDING_MARGIN", "FUNDING_CMFUTURE", "CMFUTURE_FUNDING", "MAIN_OPTION",
+    "OPTION_MAIN", "UMFUTURE_OPTION", "OPTION_UMFUTURE", "MARGIN_OPTION", "OPTION_MARGIN", "FUNDING_OPTION",
+    "OPTION_FUNDING", "MAIN_PORTFOLIO_MARGIN", "PORTFOLIO_MARGIN_MAIN"))
+
+
+def _utc(ms: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _split(symbol: str) -> tuple[str, str]:
+    for q in ("USDT", "FDUSD", "USDC", "BTC", "ETH", "BNB", "EUR", "TRY"):
+        if symbol.endswith(q) and len(symbol) > len(q):
+            return symbol[: -len(q)], q
+    return symbol[:-3], symbol[-3:]
+
+
+def _public(rec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in rec.items() if not k.startswith("_")}
+
+
 Handler_t = Callable[[FakeBinance, Key, dict[str, str]], Any]
 ROUTES: dict[tuple[str, str], tuple[Handler_t | None, bool]] = {
     ("GET", "/api/v3/time"): (None, False),
@@ -443,6 +725,24 @@ ROUTES: dict[tuple[str, str], tuple[Handler_t | None, bool]] = {
     ("GET", "/sapi/v1/sub-account/subAccountApi/ipRestriction"): (FakeBinance.h_sub_ip_get, True),
     ("POST", "/sapi/v2/sub-account/subAccountApi/ipRestriction"): (FakeBinance.h_sub_ip_post, True),
     ("DELETE", "/sapi/v1/broker/subAccountApi"): (FakeBinance.h_broker_api_delete, True),
+    ("GET", "/sapi/v1/account/apiTradingStatus"): (FakeBinance.h_trading_status, True),
+    ("GET", "/sapi/v1/capital/withdraw/history"): (FakeBinance.h_withdraw_history, True),
+    ("GET", "/sapi/v1/capital/deposit/hisrec"): (FakeBinance.h_deposit_history, True),
+    ("GET", "/sapi/v1/asset/transfer"): (FakeBinance.h_transfers, True),
+    ("GET", "/api/v3/allOrders"): (FakeBinance.h_all_orders, True),
+    ("GET", "/api/v3/myTrades"): (FakeBinance.h_my_trades, True),
+    ("GET", "/api/v3/ticker/price"): (FakeBinance.h_ticker_price, False),
+}
+# Binance's documented weights: (pool, weight); routes not listed weigh 1 in their path's IP pool
+WEIGHTS: dict[tuple[str, str], tuple[str, int]] = {
+    ("GET", "/api/v3/account"): ("api", 20),
+    ("GET", "/api/v3/allOrders"): ("api", 20),
+    ("GET", "/api/v3/myTrades"): ("api", 20),
+    ("GET", "/api/v3/ticker/price"): ("api", 4),
+    ("GET", "/sapi/v1/capital/withdraw/history"): ("sapi_uid", 18000),
+    ("GET", "/sapi/v1/sub-account/subAccountApi/ipRestriction"): ("sapi_uid", 3000),
+    ("POST", "/sapi/v2/sub-account/subAccountApi/ipRestriction"): ("sapi_uid", 3000),
+    ("DELETE", "/sapi/v1/sub-account/subAccountApi"): ("sapi_uid", 3000),
 }
 
 WAF_PAGE = b"<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1>Request blocked.</body></html>"
@@ -481,10 +781,11 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.delay)
         if fault is not None and fault.status is not None and not fault.after:
             return self._send_fault(rec, fault)
+        extra: dict[str, str] = {}
         try:
             status, payload = fake.dispatch(method, parts.path, parts.query, body, self.headers)
         except Reply as r:
-            status, payload = r.status, r.body
+            status, payload, extra = r.status, r.body, r.headers
         if fault is not None and fault.status is not None and fault.after:
             return self._send_fault(rec, fault)
         rec.status = status
@@ -494,8 +795,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, b"", "text/html", drip=drip)
         else:
             self._send(status, json.dumps(payload).encode(), "application/json",
-                       {"X-MBX-USED-WEIGHT-1M": "1"} if parts.path.startswith("/api/") else
-                       {"X-SAPI-USED-IP-WEIGHT-1M": "1"}, drip=drip)
+                       {**fake.weight_headers(method, parts.path, self.headers), **extra}, drip=drip)
 
     def _send_fault(self, rec: Recorded, f: Fault) -> None:
         assert f.status is not None

@@ -1,5 +1,6 @@
 """End to end through the real command line (subprocesses): scan a repository holding a leaked
-sub-account pair, verify it (live, withdrawals on), revoke it, verify again (invalid). Plus the
+sub-account pair, verify it (live, withdrawals on), revoke it, verify again (rejected; deleted once the
+master account is asked). Plus the
 import-cost promise: a plain scan loads no HTTP or crypto library."""
 from __future__ import annotations
 
@@ -59,14 +60,18 @@ def test_scan_verify_revoke_verify(world: World, tmp_path: Path) -> None:
     assert json.loads(r.out)["status"] == "revoked"
     assert not world.fake.alive(key)
 
-    # 4. verify again: invalid, exit 0
+    # 4. verify again: -2015 alone is not proof of death (rejected, exit 5); the master account
+    #    settles it through the sub-account the audit log recorded: deleted, exit 0
     v2 = run_cli("verify", "--format", "json", env=env)
-    assert v2.code == 0 and json.loads(v2.out)["status"] == "invalid"
+    assert v2.code == 5 and json.loads(v2.out)["status"] == "rejected"
+    v3 = run_cli("verify", "--format", "json", "--audit-log", audit, env={**env, **master})
+    assert v3.code == 0, v3.out + v3.err
+    assert json.loads(v3.out)["status"] == "deleted" and json.loads(v3.out)["settled"]["source"] == "audit-log"
     sv2 = run_cli("scan", str(repo), "--format", "json", "--verify", env=url)
-    assert {f["verification"]["status"] for f in findings_of(sv2.out)} == {"invalid"}
+    assert {f["verification"]["status"] for f in findings_of(sv2.out)} == {"rejected"}
 
     # no secret anywhere: outputs and the audit log
-    for text in (v.out, v.err, dry.out, r.out, r.err, v2.out, sv2.out, Path(audit).read_text()):
+    for text in (v.out, v.err, dry.out, r.out, r.err, v2.out, v3.out, sv2.out, Path(audit).read_text()):
         for s in (secret, world.master_key.secret, key, world.master_key.api_key):
             assert s and s not in text
 
@@ -96,6 +101,8 @@ def test_plain_scan_loads_no_http_or_crypto_library(tmp_path: Path) -> None:
     assert _loaded("scan", str(tmp_path), "-q") == set()
     assert _loaded("verify", "--help") == set()
     assert _loaded("revoke", "--help") == set()
+    assert _loaded("activity", "--help") == set()
+    assert _loaded("incident", "--help") == set()
 
 
 def test_scan_with_verify_does_load_the_client(tmp_path: Path) -> None:

@@ -74,11 +74,11 @@ def test_verdict_needs_the_documented_shape(world: World, run: RunCli, status: i
 
 
 @pytest.mark.parametrize("status", [400, 401])
-def test_documented_rejection_is_still_invalid(world: World, run: RunCli, status: int) -> None:
+def test_documented_rejection_is_still_a_verdict(world: World, run: RunCli, status: int) -> None:
     world.fake.inject(status, body=json.dumps(E_KEY_ID))
     r = run("verify", "--format", "json", env=world.env(master=False))
     data = json.loads(r.out)
-    assert (r.code, data["status"], data["causes"]) == (0, "invalid", ["deleted"])
+    assert (r.code, data["status"], data["causes"]) == (0, "deleted", ["deleted"])
 
 
 def test_account_fallback_needs_the_account_fields(run: RunCli) -> None:

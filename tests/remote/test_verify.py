@@ -77,39 +77,42 @@ def test_ip_restricted_key_that_works_from_here_says_so(fake: FakeBinance, run: 
     assert any("whitelist" in x for x in data["risk_reasons"])
 
 
-def test_deleted_key_is_invalid_exit_0_with_possible_causes(world: World, run: RunCli) -> None:
+def test_deleted_key_without_master_is_rejected_exit_5_not_dead(world: World, run: RunCli) -> None:
     world.fake.keys[world.leaked.api_key].deleted = True
     r = run("verify", "--format", "json", env=world.env(master=False))
     data = json.loads(r.out)
-    assert (r.code, data["status"]) == (0, "invalid")
+    assert (r.code, data["status"], data["dead"]) == (5, "rejected", None)
     assert data["error"]["code"] == -2015
     assert data["causes"] == ["deleted", "ip_restricted_elsewhere", "no_permission"]
-    assert data["permissions"] is None and data["risk"] is None
+    assert data["permissions"] is None and data["risk"] is None and data["settled"] is None
+    assert any("CEXGUARD_MASTER_API_KEY" in t for t in data["tell_apart"])
     no_secret_in(world, r.out, r.err)
 
 
-def test_ip_restricted_elsewhere_is_invalid_not_dead(fake: FakeBinance, run: RunCli) -> None:
+def test_ip_restricted_elsewhere_is_rejected_and_says_how_to_tell(fake: FakeBinance, run: RunCli) -> None:
     acct = fake.add_account("a@example.com")
     k = fake.add_key(acct, ip_list=["203.0.113.7"], enableWithdrawals=True)
     r = run("verify", env={**k.env(), "CEXGUARD_API_URL": fake.url})
-    assert r.code == 0
-    assert "INVALID" in r.out and "IP-restricted" in r.out and "whitelisted addresses" in r.out
+    assert r.code == 5
+    assert "REJECTED" in r.out and "IP-restricted" in r.out and "whitelisted addresses" in r.out
+    assert "to tell a deleted key from a live IP-restricted one" in r.out and "CEXGUARD_MASTER_API_KEY" in r.out
 
 
-def test_wrong_secret_is_invalid_with_that_cause(world: World, run: RunCli) -> None:
+def test_wrong_secret_is_its_own_status_exit_5(world: World, run: RunCli) -> None:
     env = world.env(master=False)
     env["BINANCE_API_SECRET"] = random_alnum()
     r = run("verify", "--format", "json", env=env)
     data = json.loads(r.out)
-    assert (r.code, data["status"], data["causes"], data["error"]["code"]) == (0, "invalid", ["wrong_secret"], -1022)
+    assert (r.code, data["status"], data["causes"], data["error"]["code"]) == (5, "wrong_secret", ["wrong_secret"], -1022)
+    assert data["dead"] is None and data["tell_apart"] == []
     assert env["BINANCE_API_SECRET"] not in r.out + r.err
 
 
-def test_malformed_key_is_invalid_2014(fake: FakeBinance, run: RunCli) -> None:
+def test_malformed_key_is_dead_2014(fake: FakeBinance, run: RunCli) -> None:
     r = run("verify", "--format", "json",
             env={"BINANCE_API_KEY": "short", "BINANCE_API_SECRET": random_alnum(), "CEXGUARD_API_URL": fake.url})
     data = json.loads(r.out)
-    assert (r.code, data["status"], data["causes"]) == (0, "invalid", ["malformed"])
+    assert (r.code, data["status"], data["causes"], data["dead"]) == (0, "malformed", ["malformed"], True)
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ed25519"])
@@ -256,7 +259,7 @@ def test_verify_findings_verifies_each_distinct_pair_once(world: World) -> None:
                 + [finding("binance_api_key", lone_key, path="d.txt")])
     out = verify_findings(findings, api_url=world.fake.url)
     assert [f.path for f in out] == [f.path for f in findings]
-    assert [ver(f)["status"] for f in out] == ["live"] * 4 + ["invalid"] * 2 + ["unverifiable"]
+    assert [ver(f)["status"] for f in out] == ["live"] * 4 + ["rejected"] * 2 + ["unverifiable"]
     assert ver(out[0])["risk"] == "critical"
     assert ver(out[0])["permissions"]["enableWithdrawals"] is True
     assert "paired" in ver(out[6])["reason"]
@@ -303,3 +306,91 @@ def test_verify_findings_refuses_a_bad_url_before_sending(fake: FakeBinance) -> 
 
     with pytest.raises(CexguardError, match="loopback"):
         verify_findings(pair(random_alnum(), random_alnum()), api_url="http://example.com")
+
+
+# ------------------------------------------------------------- -2015 settled, key age (issue 12)
+
+def test_ip_restricted_live_key_is_settled_through_the_master(world: World, run: RunCli) -> None:
+    """Called from outside its whitelist the key answers -2015; the master account sees it exists."""
+    key = world.fake.keys[world.leaked.api_key]
+    key.ip_restrict, key.ip_list = True, ["203.0.113.7", "198.51.100.2"]
+    r = run("verify", "--format", "json", env=world.env())  # no --email, no audit log: searched
+    data = json.loads(r.out)
+    assert (r.code, data["status"], data["dead"]) == (1, "live_ip_restricted", False), r.out
+    st = data["settled"]
+    assert st["outcome"] == "exists" and st["email"] == "bot@example.com" and st["source"] == "sub-account search"
+    assert st["ip_list"] == ["203.0.113.7", "198.51.100.2"]
+    assert world.fake.mutating_calls() == []
+    no_secret_in(world, r.out, r.err)
+    t = run("verify", "--email", "bot@example.com", env=world.env())
+    assert t.code == 1 and "LIVE_IP_RESTRICTED" in t.out and "203.0.113.7" in t.out
+
+
+def test_the_same_key_called_from_a_whitelisted_address_is_live(world: World, run: RunCli) -> None:
+    key = world.fake.keys[world.leaked.api_key]
+    key.ip_restrict, key.ip_list = True, ["203.0.113.7"]
+    world.fake.client_ip = "203.0.113.7"  # the fake now sees the caller at the whitelisted address
+    r = run("verify", "--format", "json", env=world.env(master=False))
+    assert r.code == 1 and json.loads(r.out)["status"] == "live"
+
+
+def test_deleted_key_is_settled_deleted_with_email(world: World, run: RunCli) -> None:
+    world.fake.keys[world.leaked.api_key].deleted = True
+    r = run("verify", "--format", "json", "--email", "bot@example.com", env=world.env())
+    data = json.loads(r.out)
+    assert (r.code, data["status"], data["dead"]) == (0, "deleted", True)
+    assert data["settled"]["source"] == "--email" and data["tell_apart"] == []
+
+
+def test_deleted_key_not_found_by_search_stays_rejected(world: World, run: RunCli) -> None:
+    """A search that finds the key nowhere cannot tell deleted from someone else's key: not settled."""
+    world.fake.keys[world.leaked.api_key].deleted = True
+    r = run("verify", "--format", "json", env=world.env())
+    data = json.loads(r.out)
+    assert (r.code, data["status"]) == (5, "rejected")
+    assert data["settled"]["outcome"] == "not_found" and data["settled"]["searched"] == 2
+    assert len(world.fake.calls("/sapi/v1/sub-account/subAccountApi/ipRestriction")) == 2
+
+
+def test_search_stops_at_the_uid_weight_budget(world: World) -> None:
+    from scanner.remote.binance import Credentials, HmacSigner
+    from scanner.remote.verify import settle_rejected, verify_credentials
+
+    for i in range(5):
+        world.fake.add_account(f"extra{i}@example.com", master=world.master)
+    world.fake.keys[world.leaked.api_key].deleted = True
+    t = Transport(world.fake.url)
+    leaked = Credentials(world.leaked.api_key, HmacSigner(world.leaked.secret or ""))
+    master = Credentials(world.master_key.api_key, HmacSigner(world.master_key.secret or ""))
+    v = settle_rejected(verify_credentials(leaked, transport=t), leaked=leaked, master=master, transport=t,
+                        uid_budget=6000)
+    assert v.status == "rejected" and v.settled is not None
+    assert v.settled["outcome"] == "not_settled" and "budget" in v.settled["detail"] and v.settled["searched"] == 2
+    assert len(world.fake.calls("/sapi/v1/sub-account/subAccountApi/ipRestriction")) == 2
+
+
+def test_wrong_secret_is_not_settled_as_deleted(world: World, run: RunCli) -> None:
+    env = world.env()
+    env["BINANCE_API_SECRET"] = random_alnum()
+    r = run("verify", "--format", "json", env=env)
+    data = json.loads(r.out)
+    assert (r.code, data["status"], data["settled"]) == (5, "wrong_secret", None)
+    assert world.fake.calls("/sapi/v1/sub-account/subAccountApi/ipRestriction") == []
+
+
+def test_key_age_and_rotation(fake: FakeBinance, run: RunCli) -> None:
+    acct = fake.add_account("a@example.com")
+    expires = fake.server_ms() + 30 * 86_400_000
+    k = fake.add_key(acct, created_days_ago=120.5, trading_authority_expires=expires)
+    env = {**k.env(), "CEXGUARD_API_URL": fake.url}
+    data = json.loads(run("verify", "--format", "json", env=env).out)
+    assert data["age_days"] == 120 and data["created_at"].endswith("Z")
+    assert any("120 days old" in r and "rotation period of 90 days" in r for r in data["risk_reasons"])
+    assert data["trading_authority_expires_at"] and any("trading authority expires" in r for r in data["risk_reasons"])
+    relaxed = json.loads(run("verify", "--format", "json", "--rotate-after", "200", env=env).out)
+    assert not any("days old" in r for r in relaxed["risk_reasons"])
+    young = fake.add_key(acct, created_days_ago=3)
+    d = json.loads(run("verify", "--format", "json", env={**young.env(), "CEXGUARD_API_URL": fake.url}).out)
+    assert d["age_days"] == 3 and not any("days old" in r for r in d["risk_reasons"])
+    t = run("verify", env=env)
+    assert "created" in t.out and "120 days ago" in t.out
