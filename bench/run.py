@@ -351,7 +351,8 @@ def cexguard_tool(argv0, target, mode):
     args = {"tree": ["scan", target, "--format", "json", "-q"],
             "history": ["history", target, "--format", "json", "-q"],
             "staged": ["staged", target]}[mode]
-    return Tool("cexguard", lambda out: [*argv0, *args], needs_json=(mode != "staged"))
+    # exit 4: the audit finished but names objects it could not read (a real repository's missing blobs)
+    return Tool("cexguard", lambda out: [*argv0, *args], needs_json=(mode != "staged"), ok_rcs=(0, 1, 4))
 
 
 def bench(tools: list[Tool], reps: int, timeout: float, cwd: str | None = None, warmup: bool = True,
