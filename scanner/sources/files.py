@@ -299,12 +299,40 @@ def scan_tree(paths: Iterable[Path], config: Config, stats: ScanStats, engine: A
     global _WORKER_ENGINE
     _WORKER_ENGINE = engine
     found: list[Finding] = []
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    # ProcessPoolExecutor, not multiprocessing.Pool: a worker that dies (killed, out of memory) makes
+    # the pool raise instead of hanging forever on a task that will never finish; with fork, every
+    # worker is started before the executor's own thread, and the walk runs in this thread.
     ctx = multiprocessing.get_context("fork")
+    ex = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init)
+
+    def collect(done: set[Future[Any]]) -> None:
+        for fut in done:
+            f, st = fut.result()
+            found.extend(f)
+            stats.merge(st)
+
     try:
-        with ctx.Pool(jobs, initializer=_worker_init) as pool:
-            for f, st in pool.imap_unordered(_scan_batch, _batches(walk(paths, config, stats, root), 64)):
-                found.extend(f)
-                stats.merge(st)
+        pending: set[Future[Any]] = set()
+        for batch in _batches(walk(paths, config, stats, root), 64):
+            pending.add(ex.submit(_scan_batch, batch))
+            if len(pending) >= 2 * jobs:  # a bounded number in flight: memory stays flat
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                collect(done)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            collect(done)
+        ex.shutdown(wait=True)
+    except BrokenProcessPool:
+        ex.shutdown(wait=False, cancel_futures=True)
+        from scanner.errors import CexguardError
+
+        raise CexguardError("a scan worker process died (killed or out of memory); run again, or with -j 1") from None
+    except BaseException:
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise
     finally:
         _WORKER_ENGINE = None
     stats.errors.sort()
