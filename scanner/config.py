@@ -13,6 +13,7 @@ Nothing in here can change where verify/revoke traffic goes: keys such as `api_u
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -240,29 +241,73 @@ def load_config(root: Path, explicit: Path | None = None, *, committed: RepoRead
     if user_data is not None:
         cfg = _from_table(_table_of(_toml_parse(user_data, str(user)), user.name), root=user.parent, source=str(user))
         cfg = cfg.with_(root=base)
-    for name in (CONFIG_FILE, "pyproject.toml"):
-        if committed is not None:
-            data = committed(name)
-            where = f"{name} at {committed_at}" if committed_at else name
-        else:
-            data = read_small_file(base / name, "config")
-            where = str(base / name)
-        if data is None:
-            continue
-        if name == "pyproject.toml" and b"cexguard" not in data and b"\\u" not in data and b"\\U" not in data:
-            continue  # no [tool.cexguard], not even spelled with escapes: not parsed (tomllib not imported)
-        doc = _toml_parse(data, where)
-        if name == "pyproject.toml":
-            tool = doc.get("tool")
-            if not (isinstance(tool, dict) and "cexguard" in tool):
+    for d in ([base] if committed is not None else search_dirs(base)):
+        for name in (CONFIG_FILE, "pyproject.toml"):
+            if committed is not None:
+                data = committed(name)
+                where = f"{name} at {committed_at}" if committed_at else name
+            else:
+                data = read_small_file(d / name, "config")
+                where = str(d / name)
+            if data is None:
                 continue
-            where += " [tool.cexguard]"
-        repo_cfg = _from_table(_table_of(doc, name), root=base, source=where)
-        return _apply_repository(cfg, repo_cfg, set(_table_of(doc, name)), base,
-                                 committed if committed_ignore else None)
+            if name == "pyproject.toml" and b"cexguard" not in data and b"\\u" not in data and b"\\U" not in data:
+                continue  # no [tool.cexguard], not even spelled with escapes: not parsed (tomllib not imported)
+            doc = _toml_parse(data, where)
+            if name == "pyproject.toml":
+                tool = doc.get("tool")
+                if not (isinstance(tool, dict) and "cexguard" in tool):
+                    continue
+                where += " [tool.cexguard]"
+            repo_cfg = _from_table(_table_of(doc, name), root=d, source=where)
+            if d != base:  # found above the scan root: its globs are relative to its own folder
+                prefix = base.resolve().relative_to(d.resolve()).as_posix()
+                repo_cfg = repo_cfg.with_(exclude=tuple(g for g in (rebase_glob(x, prefix) for x in repo_cfg.exclude)
+                                                        if g is not None))
+            out = _apply_repository(cfg.with_(root=d), repo_cfg, set(_table_of(doc, name)), d,
+                                    committed if committed_ignore else None)
+            return out
+        if committed is None and os.path.lexists(d / IGNORE_FILE):
+            return cfg.with_(root=d)  # the project's ignore file, without a config
     if committed is not None and committed_ignore:
         return _apply_repository(cfg, Config(root=base), set(), base, committed)
     return cfg
+
+
+def search_dirs(base: Path) -> list[Path]:
+    """Where a scan rooted at `base` looks for the repository's config: `base`, then each folder
+    above it up to the top of its git work tree (the first folder holding `.git`), as ruff and
+    pre-commit users expect. Outside a git work tree: `base` only (a config in a shared parent
+    such as /tmp is never picked up)."""
+    start = base.resolve()
+    chain = [start]
+    d = start
+    while not os.path.lexists(d / ".git"):
+        if d.parent == d:
+            return [base]  # not in a work tree
+        d = d.parent
+        chain.append(d)
+    return [base, *chain[1:]]
+
+
+def rebase_glob(glob: str, prefix: str) -> str | None:
+    """An exclude glob written relative to a folder, rewritten for a scan rooted at `prefix` below
+    it: None if it cannot match anything there; "*" if it excludes the whole scan root."""
+    import fnmatch
+
+    g = glob.rstrip("/")
+    if "/" not in g:
+        return glob  # a name pattern: matches at any depth
+    parts = g.split("/")
+    for i, comp in enumerate(prefix.split("/")):
+        if i >= len(parts):
+            return "*"
+        if parts[i] == "**":
+            return "/".join(parts[i:])
+        if not fnmatch.fnmatchcase(comp, parts[i]):
+            return None
+    rest = "/".join(parts[len(prefix.split("/")):])
+    return rest + ("/" if glob.endswith("/") and rest else "") if rest else "*"
 
 
 def _inside(base: Path, p: Path, key: str, source: str) -> None:
