@@ -169,7 +169,7 @@ def test_shell_completion_script() -> None:
 
 def test_readme_documents_the_conventions() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
-    for text in ("--exit-zero", "--exit-code N", "--color auto|always|never", "NO_COLOR", "-v/--verbose",
+    for text in ("--exit-zero", "--exit-code N", "--color auto\\|always\\|never", "NO_COLOR", "-v/--verbose",
                  "-V/--version", "--exclude GLOB", "_CEXGUARD_COMPLETE=bash_source", "cexguard scan -",
                  "--stdin-filename", "--format jsonl", "--format html"):
         assert text in readme, text
