@@ -148,7 +148,7 @@ def incidents(result: ScanResult) -> list[Incident]:
         groups.setdefault(f.fingerprint, []).append(f)
     out = [Incident(fp, fs) for fp, fs in groups.items()]
     out.sort(key=lambda i: (SEVERITIES.index(i.severity), _CONF.get(i.confidence, 3), -(i.exposure_days or -1),
-                            str(i.first_seen or "~"), i.fingerprint))
+                            -len(i.findings), str(i.first_seen or "~"), i.kind, i.fingerprint))
     for n, i in enumerate(out, 1):
         i.number = n
     return out
