@@ -1,5 +1,6 @@
 """The `cexguard` command. Thin: each command lives in its own module and is imported only when run,
-so the pre-commit hook pays for nothing it does not use."""
+so the pre-commit hook pays for nothing it does not use. `cexguard staged` with the options it
+knows runs without click at all (scanner/hook.py); click is imported only for everything else."""
 from __future__ import annotations
 
 import errno
@@ -9,13 +10,12 @@ import os
 import re
 import signal
 import sys
-from typing import Any
-
-import click
-
 from scanner import __version__
 from scanner.errors import CexguardError, OutputError, output_error
-from scanner.safetext import safe
+
+TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the pre-commit hook ~2 ms)
+if TYPE_CHECKING:
+    from typing import Any
 
 # name -> "module:attribute"; an explicit registry, no reflection
 COMMANDS: dict[str, str] = {
@@ -33,46 +33,68 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        mod, attr = target.split(":")
-        try:
-            return getattr(importlib.import_module(mod), attr)  # type: ignore[no-any-return]
-        except (ImportError, AttributeError):
-            return None
+_CLI: list[Any] = []
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="cexguard")
-def cli() -> None:
-    """Find leaked Binance API credentials, verify them and revoke them.
+def _click_cli() -> Any:
+    """The click command group, built on first use (click is imported here, not at the top)."""
+    if _CLI:
+        return _CLI[0]
+    import click
 
-    \b
-    Exit codes:
-      0    no findings; verify: key deleted or malformed; revoke: revoked, already
-           revoked or dry run; activity: nothing after the first exposure
-      1    findings reported (scan, staged, history); verify: key live;
-           revoke: failed or not revocable through the API; activity: events
-           after the key's first exposure; incident: playbook steps left
-      2    error: bad usage or input, the report could not be written (closed
-           stdout, full disk), or an internal error; one line on stderr, never a
-           traceback (CEXGUARD_DEBUG=1 shows it for an internal error)
-      3    verify: status unknown (WAF, rate limit, 5xx, timeout, an answer
-           whose shape proves nothing)
-      4    scan incomplete (scan, staged, history): nothing found, but objects
-           or files could not be read (missing or corrupt git objects,
-           permission denied); the report names them. With findings the
-           exit code is 1 and the report still says it is incomplete.
-      5    verify: rejected (-2015: deleted, or live and IP-restricted to other
-           addresses) or wrong_secret (-1022): refused, but not proven dead
-      130  interrupted (Ctrl-C); 143: terminated (SIGTERM)
-    """
+    class LazyGroup(click.Group):
+        def list_commands(self, ctx: click.Context) -> list[str]:
+            return sorted(COMMANDS)
+
+        def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+            target = COMMANDS.get(cmd_name)
+            if target is None:
+                return None
+            mod, attr = target.split(":")
+            try:
+                return getattr(importlib.import_module(mod), attr)  # type: ignore[no-any-return]
+            except (ImportError, AttributeError):
+                return None
+
+    @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(__version__, "-V", "--version", prog_name="cexguard")
+    def cli() -> None:
+        """Find leaked Binance API credentials, verify them and revoke them.
+
+        \b
+        Exit codes:
+          0    no findings; verify: key deleted or malformed; revoke: revoked, already
+               revoked or dry run; activity: nothing after the first exposure
+          1    findings reported (scan, staged, history; --exit-code N changes it,
+               --exit-zero makes it 0); verify: key live; revoke: failed or not
+               revocable through the API; activity: events after the key's first
+               exposure; incident: playbook steps left
+          2    error: bad usage or input, the report could not be written (closed
+               stdout, full disk), or an internal error; one line on stderr, never a
+               traceback (CEXGUARD_DEBUG=1 shows it for an internal error)
+          3    verify: status unknown (WAF, rate limit, 5xx, timeout, an answer
+               whose shape proves nothing)
+          4    scan incomplete (scan, staged, history): nothing found, but objects
+               or files could not be read (missing or corrupt git objects,
+               permission denied); the report names them. With findings the
+               exit code is 1 and the report still says it is incomplete.
+          5    verify: rejected (-2015: deleted, or live and IP-restricted to other
+               addresses) or wrong_secret (-1022): refused, but not proven dead
+          130  interrupted (Ctrl-C); 143: terminated (SIGTERM)
+
+        \b
+        Shell completion (bash, zsh, fish), e.g. in ~/.bashrc:
+          eval "$(_CEXGUARD_COMPLETE=bash_source cexguard)"
+        """
+
+    _CLI.append(cli)
+    return cli
+
+
+def __getattr__(name: str) -> Any:  # `scanner.cli.cli`, the click group, for whoever imports it
+    if name == "cli":
+        return _click_cli()
+    raise AttributeError(name)
 
 
 EXIT_ERROR = 2
@@ -93,10 +115,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def _say(line: str) -> None:
     """One line on stderr, escaped (it may hold a file name or a server's words); never raises."""
-    try:
-        click.echo(safe(line), err=True)
-    except (OSError, ValueError):
-        pass
+    from scanner.reporting import say
+
+    say(line)
 
 
 class _ClosedStdout(io.RawIOBase):
@@ -175,9 +196,24 @@ def _internal_error(e: BaseException) -> int:
     return EXIT_ERROR
 
 
+def _invoke(argv: list[str] | None) -> Any:
+    """`staged` with options the hook's small parser knows runs without click; the rest through click."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] == "staged":
+        from scanner.hook import fast_main, parse_staged_args
+
+        opts = parse_staged_args(args[1:])
+        if opts is not None:
+            return fast_main(opts)
+    return _click_cli().main(args=args, prog_name="cexguard", standalone_mode=False)
+
+
 def _run(argv: list[str] | None) -> int:
+    from scanner.reporting import reset
+
+    reset()
     try:
-        rc = cli.main(args=argv, prog_name="cexguard", standalone_mode=False)
+        rc = _invoke(argv)
     except OutputError as e:
         _discard_stdout()
         _say(f"cexguard: error: {e}")
@@ -185,33 +221,33 @@ def _run(argv: list[str] | None) -> int:
     except CexguardError as e:
         _say(f"cexguard: error: {e}")
         return e.exit_code
-    except click.exceptions.Abort as e:
-        if isinstance(e.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
-            _say("cexguard: interrupted")
-            return EXIT_INTERRUPTED
-        _say("cexguard: aborted")
-        return EXIT_ERROR
-    except click.ClickException as e:
-        hint = ""
-        ctx = getattr(e, "ctx", None)
-        if ctx is not None:
-            hint = f" (see '{ctx.command_path} --help')"
-        _say(f"cexguard: error: {e.format_message()}{hint}")
-        return EXIT_ERROR
     except KeyboardInterrupt:
         _say("cexguard: interrupted")
         return EXIT_INTERRUPTED
     except Terminated:
         _say("cexguard: terminated")
         return EXIT_TERMINATED
-    except OSError as e:
-        if e.errno in _WRITE_ERRNOS:  # a write that did not go through clikit.write_out (--help, rules list)
+    except Exception as e:
+        click = sys.modules.get("click")
+        if click is not None and isinstance(e, click.exceptions.Abort):
+            if isinstance(e.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+                _say("cexguard: interrupted")
+                return EXIT_INTERRUPTED
+            _say("cexguard: aborted")
+            return EXIT_ERROR
+        if click is not None and isinstance(e, click.ClickException):
+            hint = ""
+            ctx = getattr(e, "ctx", None)
+            if ctx is not None:
+                hint = f" (see '{ctx.command_path} --help')"
+            _say(f"cexguard: error: {e.format_message()}{hint}")
+            return EXIT_ERROR
+        if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
+            # a write that did not go through reporting.write_out (--help, rules list)
             _discard_stdout()
             _say(f"cexguard: error: {output_error(e)}")
             return EXIT_ERROR
-        return _internal_error(e)
-    except Exception as e:  # the last line of defence: one line, never a traceback
-        return _internal_error(e)
+        return _internal_error(e)  # the last line of defence: one line, never a traceback
     return rc if isinstance(rc, int) else 0
 
 

@@ -1,24 +1,18 @@
-"""Options and the ending shared by the commands that report findings (scan, staged, history)."""
+"""Options and the ending shared by the commands that report findings (scan, staged, history).
+
+The ending itself (finish, write_out, summary_line) lives in scanner/reporting.py, without click,
+so the pre-commit hook's fast path can use it; it is re-exported here.
+"""
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
 from typing import Any
 from collections.abc import Callable
 
 import click
 
-from scanner.errors import OutputError, output_error
-from scanner.models import ScanResult
+from scanner.reporting import COLORS, FORMATS, SETTINGS, finish, summary_line, write_out
 
-# exit codes of scan, staged and history (verify and revoke document theirs in cli.py)
-EXIT_CLEAN = 0
-EXIT_FINDINGS = 1
-EXIT_ERROR = 2  # CexguardError: one line on stderr
-EXIT_INCOMPLETE = 4  # no findings, but objects or files could not be read: not a clean result
-
-FORMATS = ("text", "json", "sarif", "github", "gitlab", "junit")
+__all__ = ["FORMATS", "Seconds", "convention_options", "finish", "report_options", "summary_line", "write_out"]
 
 
 class Seconds(click.ParamType):
@@ -45,7 +39,7 @@ def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--format, -o, --show-secrets, --baseline, --config, --include-examples, --quiet."""
     opts = [
         click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-                     help="Output format."),
+                     help="Output format (jsonl: one finding per line; html: a self-contained report for a browser)."),
         click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
                      help="Write the report to FILE instead of standard output."),
         click.option("--show-secrets", is_flag=True, help="Print raw secret values (redacted by default)."),
@@ -66,58 +60,33 @@ def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for opt in reversed(opts):
         fn = opt(fn)
+    return convention_options(fn)
+
+
+def _setting(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is not None and value != ():
+            setattr(SETTINGS, name, tuple(value) if isinstance(value, (list, tuple)) else value)
+    return store
+
+
+def convention_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--color, --exit-zero, --exit-code, -v/--verbose, --exclude: stored in reporting.SETTINGS
+    (not passed to the command), so every reporting command gets them without a new parameter."""
+    opts = [
+        click.option("--color", type=click.Choice(COLORS), default=None, expose_value=False,
+                     callback=_setting("color"),
+                     help="Colour in the text report: auto (a terminal, unless NO_COLOR is set), always, never."),
+        click.option("--exit-zero", is_flag=True, default=None, expose_value=False, callback=_setting("exit_zero"),
+                     help="Exit 0 even when findings are reported (errors still exit 2)."),
+        click.option("--exit-code", type=click.IntRange(0, 255), default=None, metavar="N", expose_value=False,
+                     callback=_setting("exit_code"), help="Exit code when findings are reported (default 1)."),
+        click.option("-v", "--verbose", is_flag=True, default=None, expose_value=False, callback=_setting("verbose"),
+                     help="Say on stderr what was read: config, prefilter, counts by reason, excluded paths, time."),
+        click.option("--exclude", "exclude", multiple=True, metavar="GLOB", expose_value=False,
+                     callback=_setting("exclude"),
+                     help="Skip paths matching GLOB (relative to the scan root; repeatable; counted and listed)."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
     return fn
-
-
-def finish(result: ScanResult, *, fmt: str, output: str | None, show_secrets: bool, quiet: bool,
-           do_verify: bool = False, api_url: str | None = None, root: Path | None = None) -> int:
-    """Verify if asked, render, write, print the summary line; return the exit code (exit_code)."""
-    if do_verify and result.findings:
-        from scanner.remote.verify import verify_findings  # only when asked: the network layer
-
-        result.findings[:] = verify_findings(result.findings, api_url=api_url)
-    from scanner.report import render
-
-    color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    text = render(result, fmt, show_secrets=show_secrets, color=color)
-    if output:
-        from scanner.atomic import write_atomic
-
-        write_atomic(output, text, what="report")
-    else:
-        write_out(text)
-    if not quiet and (fmt != "text" or output):
-        click.echo(summary_line(result), err=True)
-    return exit_code(result)
-
-
-def exit_code(result: ScanResult) -> int:
-    """1 findings (even if the scan is also incomplete: the report says so), 4 nothing found but
-    something could not be read (never a silent clean), 0 clean."""
-    if result.findings:
-        return EXIT_FINDINGS
-    return EXIT_INCOMPLETE if result.stats.incomplete else EXIT_CLEAN
-
-
-def write_out(text: str) -> None:
-    """Write (and flush) to standard output; a closed stdout, full disk or broken pipe is an
-    OutputError (one line, exit 2), never a traceback and never a silent success."""
-    try:
-        click.echo(text, nl=not text.endswith("\n"))
-    except OSError as e:
-        raise OutputError(output_error(e)) from None
-
-
-def summary_line(result: ScanResult) -> str:
-    s = result.stats
-    skipped = sum(s.skipped.values())
-    parts = [f"{len(result.findings)} finding(s)", f"{s.files_scanned} file(s) scanned"]
-    if skipped:
-        parts.append(f"{skipped} skipped (" + ", ".join(f"{k}: {v}" for k, v in sorted(s.skipped.items())) + ")")
-    n = len(s.extra.get("config_notices", ()))
-    if n:
-        parts.append(f"{n} config notice(s) (in the report)")
-    if s.incomplete:
-        parts.append(s.incomplete_note())
-    return "cexguard: " + "; ".join(parts)
-

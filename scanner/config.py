@@ -13,13 +13,19 @@ Nothing in here can change where verify/revoke traffic goes: keys such as `api_u
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
 from scanner.errors import CexguardError
+
+TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the pre-commit hook ~2 ms)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    # A reader of the repository's files as a commit has them: name -> bytes, or None when absent.
+    RepoReader = Callable[[str], "bytes | None"]
 
 DEFAULT_MAX_FILE_SIZE = 100 * 1024 * 1024
 CONFIG_FILE = ".cexguard.toml"
@@ -29,23 +35,50 @@ _KNOWN = {"exclude", "rules_dirs", "max_file_size", "min_entropy", "include_exam
 _FORBIDDEN = {"api_url", "base_url", "api-url", "endpoint", "proxy"}
 
 
-@dataclass(frozen=True)
 class Config:
-    root: Path = Path(".")
-    exclude: tuple[str, ...] = ()
-    rules_dirs: tuple[Path, ...] = ()
-    max_file_size: int = DEFAULT_MAX_FILE_SIZE
-    min_entropy: float | None = None
-    include_examples: bool = False
-    ignore_file: Path | None = None
-    source: str | None = None  # where the config came from, for messages
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """A scan's settings (immutable: `with_` returns a changed copy). A plain class, not a dataclass:
+    this module is on the pre-commit hook's path, where importing `dataclasses` costs more than the
+    check itself."""
+
+    __slots__ = ("root", "exclude", "rules_dirs", "max_file_size", "min_entropy", "include_examples",
+                 "ignore_file", "source", "extra", "notices", "ignore_text")
+    root: Path
+    exclude: tuple[str, ...]
+    rules_dirs: tuple[Path, ...]
+    max_file_size: int
+    min_entropy: float | None
+    include_examples: bool
+    ignore_file: Path | None
+    source: str | None  # where the config came from, for messages
+    extra: dict[str, Any]
     # what the scanned repository's config changed or was refused (one line each, for the report)
-    notices: tuple[str, ...] = ()
-    ignore_text: str | None = None  # the ignore file's contents when read from a commit
+    notices: tuple[str, ...]
+    ignore_text: str | None  # the ignore file's contents when read from a commit
+
+    def __init__(self, root: Path = Path("."), exclude: tuple[str, ...] = (), rules_dirs: tuple[Path, ...] = (),
+                 max_file_size: int = DEFAULT_MAX_FILE_SIZE, min_entropy: float | None = None,
+                 include_examples: bool = False, ignore_file: Path | None = None, source: str | None = None,
+                 extra: dict[str, Any] | None = None, notices: tuple[str, ...] = (),
+                 ignore_text: str | None = None) -> None:
+        values = dict(root=root, exclude=exclude, rules_dirs=rules_dirs, max_file_size=max_file_size,
+                      min_entropy=min_entropy, include_examples=include_examples, ignore_file=ignore_file,
+                      source=source, extra={} if extra is None else extra, notices=notices, ignore_text=ignore_text)
+        for k, v in values.items():
+            object.__setattr__(self, k, v)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (pickling: forked workers)
+        return Config, tuple(getattr(self, k) for k in self.__slots__)
+
+    def __repr__(self) -> str:
+        return "Config(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
     def with_(self, **changes: Any) -> Config:
-        return replace(self, **changes)
+        values = {k: getattr(self, k) for k in self.__slots__}
+        values.update(changes)
+        return Config(**values)
 
 
 def parse_size(value: Any, *, where: str = "max_file_size") -> int:
@@ -185,8 +218,6 @@ def _table_of(data: dict[str, Any], name: str) -> Any:
     return {} if name == "pyproject.toml" else data
 
 
-# A reader of the repository's files as a commit has them: name -> bytes, or None when absent.
-RepoReader = Any
 
 
 def load_config(root: Path, explicit: Path | None = None, *, committed: RepoReader | None = None,
@@ -214,27 +245,73 @@ def load_config(root: Path, explicit: Path | None = None, *, committed: RepoRead
     if user_data is not None:
         cfg = _from_table(_table_of(_toml_parse(user_data, str(user)), user.name), root=user.parent, source=str(user))
         cfg = cfg.with_(root=base)
-    for name in (CONFIG_FILE, "pyproject.toml"):
-        if committed is not None:
-            data = committed(name)
-            where = f"{name} at {committed_at}" if committed_at else name
-        else:
-            data = read_small_file(base / name, "config")
-            where = str(base / name)
-        if data is None:
-            continue
-        doc = _toml_parse(data, where)
-        if name == "pyproject.toml":
-            tool = doc.get("tool")
-            if not (isinstance(tool, dict) and "cexguard" in tool):
+    for d in ([base] if committed is not None else search_dirs(base)):
+        for name in (CONFIG_FILE, "pyproject.toml"):
+            if committed is not None:
+                data = committed(name)
+                where = f"{name} at {committed_at}" if committed_at else name
+            else:
+                data = read_small_file(d / name, "config")
+                where = str(d / name)
+            if data is None:
                 continue
-            where += " [tool.cexguard]"
-        repo_cfg = _from_table(_table_of(doc, name), root=base, source=where)
-        return _apply_repository(cfg, repo_cfg, set(_table_of(doc, name)), base,
-                                 committed if committed_ignore else None)
+            if name == "pyproject.toml" and b"cexguard" not in data and b"\\u" not in data and b"\\U" not in data:
+                continue  # no [tool.cexguard], not even spelled with escapes: not parsed (tomllib not imported)
+            doc = _toml_parse(data, where)
+            if name == "pyproject.toml":
+                tool = doc.get("tool")
+                if not (isinstance(tool, dict) and "cexguard" in tool):
+                    continue
+                where += " [tool.cexguard]"
+            repo_cfg = _from_table(_table_of(doc, name), root=d, source=where)
+            if d != base:  # found above the scan root: its globs are relative to its own folder
+                prefix = base.resolve().relative_to(d.resolve()).as_posix()
+                repo_cfg = repo_cfg.with_(exclude=tuple(g for g in (rebase_glob(x, prefix) for x in repo_cfg.exclude)
+                                                        if g is not None))
+            out = _apply_repository(cfg.with_(root=d), repo_cfg, set(_table_of(doc, name)), d,
+                                    committed if committed_ignore else None)
+            return out
+        if committed is None and os.path.lexists(d / IGNORE_FILE):
+            return cfg.with_(root=d)  # the project's ignore file, without a config
     if committed is not None and committed_ignore:
         return _apply_repository(cfg, Config(root=base), set(), base, committed)
     return cfg
+
+
+def search_dirs(base: Path) -> list[Path]:
+    """Where a scan rooted at `base` looks for the repository's config: `base`, then each folder
+    above it up to the top of its git work tree (the first folder holding `.git`), as ruff and
+    pre-commit users expect. Outside a git work tree: `base` only (a config in a shared parent
+    such as /tmp is never picked up)."""
+    start = base.resolve()
+    chain = [start]
+    d = start
+    while not os.path.lexists(d / ".git"):
+        if d.parent == d:
+            return [base]  # not in a work tree
+        d = d.parent
+        chain.append(d)
+    return [base, *chain[1:]]
+
+
+def rebase_glob(glob: str, prefix: str) -> str | None:
+    """An exclude glob written relative to a folder, rewritten for a scan rooted at `prefix` below
+    it: None if it cannot match anything there; "*" if it excludes the whole scan root."""
+    import fnmatch
+
+    g = glob.rstrip("/")
+    if "/" not in g:
+        return glob  # a name pattern: matches at any depth
+    parts = g.split("/")
+    for i, comp in enumerate(prefix.split("/")):
+        if i >= len(parts):
+            return "*"
+        if parts[i] == "**":
+            return "/".join(parts[i:])
+        if not fnmatch.fnmatchcase(comp, parts[i]):
+            return None
+    rest = "/".join(parts[len(prefix.split("/")):])
+    return rest + ("/" if glob.endswith("/") and rest else "") if rest else "*"
 
 
 def _inside(base: Path, p: Path, key: str, source: str) -> None:
@@ -300,9 +377,10 @@ def committed_reader(repo: Any, rev: str) -> RepoReader:
     def read(name: str) -> bytes | None:
         if "/" in name:
             return tree_file(repo, rev, name, limit=SMALL_FILE_LIMIT)
-        if not top:
-            top.append(list(split_z(repo.git("ls-tree", "-z", rev))))
-        return tree_file(repo, rev, name, limit=SMALL_FILE_LIMIT, listing=top[0])
+        if not top:  # with sizes (-l), which need the blobs: a partial clone may lack them
+            p = repo.run("ls-tree", "-z", "-l", rev, check=False)
+            top.append(list(split_z(p.stdout if p.returncode == 0 else repo.git("ls-tree", "-z", rev))))
+        return tree_file(repo, rev, name, limit=SMALL_FILE_LIMIT, listing=top[0], worktree=True)
 
     return read
 
@@ -315,12 +393,12 @@ def record_notices(stats: Any, config: Config) -> None:
         paths = stats.extra.get("excluded_paths") or []
         shown = ", ".join(paths[:20]) + (f" and {len(paths) - 20} more" if len(paths) > 20 else "")
         lines.append(f"{excluded} path(s) excluded by config" + (f": {shown}" if shown else ""))
-    try:
-        from scanner.rules import load_rules_full
+    if config.rules_dirs:  # (scanner.rules imports dataclasses: not on the hook's path without custom rules)
+        try:
+            from scanner.rules import load_rules_full
 
-        if config.rules_dirs:
             lines += load_rules_full(config.rules_dirs)[2]
-    except CexguardError:
-        pass
+        except CexguardError:
+            pass
     if lines:
         stats.extra["config_notices"] = lines

@@ -82,7 +82,7 @@ def test_sarif_validates_against_the_official_schema(tmp_path: Path) -> None:
     r = run_cli("scan", str(tmp_path), "--format", "sarif", "-o", str(out))
     assert r.code == 1
     doc = json.loads(out.read_text())
-    schema = json.loads((REPO_ROOT / "fixtures" / "schemas" / "sarif-2.1.0.json").read_text())
+    schema = json.loads((REPO_ROOT / "fixtures" / "schemas" / "sarif-schema-2.1.0.json").read_text())
     jsonschema.validate(doc, schema)
     results = doc["runs"][0]["results"]
     assert [x["locations"][0]["physicalLocation"]["region"]["startLine"] for x in results] == [2, 3]

@@ -83,7 +83,7 @@ def test_hostile_names_in_every_format(hostile_tree: Path, fmt: str) -> None:
     if fmt == "sarif":
         jsonschema = pytest.importorskip("jsonschema")
         doc = json.loads(out)
-        schema = json.loads((REPO_ROOT / "fixtures" / "schemas" / "sarif-2.1.0.json").read_text())
+        schema = json.loads((REPO_ROOT / "fixtures" / "schemas" / "sarif-schema-2.1.0.json").read_text())
         jsonschema.validate(doc, schema)
         uris = [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in doc["runs"][0]["results"]]
         assert {unquote_to_bytes(u) for u in uris} == {ESC_NAME, BAD_NAME}  # exact bytes back

@@ -15,6 +15,7 @@ import click
 
 from scanner.clikit import finish, report_options
 from scanner.errors import CexguardError
+from scanner.hook import NO_COMMIT, SMALL_SCAN  # noqa: F401  (SMALL_SCAN: re-exported)
 from scanner.models import ScanResult, ScanStats
 from scanner.safetext import safe
 
@@ -26,28 +27,17 @@ if TYPE_CHECKING:
 ZERO = ("0" * 40, "0" * 64)
 
 
-NO_COMMIT = "-"  # `at` for a repository config that no commit holds yet (none is read)
 
 
 def _config(root: Path, config_path: str | None, max_file_size: str | None, *, repo: Repo | None = None,
             at: str | None = None, committed_ignore: bool = True) -> Config:
     """The user's config (--config, or the user config file) and the repository's: from the work
     tree, or with `repo` and `at`, as commit `at` has it (NO_COMMIT: none)."""
-    from scanner.config import committed_reader, load_config, parse_size
+    from scanner.hook import load_repo_config
 
-    committed = None
-    if repo is not None and at is not None:
-        committed = committed_reader(repo, at) if at != NO_COMMIT else (lambda _name: None)
-    config = load_config(root, Path(config_path) if config_path else None, committed=committed,
-                         committed_at=(at or "")[:12], committed_ignore=committed_ignore)
-    if max_file_size:
-        config = config.with_(max_file_size=parse_size(max_file_size, where="--max-file-size"))
-    return config
+    return load_repo_config(root, config_path, max_file_size, repo=repo, at=at, committed_ignore=committed_ignore)
 
 
-# Below this many bytes to scan, the pure-regex prefilter beats compiling the Hyperscan database
-# (~50 ms); both give the same findings.
-SMALL_SCAN = 2 << 20
 
 
 def _engine(config: Config, *, small: bool = False) -> Engine:
@@ -68,16 +58,6 @@ def _filter(findings: list, config: Config, stats: ScanStats, *, baseline_path: 
 # staged
 
 
-def _split_args(args: tuple[str, ...]) -> tuple[Path | None, list[str]]:
-    """`staged [REPO]` or `staged FILE...` (what pre-commit passes): one directory is the repository."""
-    if len(args) == 1 and os.path.isdir(args[0]):
-        return Path(args[0]), []
-    for a in args:
-        if os.path.isdir(a):
-            raise CexguardError(f"{a} is a folder: pass one repository folder, or file names (as pre-commit does)")
-    return None, list(args)
-
-
 @click.command()
 @click.argument("args", nargs=-1, metavar="[REPO | FILE...]")
 @report_options
@@ -96,78 +76,11 @@ def staged(args: tuple[str, ...], fmt: str, output: str | None, show_secrets: bo
     Exit 0: nothing added; 1: secrets added; 2: error; 4: a staged object
     could not be read (incomplete).
     """
-    from scanner.sources.git import open_repo
+    from scanner.hook import run_staged  # (also the hook's fast path, which runs without click)
 
-    repo_arg, files = _split_args(args)
-    repo = open_repo(repo_arg, need_worktree=True)
-    assert repo.root is not None
-    # the repository's config as HEAD has it: never the version this commit would add
-    # (the ignore file is the developer's, read from the work tree: adding a false positive's
-    # fingerprint to it unblocks the commit, as documented)
-    config = _config(repo.root, config_path, max_file_size, repo=repo, at=repo.head() or NO_COMMIT,
-                     committed_ignore=False)
-    stats = ScanStats()
-    rels = [_repo_relative(f, repo.root) for f in files]
-    from scanner.sources.staged import estimated_size, scan_staged, staged_files
-
-    in_index = staged_files(repo)
-    staged_now = {f.path for f in in_index}
-    mode = "files" if rels and not all(r in staged_now for r in rels) else "index"
-    stats.extra["mode"] = mode
-    if mode == "files":
-        size = sum(os.path.getsize(p) for p in files if os.path.isfile(p))
-        findings = _scan_files(repo.root, files, rels, config, _engine(config, small=size < SMALL_SCAN), stats)
-    else:
-        if rels:
-            wanted = set(rels)
-            in_index = [f for f in in_index if f.path in wanted]
-        engine = _engine(config, small=estimated_size(repo, in_index) < SMALL_SCAN)
-        findings = scan_staged(repo, engine, stats, files=in_index, max_size=config.max_file_size,
-                               exclude=config.exclude)
-    findings = _filter(findings, config, stats, baseline_path=baseline_path, include_examples=include_examples,
-                       min_confidence=min_confidence)
-    from scanner.config import record_notices
-
-    record_notices(stats, config)
-    if rels and stats.files_scanned == 0 and not quiet:
-        click.echo(f"cexguard: warning: none of the {len(rels)} file(s) given could be scanned "
-                   f"(skipped: {', '.join(f'{k}: {v}' for k, v in sorted(stats.skipped.items())) or 'none'})",
-                   err=True)
-    rc = finish(ScanResult(findings=findings, stats=stats), fmt=fmt, output=output, show_secrets=show_secrets,
-                quiet=quiet, do_verify=do_verify, api_url=api_url, root=repo.root)
-    if findings and mode == "index" and not quiet:
-        click.echo("cexguard: commit blocked: it adds the secret(s) above. Unstage them (git restore --staged "
-                   "FILE, or edit and git add), or mark a false positive with a `cexguard:allow` comment.", err=True)
-    return rc
-
-
-def _repo_relative(name: str, root: Path) -> str:
-    p = Path(os.path.abspath(name))
-    try:
-        rel = p.relative_to(root)
-    except ValueError:
-        try:
-            rel = p.resolve().relative_to(root)
-        except ValueError:
-            raise CexguardError(f"{name} is outside the repository {root}") from None
-    return rel.as_posix()
-
-
-def _scan_files(root: Path, files: list[str], rels: list[str], config: Config, engine: Engine,
-                stats: ScanStats) -> list:  # type: ignore[type-arg]
-    """pre-commit run --all-files / --files: each file in full, as it is in the working tree."""
-    from scanner.sources.files import annotate_git_status, iter_files
-
-    present = []
-    for _name, rel in zip(files, rels):
-        if os.path.lexists(os.path.join(root, rel)):
-            present.append(root / rel)
-        else:
-            stats.skip("missing")  # pre-commit --all-files lists tracked files deleted in the work tree
-    findings = []
-    for chunk in iter_files(present, config, stats, root=root):
-        findings.extend(engine.scan(chunk, stats))
-    return annotate_git_status(findings, root)
+    return run_staged(args, fmt=fmt, output=output, show_secrets=show_secrets, baseline_path=baseline_path,
+                      config_path=config_path, include_examples=include_examples, max_file_size=max_file_size,
+                      min_confidence=min_confidence, quiet=quiet, do_verify=do_verify, api_url=api_url)
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,6 +308,24 @@ def _warnings(stats: ScanStats) -> list[str]:
 
 MARKER = "# cexguard-hook: installed by `cexguard install-hook`"
 HOOK_COMMANDS = {"pre-commit": "staged", "pre-push": 'history --pre-push --remote "$1"'}
+# Run by the hook's Python: one process, no probe. `python -c` puts the current folder (the
+# repository being committed to) first on sys.path: it is removed, so a `scanner/` folder in a
+# repository can never be imported in cexguard's place. If cexguard is no longer importable there
+# (the virtual environment was removed or rebuilt), fall back to `cexguard` on PATH, else say so.
+_LAUNCHER = (
+    "import sys\n"
+    "if sys.path and sys.path[0] == \"\":\n"
+    "    del sys.path[0]\n"
+    "try:\n"
+    "    from scanner.cli import main\n"
+    "except ImportError:\n"
+    "    import os, shutil\n"
+    "    exe = shutil.which(\"cexguard\")\n"
+    "    if exe:\n"
+    "        os.execv(exe, [exe, *sys.argv[1:]])\n"
+    "    sys.exit(\"cexguard: not found (reinstall it, or skip this check once with --no-verify)\")\n"
+    "main(sys.argv[1:])\n"
+)
 
 
 def hook_script(hook_type: str) -> str:
@@ -404,8 +335,8 @@ def hook_script(hook_type: str) -> str:
 {MARKER}
 # Remove this file (or run `git commit --no-verify` once) to skip the check.
 CEXGUARD_PYTHON='{py}'
-if [ -x "$CEXGUARD_PYTHON" ] && "$CEXGUARD_PYTHON" -c 'import scanner.cli' >/dev/null 2>&1; then
-    exec "$CEXGUARD_PYTHON" -m scanner {sub}
+if [ -x "$CEXGUARD_PYTHON" ]; then
+    exec "$CEXGUARD_PYTHON" -c '{_LAUNCHER}' {sub}
 elif command -v cexguard >/dev/null 2>&1; then
     exec cexguard {sub}
 fi

@@ -14,12 +14,15 @@ from scanner.models import ScanResult, ScanStats
 
 
 def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: str | None,
-             prefilter: str = "auto", jobs: int = 0) -> tuple[ScanResult, Config, Path]:
+             prefilter: str = "auto", jobs: int = 0, stdin_filename: str | None = None
+             ) -> tuple[ScanResult, Config, Path]:
     from scanner.engine import Engine
     from scanner.errors import CexguardError
+    from scanner.reporting import SETTINGS
     from scanner.sources.files import annotate_git_status, scan_tree
 
-    targets = [Path(p) for p in (paths or (".",))]
+    streams = [p for p in paths if p == "-" or _named_stream(p)]  # read as they are, not walked
+    targets = [Path(p) for p in paths if p not in streams] or ([] if streams else [Path(".")])
     for t in targets:
         if not t.exists() and not t.is_symlink():
             raise CexguardError(f"no such file or folder: {t}")
@@ -29,16 +32,67 @@ def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: 
     config = load_config(root, Path(config_path) if config_path else None)
     if max_file_size:
         config = config.with_(max_file_size=parse_size(max_file_size, where="--max-file-size"))
+    if SETTINGS.exclude:
+        config = config.with_(exclude=config.exclude + SETTINGS.exclude)
+    SETTINGS.config_source = config.source
     stats = ScanStats()
     engine = Engine.from_config(config, prefilter=prefilter)
     jobs, _ = effective_jobs(jobs)
-    findings = scan_tree(targets, config, stats, engine, root=root, jobs=jobs)
+    findings = scan_tree(targets, config, stats, engine, root=root, jobs=jobs) if targets else []
     findings = annotate_git_status(findings, root)
+    if "-" in paths and stdin_filename is None:
+        stdin_filename = "<stdin>"
+    for name in streams:
+        findings += _scan_stream(name, stdin_filename if name == "-" else name, config, engine, stats)
     stats.extra["prefilter"] = engine.prefilter.name
     from scanner.config import record_notices
 
     record_notices(stats, config)
     return ScanResult(findings=findings, stats=stats), config, root
+
+
+def _named_stream(path: str) -> bool:
+    """A path named on the command line that is neither a folder nor a regular file once symlinks
+    are followed: /dev/stdin, a FIFO (`<(...)`), a device. It is read, not skipped: the user named it."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return not stat.S_ISDIR(st.st_mode) and (not stat.S_ISREG(st.st_mode) or os.path.islink(path))
+
+
+def _scan_stream(name: str, label: str | None, config: Config, engine: Any, stats: ScanStats) -> list[Any]:
+    """Read standard input (`-`) or a named FIFO/device/symlink up to the size limit, and scan it."""
+    from scanner.errors import CexguardError
+    from scanner.models import Chunk
+
+    limit = config.max_file_size
+    label = label or name
+    try:
+        fd = sys.stdin.fileno() if name == "-" else os.open(name, os.O_RDONLY)
+    except (OSError, ValueError, AttributeError) as e:
+        raise CexguardError(f"cannot read {label}: {getattr(e, 'strerror', None) or e}") from None
+    parts: list[bytes] = []
+    total = 0
+    try:
+        while total <= limit:
+            got = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not got:
+                break
+            parts.append(got)
+            total += len(got)
+    except OSError as e:
+        raise CexguardError(f"cannot read {label}: {e.strerror}") from None
+    finally:
+        if name != "-":
+            os.close(fd)
+    if total > limit:
+        stats.skip("too_large")
+        stats.errors.append(f"{label}: larger than the size limit ({limit} bytes); not scanned")
+        return []
+    return engine.scan(Chunk(data=b"".join(parts), path=label), stats)  # type: ignore[no-any-return]
 
 
 MAX_JOBS = 32
@@ -68,22 +122,30 @@ def effective_jobs(requested: int) -> tuple[int, str | None]:
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0,
               help="Worker processes for folders (default: one per core, at most 4; 1: no workers; "
                    f"at most two per core and {MAX_JOBS} in all).")
+@click.option("--stdin-filename", metavar="NAME", default=None,
+              help="With `scan -`: the name standard input is reported under (its words count as context).")
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, show_secrets: bool, baseline_path: str | None,
          config_path: str | None, include_examples: bool, max_file_size: str | None, min_confidence: str,
-         quiet: bool, do_verify: bool, api_url: str | None, prefilter: str, jobs: int) -> int:
+         quiet: bool, do_verify: bool, api_url: str | None, prefilter: str, jobs: int,
+         stdin_filename: str | None) -> int:
     """Scan files and folders (default: the current folder) for Binance credentials.
 
     Walks tracked, untracked and git-ignored files alike (that is where .env files live), never
-    .git/, never follows symlinks. Exit 0: nothing found; 1: findings; 2: error; 4: nothing found
-    but files could not be read (incomplete: they are named in the report).
+    .git/, never follows symlinks inside folders. `-` reads standard input; a FIFO, device or
+    symlink named on the command line (e.g. /dev/stdin) is read too. The config is found in the
+    scan root or the nearest folder above it, up to the top of the git work tree.
+    Exit 0: nothing found; 1: findings; 2: error; 4: nothing found but files could not be
+    read (incomplete: they are named in the report).
     """
     from scanner import filters
 
     jobs, lowered = effective_jobs(jobs)
     if lowered and not quiet:
         click.echo(f"cexguard: notice: {lowered}", err=True)
+    if stdin_filename is not None and "-" not in paths:
+        raise click.UsageError("--stdin-filename applies to `-` (standard input)")
     result, config, root = run_scan(paths, config_path=config_path, max_file_size=max_file_size, prefilter=prefilter,
-                                    jobs=jobs)
+                                    jobs=jobs, stdin_filename=stdin_filename)
     result.findings = filters.apply(result.findings, config=config, baseline_path=baseline_path,
                                     include_examples=include_examples, min_confidence=min_confidence,
                                     stats=result.stats)

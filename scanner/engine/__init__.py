@@ -430,6 +430,7 @@ class Engine:
             gates.append((self.pem_b64_gid, pem.B64_PEM_START, pem.B64_PEM_START))
         pem_kw = sorted({k for r in self.pem_rules for k in r.keywords})
         self.pem_keywords = Keywords(pem_kw) if pem_kw else None
+        self.gates = gates  # (id, pattern, literal): the pre-commit hook caches these (scanner/hook.py)
         self.prefilter = make_prefilter(gates, prefilter)
         self.prefilter_kind = prefilter
 

@@ -223,9 +223,13 @@ def load_private_key(pem: bytes, *, passphrase: bytes | None = None, source: str
                      passphrase_var: str | None = None) -> Signer:
     """An RSA or Ed25519 signer from PEM (PKCS#8, encrypted PKCS#8 or PKCS#1). Errors name `source`,
     never the key or the passphrase."""
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    try:
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    except ImportError:
+        raise CexguardError("Ed25519/RSA private keys need the cryptography package: "
+                            "pip install 'cexguard[verify]' (HMAC keys work without it)") from None
 
     if b"-----BEGIN" not in pem or b"PRIVATE KEY-----" not in pem:
         raise CexguardError(f"{source} is not a PEM private key (expected -----BEGIN PRIVATE KEY-----)")

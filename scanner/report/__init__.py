@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import importlib
 
-from scanner.models import ScanResult
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from scanner.models import ScanResult
 
 WRITERS: dict[str, str] = {
     "text": "scanner.report.text",
     "json": "scanner.report.json_report",
+    "jsonl": "scanner.report.jsonl",
+    "html": "scanner.report.html",
     "sarif": "scanner.report.sarif",
     "github": "scanner.report.github",
     "gitlab": "scanner.report.gitlab",

@@ -1,4 +1,8 @@
-"""JUnit XML for CI test dashboards: one failing testcase per finding, one passing testcase when clean."""
+"""JUnit XML for CI test dashboards: one failing testcase per finding, one passing testcase when clean.
+
+Valid against the Jenkins xUnit plugin's JUnit schema (junit-10.xsd, the Ant/Surefire format that
+Jenkins, GitLab and most dashboards read): a testcase has no `file`/`line` attributes there, so
+the location is in the test name, the failure message and its text."""
 from __future__ import annotations
 
 import re
@@ -48,8 +52,7 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         ET.SubElement(suite, "system-out").text = _x(f"{s.files_scanned} file(s) scanned")
     for f in result.findings:
         case = ET.SubElement(suite, "testcase", classname=_x(f"cexguard.{f.rule}"),
-                             name=_x(f"{safe(f.path)}:{f.line} {f.kind} {f.fingerprint[:19]}"),
-                             file=_x(safe(f.path)), line=str(f.line))
+                             name=_x(f"{safe(f.path)}:{f.line} {f.kind} {f.fingerprint[:19]}"))
         failure = ET.SubElement(case, "failure", type=f.kind,
                                 message=_x(f"Binance credential ({f.kind}) in {safe(f.path)}:{f.line}"))
         failure.text = _x(_details(f, show_secrets))

@@ -15,7 +15,8 @@ from scanner.models import ScanResult
 from scanner.report import notices
 from scanner.safetext import json_safe, raw_bytes
 
-SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+# the final OASIS 2.1.0 schema (errata 01), not a draft (SARIF1011: "$schema must refer to the final version")
+SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 _LEVEL = {"high": "error", "medium": "error", "low": "warning"}
 _SCORE = {"high": "9.0", "medium": "7.0", "low": "5.0"}
 

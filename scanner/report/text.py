@@ -1,8 +1,21 @@
-"""Text for people: file:line, kind, confidence, redacted value, and what to do now."""
+"""Text for people.
+
+- A history audit (findings with provenance): a summary block, then one incident per secret,
+  most urgent first (verified live, present at HEAD, reachable from a ref, reflog only,
+  unreachable), each with one line saying where / since / until / who / refs and one saying what
+  to do; every other place that holds the secret underneath; the rules' remediation once.
+- `staged` (what a commit adds, never committed yet): each finding, then what to do about a key
+  that was only staged (unstage it, move it to an environment variable), and also delete it in
+  Binance when it may have been exposed elsewhere (found in a branch, tag or remote).
+- `scan`: each finding (file:line, kind, confidence, git status, redacted value), then what to do.
+"""
 from __future__ import annotations
 
-from scanner.models import ScanResult
 from scanner.safetext import safe
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from scanner.models import Finding, ScanResult
 
 PLAYBOOK = (
     "What to do now:\n"
@@ -12,40 +25,139 @@ PLAYBOOK = (
     "  4. Review the last 30 days of trades, open orders, withdrawals and API logs.\n"
     "  `cexguard verify` tells whether a key is live; `cexguard revoke` deletes sub-account keys."
 )
+STAGED_PLAYBOOK = (
+    "What to do now (the key is staged, not committed yet):\n"
+    "  1. Unstage it: git restore --staged FILE (or edit the file and git add it again).\n"
+    "  2. Move it to an environment variable (or a secret manager) and read it from there.\n"
+    "  3. Commit again; the hook passes once the commit no longer adds the key."
+)
+EXPOSED = ("  The key may have been exposed elsewhere (see `also in` above): also delete it in Binance API "
+           "Management and create a new one.")
 _COLORS = {"high": "\033[1;31m", "medium": "\033[33m", "low": "\033[36m"}
+_SEV_COLORS = {"live": "\033[1;41;97m", "head": "\033[1;31m", "refs": "\033[31m", "reflog": "\033[33m",
+               "unreachable": "\033[36m"}
 _RESET = "\033[0m"
 _BOLD = "\033[1m"
 
 
+def _remediations(rule_ids: list[str]) -> list[str]:
+    """The matched rules' remediation text, once each."""
+    try:
+        from scanner.rules import load_rules
+
+        known = {r.id: r.remediation for r in load_rules()}
+    except Exception:
+        known = {}
+    out = []
+    for rid in rule_ids:
+        if known.get(rid):
+            out.append(f"  {rid}: {' '.join(known[rid].split())}")
+    return out
+
+
+def _value(f: Finding, show_secrets: bool) -> str:
+    value = f.secret if show_secrets else f.redacted
+    return value.splitlines()[0] + " ..." if "\n" in value else value
+
+
+def _finding_lines(f: Finding, show_secrets: bool, color: bool) -> list[str]:
+    c = _COLORS.get(f.confidence, "") if color else ""
+    r = _RESET if color else ""
+    b = _BOLD if color else ""
+    where = f"{safe(f.path)}:{f.line}" + (f"-{f.end_line}" if f.end_line != f.line else "") + f":{f.column}"
+    tags = [f"{c}{f.confidence}{r}"]
+    if f.meta.get("source") == "index":
+        tags.append("staged, never committed")
+    elif f.git_status:
+        tags.append(f.git_status)
+    if f.example:
+        tags.append("documentation example")
+    if f.environment:
+        tags.append(f.environment)
+    out = [f"{b}{where}{r}  {f.kind}  [{', '.join(tags)}]",
+           f"    value: {safe(_value(f, show_secrets))}    fingerprint: {f.fingerprint}"]
+    if f.paired_with:
+        out.append(f"    paired with: {f.paired_with}")
+    if f.reason:
+        out.append(f"    no Binance word nearby; might be Binance's because: {f.reason}")
+    if f.count > 1:
+        out.append(f"    occurs {f.count} times in this file (first shown)")
+    meta = f.meta
+    if meta.get("commit"):
+        out.append(safe(f"    commit: {str(meta['commit'])[:12]} {meta.get('author', '')} {meta.get('date', '')}".rstrip()))
+    if meta.get("also_in"):
+        out.append(safe("    also in: " + ", ".join(str(x) for x in meta["also_in"])))
+    if f.verification:
+        v = f.verification
+        out.append(safe(f"    verification: {v.get('status')}" + (f" (risk: {v['risk']})" if v.get("risk") else "")))
+    return out
+
+
+def _audit_lines(result: ScanResult, show_secrets: bool, color: bool) -> list[str]:
+    from scanner.report.audit import LABELS, incidents, summary
+
+    incs = incidents(result)
+    b = _BOLD if color else ""
+    r = _RESET if color else ""
+    out = [f"{b}cexguard audit{r}: " + summary(result, incs)[0], *summary(result, incs)[1:], ""]
+    number = {i.fingerprint: i.number for i in incs}
+    for i in incs:
+        sc = _SEV_COLORS.get(i.severity, "") if color else ""
+        example = "  (documentation example)" if i.example else ""
+        value = safe(_value(i.findings[0], show_secrets))
+        out.append(f"{b}#{i.number}{r} {sc}[{LABELS[i.severity]}]{r}  {i.kind}  {value}  {i.confidence}  "
+                   f"{i.fingerprint}{example}")
+        first = i.findings[0]
+        more = f" (+{len(i.findings) - 1} more)" if len(i.findings) > 1 else ""
+        days = f" ({i.exposure_days} days)" if i.exposure_days is not None else ""
+        refs = ", ".join(x.removeprefix("refs/heads/") for x in i.refs[:5]) + (
+            f" +{len(i.refs) - 5}" if len(i.refs) > 5 else "") if i.refs else "none"
+        pair = ""
+        if i.paired:
+            pair = " · paired with " + ", ".join(f"#{number[p]}" if p in number else p[:19] for p in i.paired)
+        out.append(safe(f"    where {first.path}:{first.line}{more} · since {i.since} · until {i.until}{days} · "
+                        f"who {i.who} · refs {refs}{pair}"))
+        if i.verification:
+            out.append(f"    verified: {i.verification}")
+        out.append(f"    do: {i.advice}")
+        if len(i.findings) > 1:
+            for f in i.findings:
+                m = f.meta
+                at = [LABELS[_sev(f)]]
+                if m.get("commit"):
+                    at.append(f"{str(m['commit'])[:10]} {str(m.get('date') or '')[:10]}")
+                if m.get("blob") and not m.get("commit"):
+                    at.append(f"blob {str(m['blob'])[:10]}")
+                out.append(safe(f"      {f.path}:{f.line}  " + "  ".join(at)))
+        out.append("")
+    rules = sorted({i.rule for i in incs})
+    fixes = _remediations(rules)
+    if fixes:
+        out.append("How to fix (from the rules that matched):")
+        out += fixes
+        out.append("  Removing a key from the files or from history does not un-leak it. `cexguard verify` tells "
+                   "whether a key is live; `cexguard revoke` deletes sub-account keys.")
+    return out
+
+
+def _sev(f: Finding) -> str:
+    from scanner.report.audit import severity_of
+
+    return severity_of(f)
+
+
 def render(result: ScanResult, *, show_secrets: bool = False, color: bool = False) -> str:
     out: list[str] = []
-    for f in result.findings:
-        c = _COLORS.get(f.confidence, "") if color else ""
-        r = _RESET if color else ""
-        b = _BOLD if color else ""
-        where = f"{safe(f.path)}:{f.line}" + (f"-{f.end_line}" if f.end_line != f.line else "") + f":{f.column}"
-        value = f.secret if show_secrets else f.redacted
-        tags = [f"{c}{f.confidence}{r}"]
-        if f.git_status:
-            tags.append(f.git_status)
-        if f.example:
-            tags.append("documentation example")
-        if f.environment:
-            tags.append(f.environment)
-        out.append(f"{b}{where}{r}  {f.kind}  [{', '.join(tags)}]")
-        if "\n" in value:
-            value = value.splitlines()[0] + " ..."
-        out.append(f"    value: {safe(value)}    fingerprint: {f.fingerprint}")
-        if f.paired_with:
-            out.append(f"    paired with: {f.paired_with}")
-        if f.reason:
-            out.append(f"    no Binance word nearby; might be Binance's because: {f.reason}")
-        meta = f.meta
-        if meta.get("commit"):
-            out.append(safe(f"    commit: {str(meta['commit'])[:12]} {meta.get('author', '')} {meta.get('date', '')}".rstrip()))
-        if f.verification:
-            v = f.verification
-            out.append(safe(f"    verification: {v.get('status')}" + (f" (risk: {v['risk']})" if v.get("risk") else "")))
+    audit = False
+    if result.findings:
+        from scanner.report.audit import is_audit
+
+        audit = is_audit(result)
+    if audit:
+        out += _audit_lines(result, show_secrets, color)
+    else:
+        for f in result.findings:
+            out += _finding_lines(f, show_secrets, color)
     s = result.stats
     skipped = sum(s.skipped.values())
     summary = f"{len(result.findings)} finding(s) in {s.files_scanned} file(s) scanned"
@@ -65,8 +177,13 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         out.append(f"{s.unreadable_count} object(s) or file(s) could not be read:")
         out.extend(f"    {x}" for x in s.unreadable_lines(20))
         summary += "\n" + s.incomplete_note()
-    if result.findings:
+    if result.findings and not audit:
         out.append("")
-        out.append(PLAYBOOK)
+        if all(f.meta.get("source") == "index" for f in result.findings):
+            out.append(STAGED_PLAYBOOK)
+            if any(f.meta.get("also_in") for f in result.findings):
+                out.append(EXPOSED)
+        else:
+            out.append(PLAYBOOK)
     out.append(summary)
     return "\n".join(out) + "\n"

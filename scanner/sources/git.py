@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, NamedTuple
 
 from scanner.errors import CexguardError
+
+TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the pre-commit hook ~2 ms)
+if TYPE_CHECKING:
+    from typing import IO
 
 GIT = os.environ.get("CEXGUARD_GIT", "git")
 
@@ -248,17 +252,31 @@ def encode_path(path: str) -> bytes:
     return os.fsencode(path)
 
 
-class Repo(NamedTuple):
-    """What a command needs to know about a repository before reading it. (A NamedTuple, not a
-    dataclass: building a dataclass costs ~2 ms at import, and this is on the hook's path.)"""
+class Repo(namedtuple("Repo", "cwd git_dir common_dir root bare shallow object_format head_at_open",
+                      defaults=(None,))):
+    """What a command needs to know about a repository before reading it. (A named tuple, not a
+    dataclass nor a typing.NamedTuple: this is on the hook's path, where importing `dataclasses` or
+    `typing` costs more than the check.)
 
-    cwd: Path  # where git commands run: the work tree's top, or the git dir of a bare repository
+    cwd: Path            where git commands run: the work tree's top, or the git dir of a bare repository
     git_dir: Path
     common_dir: Path
-    root: Path | None  # top of the work tree; None for a bare repository
+    root: Path | None    top of the work tree; None for a bare repository
     bare: bool
     shallow: bool
-    object_format: str  # sha1 | sha256
+    object_format: str   sha1 | sha256
+    head_at_open: str | None   the commit HEAD pointed at when opened (None: no commit yet)
+    """
+
+    __slots__ = ()
+    cwd: Path
+    git_dir: Path
+    common_dir: Path
+    root: Path | None
+    bare: bool
+    shallow: bool
+    object_format: str
+    head_at_open: str | None
 
     @property
     def worktree(self) -> bool:
@@ -317,7 +335,8 @@ def open_repo(path: str | os.PathLike[str] | None = None, *, need_worktree: bool
     if not cwd.is_dir():
         raise CexguardError(f"not a directory: {cwd}")
     p = run(cwd, "rev-parse", "--is-bare-repository", "--is-inside-work-tree", "--is-shallow-repository",
-            "--absolute-git-dir", "--git-common-dir", "--show-object-format", "--show-cdup", check=False)
+            "--absolute-git-dir", "--git-common-dir", "--show-object-format", "--show-cdup",
+            "--revs-only", "HEAD^{commit}", check=False)  # (--revs-only: nothing when there is no commit)
     if p.returncode != 0:
         msg = _first_line(p.stderr)
         if "not a git repository" in msg:
@@ -330,13 +349,15 @@ def open_repo(path: str | os.PathLike[str] | None = None, *, need_worktree: bool
     common_dir = (cwd / common).resolve() if not common.is_absolute() else common
     fmt = lines[5] or "sha1"
     root: Path | None = None
-    if inside and not bare:
+    if inside and not bare:  # (--show-cdup prints a line only inside a work tree)
         root = (cwd / lines[6]).resolve() if lines[6] else cwd.resolve()
+    head_line = lines[7 if inside else 6] if len(lines) > (7 if inside else 6) else ""
+    head = head_line if len(head_line) in (40, 64) and all(c in "0123456789abcdef" for c in head_line) else None
     if need_worktree and root is None:
         raise CexguardError(f"{cwd} has no work tree (a bare repository or a .git folder); "
                             "run this inside a checkout")
     return Repo(cwd=root if root is not None else git_dir, git_dir=git_dir, common_dir=common_dir,
-                root=root, bare=bare, shallow=shallow, object_format=fmt)
+                root=root, bare=bare, shallow=shallow, object_format=fmt, head_at_open=head)
 
 
 class CatFile:
@@ -407,9 +428,9 @@ def skip(stream: IO[bytes], n: int) -> None:
 
 def blob_id(data: bytes, object_format: str = "sha1") -> str:
     """The object id git gives a blob with these contents (`git hash-object`)."""
-    import hashlib
+    from scanner.models import sha1, sha256
 
-    h = hashlib.sha256() if object_format == "sha256" else hashlib.sha1()
+    h = sha256() if object_format == "sha256" else sha1()
     h.update(b"blob %d\0" % len(data))
     h.update(data)
     return h.hexdigest()
@@ -437,22 +458,51 @@ def ls_tree_blobs(repo: Repo, treeish: str, paths: Sequence[str] = ()) -> dict[s
     return res
 
 
-def tree_file(repo: Repo, rev: str, path: str, *, limit: int, listing: list[bytes] | None = None) -> bytes | None:
+def _same_in_worktree(repo: Repo, path: str, oid: str, size: int) -> bytes | None:
+    """The work tree's copy of `path` if it is a regular file holding exactly blob `oid`."""
+    import stat
+
+    assert repo.root is not None
+    full = os.path.join(repo.root, path)
+    try:
+        fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+            return None
+        data = os.read(fd, size + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if len(data) == size and blob_id(data, repo.object_format) == oid else None
+
+
+def tree_file(repo: Repo, rev: str, path: str, *, limit: int, listing: list[bytes] | None = None,
+              worktree: bool = False) -> bytes | None:
     """The contents of regular file `path` as commit `rev` has it (None when absent). A symlink or
     submodule there, or a file over `limit` bytes, is refused with one line. `listing`: the
-    `ls-tree -z` lines of the folder holding `path`, if the caller has them."""
+    `ls-tree -z` (or `ls-tree -z -l`: with sizes) lines of the folder holding `path`, if the caller
+    has them. `worktree`: read the work tree's copy instead when its object id proves it is the
+    same bytes (saves starting git on the pre-commit hook's path)."""
     items = listing if listing is not None else list(
         split_z(repo.git("--literal-pathspecs", "ls-tree", "-z", "--full-tree", rev, "--", path)))
     for item in items:
         meta, _, name = item.partition(b"\t")
         if decode_path(name) != path:
             continue
-        mode, kind, oid = meta.decode().split()
+        mode, kind, oid, *sized = meta.decode().split()
         if kind != "blob" or mode not in ("100644", "100755"):
             what = "a symlink" if mode == "120000" else f"not a regular file (mode {mode})"
             raise CexguardError(f"refusing {path} at {rev[:12]}: {what}")
-        size = int(repo.git("cat-file", "-s", oid).strip() or 0)
+        size = int(sized[0]) if sized and sized[0].isdigit() else int(repo.git("cat-file", "-s", oid).strip() or 0)
         if size > limit:
             raise CexguardError(f"refusing {path} at {rev[:12]}: larger than {limit // (1024 * 1024)} MB")
+        if worktree and repo.root is not None:
+            local = _same_in_worktree(repo, path, oid, size)
+            if local is not None:
+                return local
         return repo.git("cat-file", "blob", oid)
     return None

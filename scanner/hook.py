@@ -1,0 +1,417 @@
+"""`cexguard staged`: the pre-commit hook's check, and its fast path.
+
+The hook runs before every commit, so what it imports is what every commit waits for. `cli.main`
+hands `staged ARGS` to `parse_staged_args` before importing click; when the arguments are ones this
+small parser knows (every option of `staged` except --verify/--api-url, and not --help), `run_staged`
+runs without click, yaml, dataclasses or the engine:
+
+- the staged files are read from the work tree when their bytes are the staged blob (no
+  `git cat-file`), and
+- each is checked against the engine's stage-one gates (the same patterns the Hyperscan prefilter
+  compiles), cached in the user cache folder by the rule files' names, sizes and mtimes. A commit
+  where no gate matches has no finding (the engine returns nothing for a chunk no gate matches,
+  whatever the prefilter), so the engine is imported only when one does.
+
+Anything else (a gate hit, a file over 1 MB or not in the work tree, UTF-16 or binary data) takes
+the full path: the engine, exactly as before. `commands/git.py`'s click command calls
+`run_staged` too, so both paths share one implementation.
+"""
+from __future__ import annotations
+
+import os
+from scanner.errors import CexguardError
+from scanner.reporting import COLORS, CONFIDENCES, FORMATS, SETTINGS, finish, say
+
+TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the hook ~2 ms)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+    from scanner.config import Config
+    from scanner.engine import Engine
+    from scanner.models import Finding, ScanStats
+    from scanner.sources.git import Repo
+    from scanner.sources.staged import StagedFile
+
+NO_COMMIT = "-"
+# Below this many bytes to scan, the pure-regex prefilter beats compiling the Hyperscan database
+# (~50 ms); both give the same findings.
+SMALL_SCAN = 2 << 20
+
+# --------------------------------------------------------------------------------------------
+# the command line, without click
+
+_VALUES = {"--format": "fmt", "-o": "output", "--output": "output", "--baseline": "baseline_path",
+           "--config": "config_path", "--max-file-size": "max_file_size", "--min-confidence": "min_confidence",
+           "--color": "color", "--exit-code": "exit_code", "--exclude": "exclude"}
+_FLAGS = {"--show-secrets": "show_secrets", "--include-examples": "include_examples", "-q": "quiet",
+          "--quiet": "quiet", "--exit-zero": "exit_zero", "-v": "verbose", "--verbose": "verbose"}
+
+
+def parse_staged_args(argv: list[str]) -> dict[str, Any] | None:
+    """The options of `staged ARGV`, or None when click should parse them (--help, --verify, an
+    unknown option, a bad value: click then says what is wrong, exactly as before)."""
+    opts: dict[str, Any] = {"args": [], "fmt": "text", "output": None, "show_secrets": False,
+                            "baseline_path": None, "config_path": None, "include_examples": False,
+                            "max_file_size": None, "min_confidence": "low", "quiet": False, "color": "auto",
+                            "exit_zero": False, "exit_code": "1", "verbose": False, "exclude": []}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        i += 1
+        if a == "--":
+            opts["args"] += argv[i:]
+            break
+        if not a.startswith("-") or a == "-":
+            opts["args"].append(a)
+            continue
+        name, eq, value = a.partition("=")
+        if name in _FLAGS and not eq:
+            opts[_FLAGS[name]] = True
+        elif name in _VALUES:
+            if not eq:
+                if i >= len(argv):
+                    return None
+                value = argv[i]
+                i += 1
+            key = _VALUES[name]
+            if key == "exclude":
+                opts["exclude"].append(value)
+            else:
+                opts[key] = value
+        else:
+            return None
+    if (opts["fmt"] not in FORMATS or opts["min_confidence"] not in CONFIDENCES or opts["color"] not in COLORS
+            or not opts["exit_code"].isdigit() or int(opts["exit_code"]) > 255):
+        return None
+    return opts
+
+
+def apply_settings(*, color: str = "auto", exit_zero: bool = False, exit_code: int | str = 1,
+                   verbose: bool = False, exclude: list[str] | tuple[str, ...] = ()) -> None:
+    SETTINGS.color = color
+    SETTINGS.exit_zero = exit_zero
+    SETTINGS.exit_code = int(exit_code)
+    SETTINGS.verbose = verbose
+    SETTINGS.exclude = tuple(exclude)
+
+
+def fast_main(opts: dict[str, Any]) -> int:
+    apply_settings(color=opts["color"], exit_zero=opts["exit_zero"], exit_code=opts["exit_code"],
+                   verbose=opts["verbose"], exclude=opts["exclude"])
+    return run_staged(tuple(opts["args"]), fmt=opts["fmt"], output=opts["output"], show_secrets=opts["show_secrets"],
+                      baseline_path=opts["baseline_path"], config_path=opts["config_path"],
+                      include_examples=opts["include_examples"], max_file_size=opts["max_file_size"],
+                      min_confidence=opts["min_confidence"], quiet=opts["quiet"])
+
+
+# --------------------------------------------------------------------------------------------
+# the check
+
+
+def load_repo_config(root: Path, config_path: str | None, max_file_size: str | None, *, repo: Repo | None = None,
+                     at: str | None = None, committed_ignore: bool = True) -> Config:
+    """The user's config (--config, or the user config file) and the repository's: from the work
+    tree, or with `repo` and `at`, as commit `at` has it (NO_COMMIT: none). --exclude is added."""
+    from pathlib import Path
+
+    from scanner.config import committed_reader, load_config, parse_size
+
+    committed = None
+    if repo is not None and at is not None:
+        committed = committed_reader(repo, at) if at != NO_COMMIT else (lambda _name: None)
+    config = load_config(root, Path(config_path) if config_path else None, committed=committed,
+                         committed_at=(at or "")[:12], committed_ignore=committed_ignore)
+    if max_file_size:
+        config = config.with_(max_file_size=parse_size(max_file_size, where="--max-file-size"))
+    if SETTINGS.exclude:
+        config = config.with_(exclude=config.exclude + SETTINGS.exclude)
+    SETTINGS.config_source = config.source
+    return config
+
+
+def _split_args(args: tuple[str, ...]) -> tuple[Path | None, list[str]]:
+    """`staged [REPO]` or `staged FILE...` (what pre-commit passes): one directory is the repository."""
+    from pathlib import Path
+
+    if len(args) == 1 and os.path.isdir(args[0]):
+        return Path(args[0]), []
+    for a in args:
+        if os.path.isdir(a):
+            raise CexguardError(f"{a} is a folder: pass one repository folder, or file names (as pre-commit does)")
+    return None, list(args)
+
+
+def run_staged(args: tuple[str, ...], *, fmt: str, output: str | None, show_secrets: bool,
+               baseline_path: str | None, config_path: str | None, include_examples: bool,
+               max_file_size: str | None, min_confidence: str, quiet: bool, do_verify: bool = False,
+               api_url: str | None = None) -> int:
+    from scanner.models import ScanResult, ScanStats
+    from scanner.sources.git import open_repo
+
+    repo_arg, files = _split_args(args)
+    repo = open_repo(repo_arg, need_worktree=True)
+    assert repo.root is not None
+    # the repository's config as HEAD has it: never the version this commit would add
+    # (the ignore file is the developer's, read from the work tree: adding a false positive's
+    # fingerprint to it unblocks the commit, as documented)
+    config = load_repo_config(repo.root, config_path, max_file_size, repo=repo, at=repo.head_at_open or NO_COMMIT,
+                              committed_ignore=False)
+    stats = ScanStats()
+    rels = [_repo_relative(f, repo.root) for f in files]
+    from scanner.sources.staged import estimated_size, staged_files
+
+    in_index = staged_files(repo)
+    staged_now = {f.path for f in in_index}
+    mode = "files" if rels and not all(r in staged_now for r in rels) else "index"
+    stats.extra["mode"] = mode
+    if mode == "files":
+        size = sum(os.path.getsize(p) for p in files if os.path.isfile(p))
+        findings = _scan_files(repo.root, files, rels, config, _engine(config, small=size < SMALL_SCAN), stats)
+    else:
+        if rels:
+            wanted = set(rels)
+            in_index = [f for f in in_index if f.path in wanted]
+        findings = _scan_index(repo, in_index, config, stats, small=estimated_size(repo, in_index) < SMALL_SCAN)
+    from scanner import filters
+
+    findings = filters.apply(findings, config=config, baseline_path=baseline_path, include_examples=include_examples,
+                             min_confidence=min_confidence, stats=stats)
+    from scanner.config import record_notices
+
+    record_notices(stats, config)
+    if mode == "index" and findings:
+        _note_exposure(repo, findings)
+    if rels and stats.files_scanned == 0 and not quiet:
+        say(f"cexguard: warning: none of the {len(rels)} file(s) given could be scanned "
+            f"(skipped: {', '.join(f'{k}: {v}' for k, v in sorted(stats.skipped.items())) or 'none'})")
+    rc = finish(ScanResult(findings=findings, stats=stats), fmt=fmt, output=output, show_secrets=show_secrets,
+                quiet=quiet, do_verify=do_verify, api_url=api_url, root=repo.root)
+    if findings and mode == "index" and not quiet:
+        say("cexguard: commit blocked: it adds the secret(s) above. Unstage them (git restore --staged FILE), "
+            "move each value to an environment variable or a secret manager, or mark a false positive with a "
+            "`cexguard:allow` comment.")
+    return rc
+
+
+def _engine(config: Config, *, small: bool = False) -> Engine:
+    from scanner.engine import Engine
+
+    return Engine.from_config(config, prefilter="regex" if small else "auto")
+
+
+def _repo_relative(name: str, root: Path) -> str:
+    from pathlib import Path
+
+    p = Path(os.path.abspath(name))
+    try:
+        rel = p.relative_to(root)
+    except ValueError:
+        try:
+            rel = p.resolve().relative_to(root)
+        except ValueError:
+            raise CexguardError(f"{name} is outside the repository {root}") from None
+    return rel.as_posix()
+
+
+def _scan_index(repo: Repo, files: list[StagedFile], config: Config, stats: ScanStats, *, small: bool
+                ) -> list[Finding]:
+    """What the commit adds. A small commit whose files no stage-one gate matches is answered here
+    (no finding, the same counts the engine would give); anything else goes to the engine."""
+    from scanner.sources.staged import scan_staged
+
+    if small and files:
+        kept = _excluded_dropped(files, config, stats)
+        local = _worktree_contents(repo, kept, config.max_file_size)
+        if local is not None:
+            gates = gate_checker(config)
+            if gates is not None and not any(gates(data) for data in local):
+                stats.extra["staged_files"] = len(kept)
+                stats.extra["prefilter"] = "gates"
+                stats.files_scanned += len(local)
+                stats.bytes_scanned += sum(len(d) for d in local)
+                return []
+        files = kept
+        config = config.with_(exclude=())  # (already applied and counted)
+    engine = _engine(config, small=small)
+    stats.extra["prefilter"] = engine.prefilter.name
+    return scan_staged(repo, engine, stats, files=files, max_size=config.max_file_size, exclude=config.exclude)
+
+
+def _excluded_dropped(files: list[StagedFile], config: Config, stats: ScanStats) -> list[StagedFile]:
+    if not config.exclude:
+        return files
+    from scanner.sources.files import _excluded, note_excluded
+
+    kept = []
+    for f in files:
+        if _excluded(f.path, config.exclude):
+            note_excluded(stats, f.path)
+        else:
+            kept.append(f)
+    return kept
+
+
+def _worktree_contents(repo: Repo, files: list[StagedFile], max_size: int) -> list[bytes] | None:
+    """The staged bytes of every file, read from the work tree (each proven to be the staged blob
+    by its id), or None if any must come from git or needs the engine's text decoding (a BOM,
+    UTF-16, binary data)."""
+    from scanner.sources.staged import _from_worktree
+
+    out = []
+    for f in files:
+        data = _from_worktree(repo, f, max_size)
+        if data is None or data[:3] == b"\xef\xbb\xbf" or data[:2] in (b"\xff\xfe", b"\xfe\xff") \
+                or b"\x00" in data[:8192]:
+            return None
+        out.append(data)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# stage-one gates, cached
+
+
+def _cache_dir() -> str:
+    return os.environ.get("CEXGUARD_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "cexguard")
+
+
+def _builtin_rules_dir() -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    packaged = os.path.join(here, "_rules")
+    return packaged if os.path.isdir(packaged) else os.path.join(os.path.dirname(here), "rules")
+
+
+def gate_cache_path(config: Config) -> str | None:
+    """The cache file for these rules: keyed by cexguard's version, the engine's source and every
+    rule file's path, size and mtime (a changed rule or engine builds it again). None: a rules
+    folder is missing (the engine reports that)."""
+    from scanner import __version__
+    from scanner.models import sha256
+
+    h = sha256(__version__.encode())
+    engine_src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "engine", "__init__.py")
+    for d in [_builtin_rules_dir(), *(str(x) for x in config.rules_dirs)]:
+        try:
+            names = sorted(n for n in os.listdir(d) if n.endswith((".yaml", ".yml")))
+        except OSError:
+            return None
+        for n in names:
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            h.update(f"{os.path.realpath(p)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    try:
+        st = os.stat(engine_src)
+        h.update(f"{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    except OSError:
+        pass
+    if config.min_entropy is not None:
+        h.update(f"min_entropy={config.min_entropy}".encode())
+    return os.path.join(_cache_dir(), f"gates-{h.hexdigest()[:24]}.marshal")
+
+
+def gate_checker(config: Config) -> Any:
+    """A function bytes -> bool: does any stage-one gate match? (None: could not tell.)"""
+    import marshal  # (built in: json would cost more to import than the rest of this step)
+
+    path = gate_cache_path(config)
+    gates: list[tuple[bytes, bytes | None]] | None = None
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                doc = marshal.loads(fh.read())
+            gates = [(p, lit) for p, lit in doc["gates"]
+                     if isinstance(p, bytes) and (lit is None or isinstance(lit, bytes))]
+            if len(gates) != len(doc["gates"]) or not gates:
+                gates = None
+        except (OSError, ValueError, EOFError, KeyError, TypeError):
+            gates = None
+    if gates is None:
+        engine = _engine(config, small=True)
+        gates = [(p, lit) for _, p, lit in engine.gates]
+        if path is not None:
+            _write_cache(path, marshal.dumps({"gates": gates}))
+    import re
+
+    compiled = [(re.compile(p), lit) for p, lit in gates]
+
+    def hit(data: bytes) -> bool:
+        for rx, lit in compiled:
+            if lit is not None:
+                if lit in data:  # as the regex prefilter decides: stage two looks closer
+                    return True
+            elif rx.search(data):
+                return True
+        return False
+
+    return hit
+
+
+def _write_cache(path: str, data: bytes) -> None:
+    import tempfile
+
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------------------------
+# --all-files / --files, and where else a staged key already is
+
+
+def _scan_files(root: Path, files: list[str], rels: list[str], config: Config, engine: Engine,
+                stats: ScanStats) -> list[Finding]:
+    """pre-commit run --all-files / --files: each file in full, as it is in the working tree."""
+    from scanner.sources.files import annotate_git_status, iter_files
+
+    present = []
+    for _name, rel in zip(files, rels):
+        if os.path.lexists(os.path.join(root, rel)):
+            present.append(root / rel)
+        else:
+            stats.skip("missing")  # pre-commit --all-files lists tracked files deleted in the work tree
+    stats.extra["prefilter"] = engine.prefilter.name
+    findings = []
+    for chunk in iter_files(present, config, stats, root=root):
+        findings.extend(engine.scan(chunk, stats))
+    return annotate_git_status(findings, root)
+
+
+def _note_exposure(repo: Repo, findings: list[Finding]) -> None:
+    """A staged key was never committed here, but it may have been elsewhere: look for its exact
+    value in the tip of every branch, tag and remote (`git grep`, the values on stdin, never on a
+    command line). Where found, the finding's `also_in` lists `REF:PATH` (at most 5)."""
+    secrets = sorted({f.secret for f in findings if "\n" not in f.secret and f.secret.isascii()})
+    if not secrets:
+        return
+    p = repo.run("for-each-ref", "--format=%(objectname) %(refname)", check=False, offline=True)
+    tips: dict[str, str] = {}
+    for line in p.stdout.decode("utf-8", "replace").splitlines():
+        oid, _, ref = line.partition(" ")
+        if oid and oid not in tips:
+            tips[oid] = ref
+    head = repo.head()
+    if head and head not in tips:
+        tips[head] = "HEAD"
+    if not tips:
+        return
+    where: dict[str, list[str]] = {}
+    for secret in secrets:
+        g = repo.run("grep", "-F", "-l", "-I", "-z", "-f", "-", *list(tips)[:200], "--", input=secret.encode() + b"\n",
+                     check=False, offline=True)
+        if g.returncode != 0:
+            continue
+        for item in g.stdout.split(b"\0"):
+            if not item:
+                continue
+            oid, _, path = item.decode("utf-8", "replace").partition(":")
+            where.setdefault(secret, []).append(f"{tips.get(oid, oid[:12])}:{path}")
+    for i, f in enumerate(findings):
+        if f.secret in where:
+            findings[i] = f.replace(meta={**f.meta, "also_in": where[f.secret][:5]})

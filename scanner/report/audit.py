@@ -1,0 +1,180 @@
+"""A history audit's findings as incidents: one per secret (fingerprint), ordered by how urgent it is.
+
+Severity, most urgent first: verified live (with --verify), present at HEAD, reachable from a ref,
+only in the reflog, only in unreachable objects. Within a severity: confidence, then the longest
+exposure. Shared by the text and HTML reports.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+
+from scanner.models import Finding, ScanResult
+
+SEVERITIES = ("live", "head", "files", "staged", "refs", "reflog", "unreachable")
+LABELS = {"live": "verified live", "head": "present at HEAD", "files": "in the scanned files",
+          "staged": "staged, never committed", "refs": "reachable from a ref", "reflog": "reflog only",
+          "unreachable": "unreachable"}
+_CONF = {"high": 0, "medium": 1, "low": 2}
+ADVICE = {
+    "live": "LIVE: delete it in Binance API Management now, then review the account's trades and withdrawals",
+    "head": "delete it in Binance API Management now, then move it out of the file (history keeps it)",
+    "files": "move it to an environment variable or a secret manager; delete it in Binance API Management if it "
+             "was ever committed, pushed or shared",
+    "staged": "unstage it (git restore --staged FILE) and move it to an environment variable; delete it in Binance "
+              "API Management if it was exposed elsewhere",
+    "refs": "delete it in Binance API Management: no longer at HEAD, but every clone of these refs has it",
+    "reflog": "delete it in Binance API Management if it was ever pushed or shared; locally only the reflog "
+              "holds it (git reflog expire --expire=now --all && git gc --prune=now)",
+    "unreachable": "delete it in Binance API Management if it was ever pushed or shared; locally only "
+                   "unreachable objects hold it (git gc --prune=now drops them)",
+}
+
+
+def is_audit(result: ScanResult) -> bool:
+    """A history audit's result (its findings carry provenance)."""
+    return any("reachable" in f.meta or "present_at_head" in f.meta for f in result.findings)
+
+
+def severity_of(f: Finding) -> str:
+    if f.verification and f.verification.get("status") == "live":
+        return "live"
+    m = f.meta
+    if m.get("source") == "index":
+        return "staged"
+    if "reachable" not in m and "present_at_head" not in m:
+        return "files"
+    if m.get("present_at_head"):
+        return "head"
+    if m.get("reachable") == "refs" or m.get("refs"):
+        return "refs"
+    if m.get("reachable") == "reflog":
+        return "reflog"
+    return "unreachable"
+
+
+def day(ts: object) -> str:
+    return str(ts)[:10] if ts else "?"
+
+
+class Incident:
+    """Every place one secret was found."""
+
+    def __init__(self, fingerprint: str, findings: Sequence[Finding]):
+        self.fingerprint = fingerprint
+        self.findings = sorted(findings, key=lambda f: (SEVERITIES.index(severity_of(f)),
+                                                        str(f.meta.get("first_seen") or "~"), f.path, f.line))
+        self.number = 0
+        first = self.findings[0]
+        self.kind = first.kind
+        self.rule = first.rule
+        self.redacted = first.redacted
+        self.severity = min((severity_of(f) for f in findings), key=SEVERITIES.index)
+        self.confidence = min((f.confidence for f in findings), key=lambda c: _CONF.get(c, 3))
+        self.example = all(f.example for f in findings)
+        dated = [f for f in findings if f.meta.get("first_seen")]
+        self.origin = min(dated, key=lambda f: str(f.meta["first_seen"])) if dated else first
+        self.first_seen = self.origin.meta.get("first_seen")
+        self.refs = sorted({str(r) for f in findings for r in (f.meta.get("refs") or ())})
+        days = [int(f.meta["exposure_days"]) for f in findings if isinstance(f.meta.get("exposure_days"), int)]
+        self.exposure_days = max(days) if days else None
+        removed = [f for f in findings if f.meta.get("removed_at")]
+        self.removed = max(removed, key=lambda f: str(f.meta["removed_at"])) if removed else None
+        self.paired = sorted({f.paired_with for f in findings if f.paired_with})
+        statuses = [str(f.verification.get("status")) for f in findings if f.verification]
+        self.verification = statuses[0] if statuses else None
+
+    @property
+    def until(self) -> str:
+        if self.severity in ("live", "head") and any(f.meta.get("present_at_head") for f in self.findings):
+            return "still present at HEAD"
+        if self.removed is not None:
+            m = self.removed.meta
+            return f"removed in {str(m.get('removed_in') or '')[:10]} on {day(m.get('removed_at'))}"
+        if self.severity == "reflog":
+            return "only in the reflog"
+        if self.severity == "unreachable":
+            return "only in unreachable objects"
+        if self.severity in ("files", "staged"):
+            return "still in the files"
+        return "not at HEAD"
+
+    @property
+    def who(self) -> str:
+        return str(self.origin.meta.get("author") or "unknown")
+
+    @property
+    def since(self) -> str:
+        m = self.origin.meta
+        if not m.get("commit"):
+            if self.severity in ("files", "staged") or m.get("reachable") == "index":
+                return "never committed"
+            return "no commit names it"
+        return f"{day(m.get('first_seen') or m.get('date'))} in {str(m['commit'])[:10]}"
+
+    @property
+    def advice(self) -> str:
+        return ADVICE[self.severity]
+
+    def timeline(self) -> list[tuple[str, str]]:
+        """(date or '', event) from first seen to now."""
+        events: list[tuple[str, str]] = []
+        m = self.origin.meta
+        if m.get("commit"):
+            events.append((day(m.get("first_seen") or m.get("date")),
+                           f"first committed at {self.origin.path} in {str(m['commit'])[:10]} by {self.who}"))
+        for f in self.findings:
+            if f is not self.origin and f.meta.get("commit"):
+                events.append((day(f.meta.get("first_seen")), f"also committed at {f.path}"))
+        if self.removed is not None:
+            events.append((day(self.removed.meta.get("removed_at")),
+                           f"removed from {self.removed.path} in {str(self.removed.meta.get('removed_in'))[:10]}"))
+        if any(f.meta.get("present_at_head") for f in self.findings):
+            events.append(("now", "still present at HEAD"))
+        elif self.severity == "reflog":
+            events.append(("now", "only the reflog holds it"))
+        elif self.severity == "unreachable" or any(f.meta.get("reachable") == "unreachable" for f in self.findings):
+            events.append(("now", "still in unreachable objects (until git gc prunes them)"))
+        elif self.refs:
+            events.append(("now", f"still in the history of {len(self.refs)} ref(s)"))
+        if self.verification:
+            events.append(("now", f"verified: {self.verification}"))
+        return sorted(events, key=lambda e: (e[0] == "now", e[0]))
+
+
+def incidents(result: ScanResult) -> list[Incident]:
+    groups: dict[str, list[Finding]] = {}
+    for f in result.findings:
+        groups.setdefault(f.fingerprint, []).append(f)
+    out = [Incident(fp, fs) for fp, fs in groups.items()]
+    out.sort(key=lambda i: (SEVERITIES.index(i.severity), _CONF.get(i.confidence, 3), -(i.exposure_days or -1),
+                            -len(i.findings), str(i.first_seen or "~"), i.kind, i.fingerprint))
+    for n, i in enumerate(out, 1):
+        i.number = n
+    return out
+
+
+def summary(result: ScanResult, incs: list[Incident]) -> list[str]:
+    """The block on top: counts by severity and kind, the worst exposure, verification counts."""
+    lines = [f"{len(incs)} secret(s) in {len(result.findings)} place(s)"]
+    by_sev = {s: sum(1 for i in incs if i.severity == s) for s in SEVERITIES}
+    lines.append("  " + "   ".join(f"{LABELS[s]}: {n}" for s, n in by_sev.items() if n))
+    kinds: dict[str, int] = {}
+    for i in incs:
+        kinds[i.kind] = kinds.get(i.kind, 0) + 1
+    lines.append("  by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+    worst = max((i for i in incs if i.exposure_days is not None), key=lambda i: i.exposure_days or 0, default=None)
+    if worst is not None:
+        lines.append(f"  longest exposure: {worst.exposure_days} day(s) (#{worst.number} {worst.redacted}, since "
+                     f"{day(worst.first_seen)}, {worst.until})")
+    if any(i.verification for i in incs):
+        counts: dict[str, int] = {}
+        for i in incs:
+            if i.verification:
+                counts[i.verification] = counts.get(i.verification, 0) + 1
+        lines.append("  verified: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return lines
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

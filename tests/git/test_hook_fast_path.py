@@ -1,0 +1,127 @@
+"""The pre-commit hook's fast path: `cexguard staged` without click, yaml, dataclasses, typing or the
+engine for a clean commit, with the same answers as the full path; and install-hook's script."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.git.conftest import GIT_ENV, cg, commit, env_line, git, git_run, write
+
+HEAVY = ("click", "yaml", "dataclasses", "typing", "inspect", "scanner.engine", "scanner.rules", "hashlib", "json",
+         "tomllib", "runpy")
+
+
+def imported(repo: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, set[str], str]:
+    """Run `cexguard ARGS` as the console script does, and list every module it imported."""
+    e = dict(os.environ, **GIT_ENV, PYTHONPATH=str(REPO_ROOT), XDG_CONFIG_HOME=str(repo / "no-config"))
+    e.update(env or {})
+    p = subprocess.run([sys.executable, "-X", "importtime", "-c", "import sys; from scanner.cli import main; main()",
+                        *args], cwd=repo, env=e, capture_output=True, text=True, timeout=120)
+    mods = {line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
+    err = "\n".join(line for line in p.stderr.splitlines() if not line.startswith("import time:"))
+    return p.returncode, mods, err
+
+
+def test_a_clean_commit_imports_nothing_heavy(repo: Path, tmp_path: Path) -> None:
+    commit(repo, {"README.md": "x\n", "pyproject.toml": "[project]\nname = 'x'\n"})
+    write(repo, "app.py", "def f():\n    return 'hello world'\n")
+    git(repo, "add", "app.py")
+    cache = {"CEXGUARD_CACHE_DIR": str(tmp_path / "cache")}
+    code, mods, err = imported(repo, "staged", env=cache)  # builds the gate cache (imports the engine once)
+    assert code == 0, err
+    assert "scanner.engine" in mods
+    assert list((tmp_path / "cache").glob("gates-*"))
+    code, mods, err = imported(repo, "staged", env=cache)
+    assert code == 0, err
+    assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+    # the same options as the click command, still without click
+    code, mods, err = imported(repo, "staged", "-q", "--format", "json", "--min-confidence=high", "--exit-code", "3",
+                               "--color", "never", env=cache)
+    assert code == 0 and "click" not in mods, err
+
+
+def test_fast_path_and_full_path_agree(repo: Path, keys: list[str], tmp_path: Path) -> None:
+    commit(repo, {"README.md": "x\n"})
+    write(repo, "k.env", env_line(keys[0]))
+    write(repo, "clean.py", "x = 1\n")
+    git(repo, "add", "k.env", "clean.py")
+    cache = {"CEXGUARD_CACHE_DIR": str(tmp_path / "cache")}
+    code, mods, err = imported(repo, "staged", "--format", "json", env=cache)
+    assert code == 1 and "click" not in mods and "scanner.engine" in mods  # a gate matched: the engine ran
+    # a damaged cache is rebuilt, never trusted
+    for f in (tmp_path / "cache").glob("gates-*"):
+        f.write_bytes(b"\x00garbage")
+    fast = cg(repo, "staged", "--format", "json", env=cache)
+    full = cg(repo, "staged", "--format", "json", "--api-url", "http://127.0.0.1:9", env=cache)  # click's path
+    assert fast.code == full.code == 1
+    assert fast.out == full.out
+    assert keys[0] not in fast.out
+
+
+def test_help_and_bad_options_go_through_click(repo: Path) -> None:
+    r = cg(repo, "staged", "--help")
+    assert r.code == 0 and "Scan what the next commit adds" in r.out and "--exit-zero" in r.out
+    r = cg(repo, "staged", "--format", "xml")
+    assert r.code == 2 and "'xml' is not one of" in r.err
+    r = cg(repo, "staged", "--no-such-option")
+    assert r.code == 2 and "No such option" in r.err
+
+
+def test_install_hook_script_runs_one_python_and_no_probe(repo: Path, keys: list[str]) -> None:
+    commit(repo, {"README.md": "x\n"})
+    assert cg(repo, "install-hook").code == 0
+    script = (repo / ".git" / "hooks" / "pre-commit").read_text()
+    assert "import scanner.cli' >/dev/null" not in script  # the old probe: a second Python per commit
+    assert script.count("exec ") == 2  # the hook's Python, or cexguard on PATH: one process either way
+    write(repo, "k.env", env_line(keys[0]))
+    git(repo, "add", "k.env")
+    env = {"PYTHONPATH": str(REPO_ROOT)}
+    p = git_run(repo, "commit", "-q", "-m", "leak", env=env)
+    assert p.returncode == 1 and "k.env:1" in p.stdout + p.stderr
+
+
+def test_install_hook_never_imports_a_scanner_package_from_the_repository(repo: Path, keys: list[str]) -> None:
+    """`python -c` puts the current folder first on sys.path: a repository shipping its own
+    `scanner/` must not replace cexguard in its own pre-commit hook."""
+    commit(repo, {"README.md": "x\n"})
+    assert cg(repo, "install-hook").code == 0
+    write(repo, "scanner/__init__.py", "")
+    write(repo, "scanner/cli.py", "import sys\ndef main(argv=None):\n    sys.exit(0)\n")
+    write(repo, "k.env", env_line(keys[0]))
+    git(repo, "add", "k.env")
+    p = git_run(repo, "commit", "-q", "-m", "leak", env={"PYTHONPATH": str(REPO_ROOT)})
+    assert p.returncode == 1, p.stderr
+    assert "k.env:1" in p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("on_path", [True, False])
+def test_install_hook_falls_back_when_its_python_lost_cexguard(repo: Path, tmp_path: Path, on_path: bool) -> None:
+    commit(repo, {"README.md": "x\n"})
+    assert cg(repo, "install-hook").code == 0
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    # the hook's Python, as if its virtual environment had been rebuilt without cexguard
+    # (-I -S: no PYTHONPATH, no site-packages)
+    lost = tmp_path / "python-without-cexguard"
+    lost.write_text(f"#!/bin/sh\nexec '{sys.executable}' -I -S \"$@\"\n")
+    lost.chmod(0o755)
+    text = hook.read_text()
+    start = text.index("CEXGUARD_PYTHON='")
+    end = text.index("\n", start)
+    hook.write_text(text[:start] + f"CEXGUARD_PYTHON='{lost}'" + text[end:])
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    if on_path:
+        (bindir / "cexguard").write_text("#!/bin/sh\necho \"fallback $*\" >&2\nexit 0\n")
+        (bindir / "cexguard").chmod(0o755)
+    write(repo, "ok.txt", "fine\n")
+    git(repo, "add", "ok.txt")
+    p = git_run(repo, "commit", "-q", "-m", "clean", env={"PATH": f"{bindir}{os.pathsep}/usr/bin:/bin"})
+    if on_path:
+        assert p.returncode == 0 and "fallback staged" in p.stderr, p.stderr
+    else:
+        assert p.returncode == 1 and "cexguard: not found" in p.stderr, p.stderr
