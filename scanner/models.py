@@ -1,10 +1,55 @@
 """Plain data passed along the pipeline: sources -> engine -> findings -> filters -> reporters."""
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
 from collections.abc import Mapping
+
+TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the pre-commit hook ~2 ms)
+if TYPE_CHECKING:
+    from typing import Any
+
+# Plain classes, not dataclasses: `dataclasses` (and the `inspect` it imports) costs more than the
+# rest of the pre-commit hook's imports together, and this module is on the hook's path.
+
+
+class _Frozen:
+    """Immutable value objects: fields set once in __init__; equal and hashed by `_KEY` fields."""
+
+    _FIELDS: tuple[str, ...] = ()
+    _KEY: tuple[str, ...] = ()
+    _HIDDEN: frozenset[str] = frozenset()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    __delattr__ = __setattr__  # type: ignore[assignment]
+
+    def _set(self, **values: Any) -> None:
+        for k, v in values.items():
+            object.__setattr__(self, k, v)
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, k) for k in self._KEY)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._FIELDS if k not in self._HIDDEN)
+        return f"{type(self).__name__}({body})"
+
+    def replace(self, **changes: Any) -> Any:
+        values = {k: getattr(self, k) for k in self._FIELDS}
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise TypeError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        values.update(changes)
+        return type(self)(**values)
+
 
 try:  # CPython's built-in hashes: `hashlib` loads OpenSSL (~5 ms), too much for the pre-commit hook
     from _sha1 import sha1
@@ -21,14 +66,19 @@ ENVIRONMENTS = ("production", "testnet", "demo", "th")
 CONFIDENCES = ("low", "medium", "high")
 
 
-@dataclass(frozen=True)
-class Chunk:
+class Chunk(_Frozen):
     """Bytes to scan plus where they came from. Sources build these; they know nothing of rules."""
 
+    _FIELDS = ("data", "path", "git_status", "meta")
+    _KEY = ("data", "path", "git_status")
     data: bytes
     path: str  # relative to the scan root, '/'-separated
-    git_status: str | None = None  # tracked | untracked | ignored | None outside a work tree
-    meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)  # blob, commit, ...
+    git_status: str | None  # tracked | untracked | ignored | None outside a work tree
+    meta: Mapping[str, Any]  # blob, commit, ...
+
+    def __init__(self, data: bytes, path: str, git_status: str | None = None,
+                 meta: Mapping[str, Any] | None = None) -> None:
+        self._set(data=data, path=path, git_status=git_status, meta={} if meta is None else meta)
 
 
 def fingerprint_of(secret: str | bytes) -> str:
@@ -47,34 +97,44 @@ def redact(secret: str) -> str:
     return f"{secret[:4]}...{secret[-4:]}"
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(_Frozen):
     """One secret at one place. `secret` is never shown unless the user asks (--show-secrets)."""
 
+    _FIELDS = ("rule", "kind", "path", "line", "end_line", "column", "secret", "fingerprint", "confidence",
+               "paired_with", "git_status", "example", "environment", "reason", "count", "meta", "verification")
+    _KEY = _FIELDS[:14]  # count, meta and verification are not part of a finding's identity
+    _HIDDEN = frozenset({"secret"})
     rule: str
     kind: str
     path: str
     line: int  # 1-based
     end_line: int
     column: int  # 1-based, in characters
-    secret: str = field(repr=False)
-    fingerprint: str = ""
-    confidence: str = "medium"
-    paired_with: str | None = None
-    git_status: str | None = None
-    example: bool = False  # one of Binance's published documentation keys
-    environment: str | None = None  # production | testnet | demo | th, where the context tells
-    reason: str | None = None  # why a `private_key` (no Binance word around it) might be Binance's
-    count: int = field(default=1, compare=False, hash=False)  # times the secret occurs in the file; `line` is the first
-    meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    verification: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+    secret: str
+    fingerprint: str
+    confidence: str
+    paired_with: str | None
+    git_status: str | None
+    example: bool  # one of Binance's published documentation keys
+    environment: str | None  # production | testnet | demo | th, where the context tells
+    reason: str | None  # why a `private_key` (no Binance word around it) might be Binance's
+    count: int  # times the secret occurs in the file; `line` is the first
+    meta: Mapping[str, Any]
+    verification: Mapping[str, Any] | None
+
+    def __init__(self, rule: str, kind: str, path: str, line: int, end_line: int, column: int, secret: str,
+                 fingerprint: str = "", confidence: str = "medium", paired_with: str | None = None,
+                 git_status: str | None = None, example: bool = False, environment: str | None = None,
+                 reason: str | None = None, count: int = 1, meta: Mapping[str, Any] | None = None,
+                 verification: Mapping[str, Any] | None = None) -> None:
+        self._set(rule=rule, kind=kind, path=path, line=line, end_line=end_line, column=column, secret=secret,
+                  fingerprint=fingerprint, confidence=confidence, paired_with=paired_with, git_status=git_status,
+                  example=example, environment=environment, reason=reason, count=count,
+                  meta={} if meta is None else meta, verification=verification)
 
     @property
     def redacted(self) -> str:
         return redact(self.secret)
-
-    def replace(self, **changes: Any) -> Finding:
-        return dataclasses.replace(self, **changes)
 
     def to_dict(self, *, show_secrets: bool = False) -> dict[str, Any]:
         """The JSON shape of a finding (documented in the README)."""
@@ -106,23 +166,22 @@ class Finding:
         return d
 
 
-@dataclass
 class ScanStats:
     """Counts the user sees in every report: what was scanned and what was skipped, and why."""
 
-    files_scanned: int = 0
-    bytes_scanned: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
-    suppressed: dict[str, int] = field(default_factory=dict)  # filter -> findings removed
-    errors: list[str] = field(default_factory=list)  # one line each, never a secret
-    extra: dict[str, Any] = field(default_factory=dict)  # source-specific (commits, blobs, ...)
-    # what should have been read and could not be (a missing or corrupt git object, a file without
-    # read permission): the scan is incomplete. The first UNREADABLE_SHOWN are named, all are counted.
-    unreadable: list[str] = field(default_factory=list)
-    unreadable_count: int = 0
-
-    def skip(self, reason: str, n: int = 1) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + n
+    def __init__(self, files_scanned: int = 0, bytes_scanned: int = 0, skipped: dict[str, int] | None = None,
+                 suppressed: dict[str, int] | None = None, errors: list[str] | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
+        self.files_scanned = files_scanned
+        self.bytes_scanned = bytes_scanned
+        self.skipped: dict[str, int] = {} if skipped is None else skipped  # reason -> count
+        self.suppressed: dict[str, int] = {} if suppressed is None else suppressed  # filter -> findings removed
+        self.errors: list[str] = [] if errors is None else errors  # one line each, never a secret
+        self.extra: dict[str, Any] = {} if extra is None else extra  # source-specific (commits, blobs, ...)
+        # what should have been read and could not be (a missing or corrupt git object, a file without
+        # read permission): the scan is incomplete. The first UNREADABLE_SHOWN are named, all are counted.
+        self.unreadable: list[str] = []
+        self.unreadable_count = 0
 
     def unread(self, what: str) -> None:
         """One object or file (`what`: its id or path and why, one line, never contents) was not read."""
@@ -159,6 +218,13 @@ class ScanStats:
             self.unread(what)
         self.unreadable_count += other.unreadable_count - len(other.unreadable)
 
+    def __repr__(self) -> str:
+        return (f"ScanStats(files_scanned={self.files_scanned}, bytes_scanned={self.bytes_scanned}, "
+                f"skipped={self.skipped}, suppressed={self.suppressed}, errors={self.errors}, extra={self.extra})")
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
+
     def suppress(self, why: str, n: int = 1) -> None:
         if n:
             self.suppressed[why] = self.suppressed.get(why, 0) + n
@@ -177,8 +243,8 @@ class ScanStats:
         return d
 
 
-@dataclass
 class ScanResult:
-    findings: list[Finding]
-    stats: ScanStats
-    tool: str = "cexguard"
+    def __init__(self, findings: list[Finding], stats: ScanStats, tool: str = "cexguard") -> None:
+        self.findings = findings
+        self.stats = stats
+        self.tool = tool

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import new_key
+from tests.conftest import REPO_ROOT, new_key
 from scanner.engine import Engine
 from scanner.models import fingerprint_of
 from scanner.rules import load_rules_and_examples
@@ -505,12 +505,21 @@ def _docs_examples() -> list[str]:
 
 
 def _example_rules(root: Path, values: list[str]) -> None:
-    """A rules folder listing `values` as documentation examples by fingerprint, as rules/ does."""
-    (root / "exrules").mkdir()
-    (root / "exrules" / "examples.yaml").write_text(
+    """A copy of cexguard (outside the scanned folder) whose built-in rules list `values` as
+    documentation examples by fingerprint, as rules/binance_examples.yaml does: examples count only
+    from the built-in rules, never from a scanned repository's or a user's rules folder."""
+    import shutil
+
+    pkg = _pkg_copy(root)
+    shutil.copytree(REPO_ROOT / "scanner", pkg / "scanner", ignore=shutil.ignore_patterns("__pycache__", "_rules"))
+    shutil.copytree(REPO_ROOT / "rules", pkg / "rules")
+    (pkg / "rules" / "test_examples.yaml").write_text(
         "rules: []\ndocumentation_examples:\n"
         + "".join(f"  - {{fingerprint: '{fingerprint_of(v)}', source: 'docs'}}\n" for v in values), encoding="utf-8")
-    (root / ".cexguard.toml").write_text('rules_dirs = ["exrules"]\n', encoding="utf-8")
+
+
+def _pkg_copy(root: Path) -> Path:
+    return root.parent / (root.name + "-pkg")
 
 
 def _write_docs_tree(tmp_path: Path) -> list[str]:
@@ -537,6 +546,9 @@ def _write_docs_tree(tmp_path: Path) -> list[str]:
 
 def _cli(*args: str, cwd: Path) -> tuple[int, dict[str, Any]]:
     env = dict(os.environ)
+    if _pkg_copy(cwd).is_dir():
+        env["PYTHONPATH"] = str(_pkg_copy(cwd))
+        env["CEXGUARD_CACHE_DIR"] = str(_pkg_copy(cwd) / "cache")
     p = subprocess.run([sys.executable, "-m", "scanner", *args], cwd=cwd, capture_output=True, text=True, env=env,
                        check=False)
     assert p.returncode in (0, 1), p.stderr

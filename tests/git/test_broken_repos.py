@@ -123,7 +123,7 @@ def test_the_corrupt_blob_being_the_only_key_exits_4_in_every_format(repo: Path)
     assert "INCOMPLETE" in outputs["text"]
     assert json.loads(outputs["json"])["stats"]["incomplete"] is True
     sarif = json.loads(outputs["sarif"])
-    jsonschema.validate(sarif, json.loads((REPO_ROOT / "fixtures" / "schemas" / "sarif-2.1.0.json").read_text()))
+    jsonschema.validate(sarif, json.loads((REPO_ROOT / "fixtures" / "schemas" / "sarif-schema-2.1.0.json").read_text()))
     [inv] = sarif["runs"][0]["invocations"]
     assert inv["executionSuccessful"] is False
     assert any(bad in n["message"]["text"] for n in inv["toolExecutionNotifications"])
