@@ -131,7 +131,13 @@ def _as_other_user() -> list[str]:
     tool = shutil.which("setpriv")
     if tool is None:
         pytest.skip("running as root without setpriv: no way to make a file unreadable")
-    return [tool, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    prefix = [tool, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run([*prefix, sys.executable, "-c", "import click, scanner"], capture_output=True,
+                           cwd="/", env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    if probe.returncode != 0:  # e.g. a virtual environment in a 0700 temporary folder
+        pytest.skip("the other user (nobody) cannot import this Python's packages: "
+                    + probe.stderr.decode(errors="replace").strip().splitlines()[-1][:120])
+    return prefix
 
 
 @pytest.fixture
