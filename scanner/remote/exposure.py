@@ -13,8 +13,8 @@ MAX_REPORT = 256 * 1024 * 1024
 KEY_KIND = "binance_api_key"
 
 
-def load_report(path: str | Path, *, what: str = "--from-report") -> dict[str, Any]:
-    """A cexguard JSON report ({"findings": [...]}); a clear error for anything else."""
+def read_json(path: str | Path, what: str) -> Any:
+    """A JSON file cexguard wrote (a report, a verification, an activity record); one-line errors."""
     p = Path(path)
     try:
         if p.stat().st_size > MAX_REPORT:
@@ -25,9 +25,15 @@ def load_report(path: str | Path, *, what: str = "--from-report") -> dict[str, A
     except UnicodeDecodeError:
         raise CexguardError(f"{what}: {p} is not UTF-8 JSON") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except ValueError:
         raise CexguardError(f"{what}: {p} is not JSON (write it with --format json)") from None
+
+
+def load_report(path: str | Path, *, what: str = "--from-report") -> dict[str, Any]:
+    """A cexguard JSON report ({"findings": [...]}); a clear error for anything else."""
+    p = Path(path)
+    data = read_json(p, what)
     if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
         raise CexguardError(f"{what}: {p} is not a cexguard JSON report (no \"findings\" list)")
     return data

@@ -13,7 +13,6 @@ tables that the Markdown renderer here and the HTML one (scanner/report/incident
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -47,17 +46,9 @@ def _ms(value: Any) -> int | None:
 # -------------------------------------------------------------------------------------------- inputs
 
 def _read_json(path: str | Path, option: str) -> Any:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise CexguardError(f"{option}: cannot read {p}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise CexguardError(f"{option}: {p} is not UTF-8 JSON") from None
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise CexguardError(f"{option}: {p} is not JSON (write it with --format json)") from None
+    from scanner.remote.exposure import read_json
+
+    return read_json(path, option)
 
 
 def load_verification(path: str | Path) -> dict[str, Any]:
