@@ -310,6 +310,12 @@ def scan_tree(paths: Iterable[Path], config: Config, stats: ScanStats, engine: A
                 for k, v in st.suppressed.items():
                     stats.suppress(k, v)
                 stats.errors.extend(st.errors)
+            # Let the workers finish on their own. The `with` block's terminate() signals them, and
+            # a worker still starting loses that SIGTERM (Python clears pending signals in a fork
+            # child before it installs its handlers): terminate() then waited for it forever (about
+            # 1 small scan in 15 hung here). terminate() stays for errors and interrupts.
+            pool.close()
+            pool.join()
     finally:
         _WORKER_ENGINE = None
     stats.errors.sort()
