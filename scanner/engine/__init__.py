@@ -442,10 +442,6 @@ class Engine:
         return cls(rules, examples=examples, min_entropy=config.min_entropy, prefilter=prefilter)
 
     # -- stage one ---------------------------------------------------------------------------
-    def might_match(self, data: bytes) -> bool:
-        """Can this raw blob hold a finding? (The prefilter over every view `prepare` makes.)"""
-        return self.hit(self.prepare(data))
-
     @staticmethod
     def hit(prepared: Prepared) -> bool:
         """Did stage one find anything in a chunk `prepare` made? (If not, `scan` would find nothing.)"""

@@ -175,14 +175,8 @@ def github_org(org: str, *, api_url: str = GITHUB_API, env: dict[str, str] | Non
         m = _LINK_NEXT.search(h.get("link", ""))
         return m.group(1) if m else None
 
-    out = []
-    for page in _pages(api, url, next_url):
-        for r in page:
-            clone = r.get("clone_url") if isinstance(r, dict) else None
-            if isinstance(clone, str) and clone:
-                out.append(spec_for(clone, base=Path.cwd(), where=f"github {org}",
-                                    auth="github" if token else None, fork=bool(r.get("fork"))))
-    return out
+    return _specs(_pages(api, url, next_url), url_key="clone_url", fork_key="fork", where=f"github {org}",
+                  auth="github" if token else None)
 
 
 def gitlab_group(group: str, *, api_url: str = GITLAB_API, env: dict[str, str] | None = None,
@@ -200,11 +194,16 @@ def gitlab_group(group: str, *, api_url: str = GITLAB_API, env: dict[str, str] |
         link = _LINK_NEXT.search(h.get("link", ""))
         return urljoin(_url, link.group(1)) if link else None
 
+    return _specs(_pages(api, url, next_url), url_key="http_url_to_repo", fork_key="forked_from_project",
+                  where=f"gitlab {group}", auth="gitlab" if token else None)
+
+
+def _specs(pages: Any, *, url_key: str, fork_key: str, where: str, auth: str | None) -> list[RepoSpec]:
+    """One RepoSpec per repository the API listed (its clone URL under `url_key`)."""
     out = []
-    for page in _pages(api, url, next_url):
+    for page in pages:
         for r in page:
-            clone = r.get("http_url_to_repo") if isinstance(r, dict) else None
+            clone = r.get(url_key) if isinstance(r, dict) else None
             if isinstance(clone, str) and clone:
-                out.append(spec_for(clone, base=Path.cwd(), where=f"gitlab {group}",
-                                    auth="gitlab" if token else None, fork=bool(r.get("forked_from_project"))))
+                out.append(spec_for(clone, base=Path.cwd(), where=where, auth=auth, fork=bool(r.get(fork_key))))
     return out
