@@ -161,7 +161,8 @@ def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, g
     (SQLite in --state-dir) survives Ctrl-C and killed workers or
     clients: run the same command again to continue. The report merges
     every repository: one incident per secret, with all its locations.
-    Exit 0: nothing found; 1: incidents; 2: error.
+    Exit 0: nothing found; 1: incidents; 2: error; 4: nothing found but a
+    repository could not be audited (the report names it): never a silent clean.
     """
     from scanner.config import load_config, parse_size
     from scanner.org.state import State
@@ -204,7 +205,11 @@ def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, g
         if fmt != "text":
             click.echo(table(report.repositories), err=True, nl=False)
         click.echo(summary_line(report, n), err=True)
-    return 1 if n else 0
+    if n:
+        return 1
+    from scanner.reporting import EXIT_INCOMPLETE
+
+    return EXIT_INCOMPLETE if report.errors else 0
 
 
 def build_report(specs: list[RepoSpec], state: Any, run: int, *, config: Any, baseline_path: str | None,

@@ -133,3 +133,16 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
         assert msg in r.err and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, (name, r.err)
     r = cg(tmp_path, "org", "--state-dir", str(tmp_path / "s"))
     assert r.code == 2 and "name the repositories" in r.err
+
+
+def test_nothing_found_but_a_repository_failed_is_incomplete_not_clean(org: Org) -> None:
+    org.repo("fine", [{"README.md": "# fine\n"}])
+    broken = org.repo("broken", [noise(20, 5_000)])
+    git(broken, "repack", "-q", "-a", "-d")
+    for pack in (broken / "objects" / "pack").glob("*.pack"):
+        data = pack.read_bytes()
+        pack.chmod(0o644)
+        pack.write_bytes(data[: len(data) // 2])
+    code, doc, err = run_org(org.root, str(org.repos_file()), "--workers", "1", "--state-dir", str(org.root / "s"))
+    assert code == 4, err
+    assert doc["incidents"] == [] and [e["repository"] for e in doc["errors"]] == ["broken"]
