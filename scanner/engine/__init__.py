@@ -917,6 +917,7 @@ class Engine:
                 column=c.column, secret=c.value, fingerprint=c.fp, confidence=conf,
                 paired_with=partner.fp if partner is not None else None, git_status=chunk.git_status,
                 example=c.example, environment=env, reason=reason, count=c.count, meta=dict(chunk.meta),
+                verify=rule.verify,
             ))
         return out
 
