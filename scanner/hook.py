@@ -185,7 +185,12 @@ def run_staged(args: tuple[str, ...], *, fmt: str, output: str | None, show_secr
     if rels and stats.files_scanned == 0 and not quiet:
         say(f"cexguard: warning: none of the {len(rels)} file(s) given could be scanned "
             f"(skipped: {', '.join(f'{k}: {v}' for k, v in sorted(stats.skipped.items())) or 'none'})")
-    rc = finish(ScanResult(findings=findings, stats=stats), fmt=fmt, output=output, show_secrets=show_secrets,
+    rules: tuple[Any, ...] = ()
+    if findings:  # the engine ran: its rules (from the rule cache) title and advise the findings
+        from scanner.rules import load_rules
+
+        rules = tuple(load_rules(config.rules_dirs))
+    rc = finish(ScanResult(findings=findings, stats=stats, rules=rules), fmt=fmt, output=output, show_secrets=show_secrets,
                 quiet=quiet, do_verify=do_verify, api_url=api_url, root=repo.root)
     if findings and mode == "index" and not quiet:
         say("cexguard: commit blocked: it adds the secret(s) above. Unstage them (git restore --staged FILE), "

@@ -5,7 +5,10 @@ from collections.abc import Mapping
 
 TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the pre-commit hook ~2 ms)
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
+
+    from scanner.rules import Rule
 
 # Plain classes, not dataclasses: `dataclasses` (and the `inspect` it imports) costs more than the
 # rest of the pre-commit hook's imports together, and this module is on the hook's path.
@@ -101,8 +104,9 @@ class Finding(_Frozen):
     """One secret at one place. `secret` is never shown unless the user asks (--show-secrets)."""
 
     _FIELDS = ("rule", "kind", "path", "line", "end_line", "column", "secret", "fingerprint", "confidence",
-               "paired_with", "git_status", "example", "environment", "reason", "count", "meta", "verification")
-    _KEY = _FIELDS[:14]  # count, meta and verification are not part of a finding's identity
+               "paired_with", "git_status", "example", "environment", "reason", "count", "meta", "verification",
+               "verify")
+    _KEY = _FIELDS[:14]  # count, meta, verification and verify are not part of a finding's identity
     _HIDDEN = frozenset({"secret"})
     rule: str
     kind: str
@@ -121,16 +125,17 @@ class Finding(_Frozen):
     count: int  # times the secret occurs in the file; `line` is the first
     meta: Mapping[str, Any]
     verification: Mapping[str, Any] | None
+    verify: str  # the verifier its rule names (rule `verify:`), "" when none
 
     def __init__(self, rule: str, kind: str, path: str, line: int, end_line: int, column: int, secret: str,
                  fingerprint: str = "", confidence: str = "medium", paired_with: str | None = None,
                  git_status: str | None = None, example: bool = False, environment: str | None = None,
                  reason: str | None = None, count: int = 1, meta: Mapping[str, Any] | None = None,
-                 verification: Mapping[str, Any] | None = None) -> None:
+                 verification: Mapping[str, Any] | None = None, verify: str = "") -> None:
         self._set(rule=rule, kind=kind, path=path, line=line, end_line=end_line, column=column, secret=secret,
                   fingerprint=fingerprint, confidence=confidence, paired_with=paired_with, git_status=git_status,
                   example=example, environment=environment, reason=reason, count=count,
-                  meta={} if meta is None else meta, verification=verification)
+                  meta={} if meta is None else meta, verification=verification, verify=verify)
 
     @property
     def redacted(self) -> str:
@@ -244,7 +249,29 @@ class ScanStats:
 
 
 class ScanResult:
-    def __init__(self, findings: list[Finding], stats: ScanStats, tool: str = "cexguard") -> None:
+    """What a scan found, its counts, and the rules it ran: reporters render each finding's title and
+    remediation from its rule (a user's rule included), never from rules of their own."""
+
+    def __init__(self, findings: list[Finding], stats: ScanStats, tool: str = "cexguard",
+                 rules: Sequence[Rule] = ()) -> None:
         self.findings = findings
         self.stats = stats
         self.tool = tool
+        self.rules = tuple(rules)
+
+    def rule(self, rule_id: str) -> Rule | None:
+        """The rule a finding names (None: a finding made elsewhere, e.g. read back from a report)."""
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        return None
+
+    def title(self, f: Finding) -> str:
+        """What to call a finding: its rule's title, else its kind."""
+        r = self.rule(f.rule)
+        return r.display_title if r is not None else f.kind
+
+    def matched_rules(self) -> list[Rule]:
+        """The rules of the findings, in rule order, once each."""
+        ids = {f.rule for f in self.findings}
+        return [r for r in self.rules if r.id in ids]

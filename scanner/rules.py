@@ -13,11 +13,29 @@ RULE_KEYS = {
     "id", "kind", "type", "group", "role", "default", "description", "remediation", "pattern", "boundary",
     "length", "charset", "min_entropy", "name_hints", "keywords", "labels", "key_types", "examples",
     "negative_examples", "neutral", "reject_names", "hex_name_hints", "hex_reject_names", "hex_min_entropy",
-    "other_exchanges", "environments", "key_file_names",
+    "other_exchanges", "environments", "key_file_names", "title", "revoke_hint", "verify", "pairs_with",
+    "within_lines", "within_bytes", "confidence", "hex_confidence", "reasons", "hex_environments",
+    "environment_words", "reject", "random", "distinct",
 }
 REQUIRED = {"id", "kind", "type", "description", "remediation", "examples", "negative_examples"}
 TYPES = ("token", "pem")
 CHARSETS = {"upper", "lower", "digit"}
+LEVELS = ("high", "medium", "low")  # confidence levels, strongest first
+# what a confidence condition may test (joined with '+': all must hold); `any` always holds
+SIGNALS = {"any", "near", "infile", "named", "paired", "partner_named", "example", "key_file", "key_type"}
+CONTEXT_SIGNALS = {"near", "infile", "paired", "example"}  # evidence beyond the value and its own name
+REJECTS = {"hex"}  # value classes a rule can refuse outright
+REASON_NAMES = {"paired", "key_file", "ed25519", "rsa", "encrypted"}  # why a neutral private key is reported
+_VERIFIER = re.compile(r"[a-z][a-z0-9_]*")
+_WORD = re.compile(r"[a-z0-9]+")
+# the policy a token rule gets when it names none: high with the exchange named nearby, medium with a
+# name, a pair or the exchange named in the file, else low. It reports a lone value, so a rule keeps it
+# only when its values say whose they are on their own (see _check_context)
+DEFAULT_TOKEN_CONFIDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("high", ("near", "infile+named", "infile+paired")), ("medium", ("infile", "named", "paired")),
+    ("low", ("any",)))
+DEFAULT_PEM_CONFIDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (("high", ("near", "infile", "example")),)
+DEFAULT_NEUTRAL_CONFIDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (("medium", ("paired",)), ("low", ("any",)))
 
 
 @dataclass(frozen=True)
@@ -52,7 +70,30 @@ class Rule:
     other_exchanges: tuple[str, ...] = ()  # another exchange named nearest: not this rule's credential
     environments: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, patterns): production, testnet, ...
     key_file_names: tuple[str, ...] = ()  # file names that tie a private key to this exchange's docs
+    title: str = ""  # what reporters call a finding of this rule ("Binance API key")
+    revoke_hint: str = ""  # the one step that kills the credential ("delete it in Binance API Management")
+    verify: str = ""  # the verifier (scanner/remote) that checks this rule's findings; "" = none
+    # pairing: each value of this rule takes the nearest unpaired value of one of these rules, within
+    # within_lines lines and within_bytes bytes (0: anywhere in the chunk)
+    pairs_with: tuple[str, ...] = ()
+    within_lines: int = 0
+    within_bytes: int = 0
+    # confidence policy: (level, conditions) strongest first; a condition is signals joined by '+'.
+    # The first level one of whose conditions holds is the finding's; none: not reported
+    confidence: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    hex_confidence: tuple[tuple[str, tuple[str, ...]], ...] = ()  # the same for all-hex values (hex_* above)
+    lower_in: tuple[str, ...] = ()  # environments in which a finding ranks one level lower (testnet)
+    reasons: tuple[tuple[str, str], ...] = ()  # neutral rules: (paired | key_file | key type, why it says so)
+    hex_environments: tuple[tuple[str, str], ...] = ()  # (lower | upper, environment) an all-hex value's case says
+    environment_words: tuple[str, ...] = ()  # words every environment pattern holds (default: derived)
+    reject: tuple[str, ...] = ()  # value classes never reported: hex (all hex digits)
+    random: bool = True  # the value must look random (entropy, no words); false: only placeholders are refused
+    distinct: bool = False  # the pattern alone says whose value it is (a fixed prefix such as `bg_`)
     source: str = field(default="", compare=False)
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.description.split(":")[0][:120]
 
 
 def builtin_rules_dir() -> Path:
@@ -175,6 +216,9 @@ def linear_time_problem(pattern: str) -> str | None:
 def _check_linear(r: Rule, where: str) -> None:
     parts = [("pattern", r.pattern)] if r.pattern else []
     parts += [("name_hints", h) for h in r.name_hints] + [("keywords", k) for k in r.keywords]
+    for k in ("reject_names", "hex_name_hints", "hex_reject_names", "other_exchanges", "key_file_names"):
+        parts += [(k, p) for p in getattr(r, k)]
+    parts += [("environments", p) for _name, pats in r.environments for p in pats]
     if r.type == "token":
         parts.append(("boundary", f"[{r.boundary}]"))
         try:
@@ -220,6 +264,50 @@ def parse_rule(d: Any, source: str) -> Rule:
         for _k, pats in kw["environments"]:
             for p in pats:
                 _regex_ok(p, f"{where}: environments")
+    for k in ("title", "revoke_hint", "verify"):
+        if k in d and not isinstance(d[k], str):
+            raise CexguardError(f"{where}: {k} must be a string")
+    if d.get("verify") and not _VERIFIER.fullmatch(d["verify"]):
+        raise CexguardError(f"{where}: verify must name a verifier (lower-case letters, digits, _)")
+    if "pairs_with" in d:
+        kw["pairs_with"] = _str_list(d["pairs_with"], f"{where}: pairs_with")
+    for k in ("within_lines", "within_bytes"):
+        if k in d:
+            v = d[k]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise CexguardError(f"{where}: {k} must be a non-negative integer")
+            if not kw.get("pairs_with"):
+                raise CexguardError(f"{where}: {k} needs pairs_with")
+            kw[k] = v
+    if "confidence" in d:
+        kw["confidence"], kw["lower_in"] = _policy(d["confidence"], f"{where}: confidence", lower_in=True)
+    if "hex_confidence" in d:
+        kw["hex_confidence"], _ = _policy(d["hex_confidence"], f"{where}: hex_confidence", lower_in=False)
+    if "reasons" in d:
+        rs = d["reasons"]
+        if not d.get("neutral"):
+            raise CexguardError(f"{where}: reasons apply to neutral rules only")
+        if not isinstance(rs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in rs.items()):
+            raise CexguardError(f"{where}: reasons must map a reason to a sentence")
+        if set(rs) - REASON_NAMES:
+            raise CexguardError(f"{where}: reasons must be among {', '.join(sorted(REASON_NAMES))}")
+        kw["reasons"] = tuple((k, " ".join(v.split())) for k, v in rs.items())
+    if "hex_environments" in d:
+        he = d["hex_environments"]
+        if not isinstance(he, dict) or set(he) - {"lower", "upper"} or not all(isinstance(v, str) for v in he.values()):
+            raise CexguardError(f"{where}: hex_environments maps lower and/or upper to an environment name")
+        kw["hex_environments"] = tuple(he.items())
+    if "environment_words" in d:
+        kw["environment_words"] = _str_list(d["environment_words"], f"{where}: environment_words")
+        if not all(_WORD.fullmatch(w) for w in kw["environment_words"]):
+            raise CexguardError(f"{where}: environment_words are lower-case words (letters and digits)")
+    if "reject" in d:
+        kw["reject"] = _str_list(d["reject"], f"{where}: reject")
+        if set(kw["reject"]) - REJECTS:
+            raise CexguardError(f"{where}: reject entries must be among {', '.join(sorted(REJECTS))}")
+    for k in ("random", "distinct", "default", "neutral"):
+        if k in d and not isinstance(d[k], bool):
+            raise CexguardError(f"{where}: {k} must be true or false")
     if set(kw.get("charset", ())) - CHARSETS:
         raise CexguardError(f"{where}: charset entries must be among {', '.join(sorted(CHARSETS))}")
     if d["type"] == "token":
@@ -237,13 +325,54 @@ def parse_rule(d: Any, source: str) -> Rule:
     for k in ("id", "kind", "description", "remediation", "group", "role", "boundary"):
         if k in d and not isinstance(d[k], str):
             raise CexguardError(f"{where}: {k} must be a string")
-    return Rule(
+    rule = Rule(
         id=d["id"], kind=d["kind"], type=d["type"], description=" ".join(d["description"].split()),
         remediation=" ".join(d["remediation"].split()), group=d.get("group", d["id"]), role=d.get("role", "key"),
         default=bool(d.get("default", False)), pattern=d.get("pattern", ""), boundary=d.get("boundary", "A-Za-z0-9"),
         length=int(d.get("length", 0)), min_entropy=float(me), hex_min_entropy=float(hme),
-        neutral=bool(d.get("neutral", False)), source=source, **kw,
+        neutral=bool(d.get("neutral", False)), title=" ".join(d.get("title", "").split()),
+        revoke_hint=" ".join(d.get("revoke_hint", "").split()), verify=d.get("verify", ""),
+        random=d.get("random", True), distinct=d.get("distinct", False), source=source, **kw,
     )
+    return rule
+
+
+def _policy(v: Any, where: str, *, lower_in: bool) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]:
+    """A confidence policy: `{high: [COND, ...], medium: [...], low: [...]}` (each level optional), where
+    COND is signals joined by '+' (`near+named`); with lower_in, also `lower_in: [ENV, ...]`."""
+    keys = set(LEVELS) | ({"lower_in"} if lower_in else set())
+    if not isinstance(v, dict) or set(v) - keys:
+        raise CexguardError(f"{where}: a mapping of {', '.join(sorted(keys))}")
+    levels = []
+    for level in LEVELS:
+        if level not in v:
+            continue
+        conds = _str_list(v[level], f"{where}.{level}")
+        for c in conds:
+            bad = set(c.split("+")) - SIGNALS
+            if bad:
+                raise CexguardError(f"{where}.{level}: unknown signal(s) {', '.join(sorted(bad))} in {c!r} "
+                                    f"(known: {', '.join(sorted(SIGNALS))})")
+        levels.append((level, conds))
+    return tuple(levels), _str_list(v["lower_in"], f"{where}.lower_in") if "lower_in" in v else ()
+
+
+def _check_context(r: Rule, where: str) -> None:
+    """Short, hex or UUID-shaped values are reportable only with context (the exchange named near or in
+    the file, or a pair): a condition without it is allowed only for long random values (40+ characters
+    of three character classes) or a `distinct` pattern (a fixed prefix), never for all-hex values."""
+    long_random = (r.length >= 40 and len(set(r.charset)) >= 3) or r.distinct
+    for name, policy in (("confidence", r.confidence or DEFAULT_TOKEN_CONFIDENCE), ("hex_confidence", r.hex_confidence)):
+        for _level, conds in policy:
+            for c in conds:
+                if set(c.split("+")) & CONTEXT_SIGNALS:
+                    continue
+                if name == "hex_confidence" or not long_random:
+                    raise CexguardError(
+                        f"{where}: {name} condition {c!r} reports a value with no context (the default policy "
+                        "does): only 40+ character values of three character classes (length, charset: [upper, "
+                        "lower, digit]) or a `distinct: true` pattern may; give the rule a confidence policy whose "
+                        "conditions need near, infile or paired (see rules/SCHEMA.md)")
 
 
 def _load_file(path: Path) -> tuple[list[Rule], list[str]]:
@@ -302,6 +431,9 @@ def _cache_file(files: list[Path]) -> Path | None:
     base = os.environ.get("CEXGUARD_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "cexguard")
     h = hashlib.sha256(__version__.encode())
+    schema = Path(__file__)  # a changed schema (this module) parses the same files into other rules
+    st = schema.stat()
+    h.update(f"{st.st_size}\0{st.st_mtime_ns}\0".encode())
     for f in files:
         st = f.lstat()
         h.update(f"{f.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
@@ -393,6 +525,12 @@ def _load_uncached(files: list[Path]) -> tuple[list[Rule], list[str], list[str]]
         if r.id in seen:
             raise CexguardError(f"duplicate rule id {r.id} ({r.source})")
         seen.add(r.id)
+    for r in rules:
+        if r.type == "token":
+            _check_context(r, f"{r.source}: rule {r.id}")
+        unknown = [p for p in r.pairs_with if p not in seen]
+        if unknown:
+            raise CexguardError(f"{r.source}: rule {r.id}: pairs_with names unknown rule(s) {', '.join(unknown)}")
     if not rules:
         raise CexguardError("no rules loaded")
     return rules, examples, notices

@@ -184,7 +184,8 @@ def test_extra_rules_folder_from_config(tmp_path: Path) -> None:
         "rules:\n"
         "  - id: acme-token\n    kind: acme_token\n    type: token\n    description: ACME token\n"
         "    remediation: rotate it\n    pattern: 'acme_[A-Za-z0-9]{32}'\n    boundary: 'A-Za-z0-9_'\n"
-        "    charset: [upper, lower, digit]\n    min_entropy: 3.5\n    examples: []\n    negative_examples: []\n")
+        "    charset: [upper, lower, digit]\n    min_entropy: 3.5\n    distinct: true\n    examples: []\n"
+        "    negative_examples: []\n")
     (tmp_path / ".cexguard.toml").write_text('rules_dirs = ["myrules"]\n')
     tok = "acme_" + new_key()[:32]
     (tmp_path / "x.txt").write_text(f"token = {tok}\n")

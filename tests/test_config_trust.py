@@ -180,7 +180,8 @@ def test_safe_custom_pattern_runs_on_hostile_input(tmp_path: Path, env: dict[str
     (root / "rules").mkdir(parents=True)
     (root / "rules" / "ok.yaml").write_text(
         "rules:\n  - id: acme\n    kind: acme\n    type: token\n    description: d\n    remediation: r\n"
-        "    pattern: 'acme_[a-z]{1,200}_[0-9]{4}'\n    boundary: 'a-z0-9_'\n    examples: []\n"
+        "    pattern: 'acme_[a-z]{1,200}_[0-9]{4}'\n    boundary: 'a-z0-9_'\n    distinct: true\n"
+        "    examples: []\n"
         "    negative_examples: []\n")
     (root / ".cexguard.toml").write_text('rules_dirs = ["rules"]\n')
     (root / "big.txt").write_text(("acme_" + "a" * 150) * 5000 + "\nacme_qzxkvwpr_8264\n")

@@ -225,8 +225,9 @@ def history(repo_path: str | None, range_spec: str | None, since: str | None, re
     if not quiet:
         for line in _warnings(stats):
             click.echo(safe(f"cexguard: warning: {line}"), err=True)  # paths and refs may hold escapes
-    return finish(ScanResult(findings=findings, stats=stats), fmt=fmt, output=output, show_secrets=show_secrets,
-                  quiet=quiet, do_verify=do_verify, api_url=api_url, root=repo.root)
+    rules = built[0].rules if built else ()
+    return finish(ScanResult(findings=findings, stats=stats, rules=rules), fmt=fmt, output=output,
+                  show_secrets=show_secrets, quiet=quiet, do_verify=do_verify, api_url=api_url, root=repo.root)
 
 
 def _audit(repo: Repo, engine: Callable[[], Engine], config: Config, stats: ScanStats, *, revs: list[str] | None,

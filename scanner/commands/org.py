@@ -245,4 +245,7 @@ def build_report(specs: list[RepoSpec], state: Any, run: int, *, config: Any, ba
         row["findings"] = by_repo.get(row["name"], 0)
     extra = {"repositories": len(specs), **counts, "repositories_with_findings": len(with_findings), "run": run,
              "resumed": resumed}
-    return OrgReport(findings=found, repositories=rows, errors=errors, stats=stats, extra=extra)
+    from scanner.rules import load_rules
+
+    return OrgReport(findings=found, repositories=rows, errors=errors, stats=stats, extra=extra,
+                     rules=tuple(load_rules(config.rules_dirs)))

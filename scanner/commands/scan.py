@@ -48,7 +48,7 @@ def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: 
     from scanner.config import record_notices
 
     record_notices(stats, config)
-    return ScanResult(findings=findings, stats=stats), config, root
+    return ScanResult(findings=findings, stats=stats, rules=engine.rules), config, root
 
 
 def _named_stream(path: str) -> bool:

@@ -82,9 +82,20 @@ class _TokenGroup:
     hex_reject: re.Pattern[str] | None = None
     others: re.Pattern[bytes] | None = None  # other exchanges' names
     envs: re.Pattern[bytes] | None = None  # one named group per environment
+    env_words: tuple[bytes, ...] = ()  # words every environment pattern holds (found with bytes.find)
+    hex_envs: dict[str, str] = field(default_factory=dict)  # an all-hex value's case -> its environment
+    reject_hex: bool = False  # all-hex values are never this group's (rule `reject: [hex]`)
+    random: bool = True  # values must look random (rule `random`)
+    hint_order: list[Rule] = field(default_factory=list)  # rules whose name hints are tried, in this order
 
     def __post_init__(self) -> None:
         self.reject = _alts(p for r in self.rules for p in r.reject_names)
+        self.env_words = _env_words(self.rules)
+        self.hex_envs = {case: env for r in self.rules for case, env in r.hex_environments}
+        self.reject_hex = any("hex" in r.reject for r in self.rules)
+        self.random = self.default_rule.random
+        # a secret's name is tried before a key's ("api_secret_key" names a secret)
+        self.hint_order = sorted(self.rules, key=lambda r: r.role != "secret")
         self.hex_min = max((r.hex_min_entropy for r in self.rules), default=0.0)
         self.hex_reject = _alts(p for r in self.rules for p in r.hex_reject_names)
         others = _alts(p for r in self.rules for p in r.other_exchanges)
@@ -113,8 +124,10 @@ class _TokenGroup:
         """(start, end, value) of every match of `regex` (group 1), in order, one at a time (a chunk
         may hold hundreds of thousands)."""
         if self.runs is None:
+            k = self.regex.groupindex.get("value", 1)  # a pattern may name its value: (?P<value>...)
             for m in self.regex.finditer(text):
-                yield m.start(1), m.end(1), m.group(1).decode("ascii")
+                if m.start(k) >= 0:
+                    yield m.start(k), m.end(k), m.group(k).decode("utf-8", "replace")
             return
         n = self.runs.n
         for i, j in self.runs.find(text, cache):
@@ -141,14 +154,14 @@ class _TokenGroup:
             out.append((self.b64_gid, rf"[A-Za-z0-9+/]{{{n - 2}}}".encode(), None))
         return out
 
-    def hex_role(self, seg: str) -> tuple[str | None, bool]:
-        """The role a hex value's name gives it (strict hints only), or (None, False)."""
+    def named_rule(self, seg: str, *, hex_value: bool = False) -> Rule | None:
+        """The rule whose name hints (for an all-hex value: strict hex_name_hints) the text before a
+        value matches, its last part (after `,({;&?[`) first; None: no name says which."""
         for text in (_SPLIT.split(seg)[-1], seg):
-            for role in ("secret", "key"):
-                r = self.by_role(role)
-                if r is not None and any(re.search(h, text) for h in r.hex_name_hints):
-                    return role, True
-        return None, False
+            for r in self.hint_order:
+                if any(re.search(h, text) for h in (r.hex_name_hints if hex_value else r.name_hints)):
+                    return r
+        return None
 
     def by_role(self, role: str) -> Rule | None:
         return next((r for r in self.rules if r.role == role), None)
@@ -164,6 +177,24 @@ def _alts(patterns: Iterable[str]) -> re.Pattern[str] | None:
 
 
 _ENV_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_CLASS = re.compile(r"\\[A-Za-z]|\[(?:\\.|[^\]])*\]|\(\?[^:)]*[:)]|\{[0-9,]*\}")
+
+
+def _env_words(rules: Iterable[Rule]) -> tuple[bytes, ...]:
+    """Words every environment pattern holds (rule `environment_words`, else each pattern's longest
+    literal word): the environment regex runs only around them (over a whole file it is slow)."""
+    words: set[str] = set()
+    for r in rules:
+        if r.environment_words:
+            words.update(r.environment_words)
+            continue
+        for _name, pats in r.environments:
+            for p in pats:
+                literal = _CLASS.sub(" ", p).replace("\\", "")
+                found = re.findall(r"[A-Za-z0-9]{3,}", literal)
+                if found:
+                    words.add(max(found, key=len).lower())
+    return tuple(sorted(w.encode() for w in words))
 # a flag set to false does not name its environment: `testnet=False`, `"sandbox": false`
 _ENV_OFF = r"""(?!["']?\s*[:=]\s*["']?(?:false|0|no|off)\b)"""
 
@@ -182,11 +213,23 @@ def _env_regex(rules: Iterable[Rule]) -> re.Pattern[bytes] | None:
 
 _CI_PATH = re.compile(r"(?:^|/)(?:\.github/workflows/[^/]+\.ya?ml|\.gitlab-ci\.ya?ml|\.circleci/[^/]+\.ya?ml"
                       r"|\.travis\.ya?ml|azure-pipelines[^/]*\.ya?ml|bitbucket-pipelines\.ya?ml|Jenkinsfile)$")
-# every environment pattern holds one of these words (see rules/binance.yaml environments)
-_ENV_ANCHORS = (b"testnet", b"sandbox", b"demo", b"binance", b"mainnet")
 _LOWER = {"high": "medium", "medium": "low", "low": "low"}
 # base64 of a PKCS#8 Ed25519 private key (48 bytes of DER: 64 characters, no padding) without PEM armour
 _ED25519_B64 = "MC4CAQAwBQYDK2VwBCIEI"
+
+
+class _Policy:
+    """A rule's confidence policy (rule `confidence`), compiled: each level's conditions as sets of
+    signals, strongest level first."""
+
+    def __init__(self, levels: Sequence[tuple[str, Sequence[str]]]):
+        self.levels = [(level, [frozenset(c.split("+")) - {"any"} for c in conds]) for level, conds in levels]
+
+    def level(self, signals: set[str]) -> str | None:
+        for level, conds in self.levels:
+            if any(c <= signals for c in conds):
+                return level
+        return None
 
 
 @dataclass
@@ -420,6 +463,18 @@ class Engine:
         self.pem_gid = gid
         self.pem_labels = {lab: r for r in self.pem_rules for lab in r.labels}
         self.key_files = _alts(p for r in self.rules for p in r.key_file_names)
+        from scanner.rules import DEFAULT_NEUTRAL_CONFIDENCE, DEFAULT_PEM_CONFIDENCE, DEFAULT_TOKEN_CONFIDENCE
+
+        def policy(r: Rule) -> _Policy:
+            default = DEFAULT_TOKEN_CONFIDENCE if r.type == "token" else (
+                DEFAULT_NEUTRAL_CONFIDENCE if r.neutral else DEFAULT_PEM_CONFIDENCE)
+            return _Policy(r.confidence or default)
+
+        self.policies = {r.id: policy(r) for r in self.rules}
+        self.hex_policies = {r.id: _Policy(r.hex_confidence) for r in self.rules}
+        # pairing, as the rules declare it: (rule id, partner rule ids, within lines, within bytes)
+        self.pairings = [(r.id, frozenset(r.pairs_with), r.within_lines, r.within_bytes)
+                         for r in self.rules if r.pairs_with]
         gates: list[tuple[int, bytes, bytes | None]] = []
         for g in self.groups:
             gates += g.gate_patterns()
@@ -524,6 +579,9 @@ class Engine:
         rule0 = g.default_rule
         need = rule0.charset
         min_h = self.min_entropy if self.min_entropy is not None else rule0.min_entropy
+        if not g.random:
+            min_h = 0.0  # a user-chosen value (a passphrase): only placeholders are refused
+        plain_hex = not g.hex_min and not g.reject_hex  # all-hex values judged as any other value
         prev: _Cand | None = None
         prev_line = -1
         # a secret repeated in one chunk is one candidate with a count (its first place; repeats on
@@ -553,12 +611,12 @@ class Engine:
                     if bare is not None:
                         out.append(bare)
                     continue
-                hexv = checks.hex_case(value)
+                hexv = None if plain_hex else checks.hex_case(value)
                 if hexv is not None:
                     if not g.hex_min or checks.hex_reject(value, g.hex_min):
                         bad.add(value)
                         continue
-                elif not checks.charset_ok(value, need) or checks.quick_reject(value, min_h):
+                elif not checks.charset_ok(value, need) or checks.quick_reject(value, min_h, allow_hex=plain_hex):
                     bad.add(value)
                     continue
             line_no, ls = lines.at(s)
@@ -571,7 +629,8 @@ class Engine:
             if not encoded and self._base64_line(text, ls, le, b64):  # cheap, and decides wrapped base64
                 continue
             if not example:
-                if hexv is None and checks.looks_random(value, min_h):
+                if hexv is None and (checks.looks_random(value, min_h, allow_hex=plain_hex) if g.random
+                                     else checks.placeholder(value)):
                     bad.add(value)
                     continue
                 if not encoded and checks.embedded_reason(text, s, e):
@@ -587,14 +646,16 @@ class Engine:
                 name = _SPLIT.split(seg)[-1]
                 if g.hex_reject is not None and g.hex_reject.search(name[-60:]):
                     continue
-                role, hinted = g.hex_role(seg)
+                named = g.named_rule(seg, hex_value=True)
             else:
-                role, hinted = self._role(g, text[seg_start:s])
-            if role is None:
+                named = g.named_rule(text[seg_start:s].decode("utf-8", "replace").lower())
+            hinted = named is not None
+            rule = named
+            if rule is None:
                 role = "key"
                 if prev is not None and not prev.hinted and prev.rule.role == "key" and line_no - prev_line <= 3:
                     role = "secret"
-            rule = g.by_role(role) or rule0
+                rule = g.by_role(role) or rule0
             c = _Cand(rule, s, e, value, fp, hinted, rule.group)
             c.example = example
             c.hex = hexv
@@ -639,17 +700,6 @@ class Engine:
             return True
         return kind == "alnum" and b64.in_block(ls)
 
-    @staticmethod
-    def _role(g: _TokenGroup, seg: bytes) -> tuple[str | None, bool]:
-        s = seg.decode("utf-8", "replace").lower()
-        parts = _SPLIT.split(s)
-        for text in (parts[-1], s):
-            for role in ("secret", "key"):
-                r = g.by_role(role)
-                if r is not None and any(re.search(h, text) for h in r.name_hints):
-                    return role, True
-        return None, False
-
     def _pem_candidates(self, blocks: list[tuple[pem.PemBlock, int, int, int]]) -> list[_Cand]:
         """(block, start, end, offset of its last line or 0 when it sits on one line: base64-encoded)."""
         out = []
@@ -687,35 +737,44 @@ class Engine:
             return line_allowed(ls2, le2 if le2 >= 0 else len(text))
         return False
 
-    @staticmethod
-    def _pair(cands: list[_Cand]) -> None:
-        """Each API key takes the nearest unpaired secret or private key of its group in the chunk:
-        fewest lines apart, one after the key before one before it, then fewest bytes apart. With many
-        candidates (a dump of thousands of accounts) each key weighs only its PAIR_NEIGHBOURS nearest
-        on either side, which keeps pairing O(n log n)."""
-        keys = [c for c in cands if c.rule.role == "key" and not c.example]
-        others = [c for c in cands if c.rule.role in ("secret", "private_key") and not c.example]
-        if not keys or not others:
-            return
-        if len(keys) * len(others) <= PAIR_EXACT_MAX:
-            near: Iterable[tuple[int, int]] = ((i, j) for i in range(len(keys)) for j in range(len(others)))
-        else:
-            starts = [o.start for o in others]  # cands come in offset order
-            near = [(i, j) for i, k in enumerate(keys)
-                    for p in [bisect_left(starts, k.start)]
-                    for j in range(max(0, p - PAIR_NEIGHBOURS), min(len(others), p + PAIR_NEIGHBOURS))]
-        pairs = sorted(
-            (abs(k.line - o.line) + (0 if o.start > k.start else 0.5), abs(o.start - k.start), i, j)
-            for i, j in near for k, o in [(keys[i], others[j])] if k.group == o.group
-        )
-        used_k: set[int] = set()
-        used_o: set[int] = set()
-        for _d, _b, i, j in pairs:
-            if i in used_k or j in used_o:
+    def _pair(self, cands: list[_Cand]) -> None:
+        """Pairing as the rules declare it (`pairs_with`, `within_lines`, `within_bytes`): each value of
+        a declaring rule takes the nearest unpaired value of one of its partner rules in the chunk:
+        fewest lines apart, one after it before one before it, then fewest bytes apart. With many
+        candidates (a dump of thousands of accounts) each weighs only its PAIR_NEIGHBOURS nearest on
+        either side, which keeps pairing O(n log n). A value's partner is the one its own rule chose;
+        a value chosen by another rule's values (a passphrase chose this key) has that one otherwise."""
+        chosen: list[tuple[_Cand, _Cand]] = []
+        for rid, partners, within_lines, within_bytes in self.pairings:
+            keys = [c for c in cands if c.rule.id == rid and not c.example]
+            others = [c for c in cands if c.rule.id in partners and not c.example]
+            if not keys or not others:
                 continue
-            used_k.add(i)
-            used_o.add(j)
-            keys[i].partner, others[j].partner = others[j], keys[i]
+            if len(keys) * len(others) <= PAIR_EXACT_MAX:
+                near: Iterable[tuple[int, int]] = ((i, j) for i in range(len(keys)) for j in range(len(others)))
+            else:
+                starts = [o.start for o in others]  # cands come in offset order
+                near = [(i, j) for i, k in enumerate(keys)
+                        for p in [bisect_left(starts, k.start)]
+                        for j in range(max(0, p - PAIR_NEIGHBOURS), min(len(others), p + PAIR_NEIGHBOURS))]
+            pairs = sorted(
+                (abs(k.line - o.line) + (0 if o.start > k.start else 0.5), abs(o.start - k.start), i, j)
+                for i, j in near for k, o in [(keys[i], others[j])]
+                if (not within_lines or abs(k.line - o.line) <= within_lines)
+                and (not within_bytes or abs(o.start - k.start) <= within_bytes)
+            )
+            used_k: set[int] = set()
+            used_o: set[int] = set()
+            for _d, _b, i, j in pairs:
+                if i in used_k or j in used_o:
+                    continue
+                used_k.add(i)
+                used_o.add(j)
+                keys[i].partner = others[j]
+                chosen.append((others[j], keys[i]))
+        for o, k in chosen:
+            if o.partner is None:
+                o.partner = k
 
     def _context(self, cands: list[_Cand], text: bytes, chunk: Chunk, derived: dict[str, bytes],
                  stats: ScanStats | None) -> list[_Cand]:
@@ -793,7 +852,7 @@ class Engine:
         names = {name for _s, _e, name in found[a:b]}
         if len(names) == 1:
             return names.pop()
-        return {"lower": "testnet", "upper": "th"}.get(c.hex or "")
+        return g.hex_envs.get(c.hex or "")
 
     @staticmethod
     def _env_matches(g: _TokenGroup, text: bytes, derived: dict[str, bytes]) -> list[tuple[int, int, str]]:
@@ -808,7 +867,7 @@ class Engine:
             low = derived["lower"] = text.lower()
         found: dict[int, tuple[int, int, str]] = {}
         assert g.envs is not None
-        for anchor in _ENV_ANCHORS:
+        for anchor in g.env_words:
             pos = low.find(anchor)
             while pos >= 0:
                 for m in g.envs.finditer(text, max(0, pos - 24), pos + len(anchor) + 40):
@@ -824,40 +883,27 @@ class Engine:
         decided: list[tuple[_Cand, Rule, str, str | None]] = []
         unattributed = 0
         for c in cands:
-            paired = c.partner is not None
             rule, reason = c.rule, None
-            if c.rule.type == "pem":
-                if c.near or c.infile or c.example:
-                    conf = "high"
-                else:
-                    reasons = []
-                    if paired:
-                        reasons.append("a 64-character API key next to it")
-                    if self.key_files is not None and self.key_files.search(chunk.path.rsplit("/", 1)[-1].lower()):
-                        reasons.append("its file is named like Binance's key-generation docs name private keys")
-                    if c.value_type == "ed25519":
-                        reasons.append("an Ed25519 key (the type Binance recommends, and the only one FIX accepts)")
-                    neutral = self.neutral.get(c.rule.group)
-                    if not reasons or neutral is None:
-                        unattributed += 1  # a TLS or other key with nothing tying it to Binance
-                        continue
-                    rule, reason = neutral, "; ".join(reasons)
-                    conf = "medium" if paired or len(reasons) > 1 else "low"
-            elif c.hex is not None:
-                both_named = paired and c.hinted and c.partner is not None and c.partner.hinted
-                if not (c.near or c.infile or both_named or c.example):
+            signals = self._signals(c)
+            policy = self.hex_policies[rule.id] if c.hex is not None else self.policies[rule.id]
+            level = policy.level(signals)
+            if level is None and rule.type == "pem":
+                # no context: the group's neutral rule takes it when it names a reason to think the key is
+                # this exchange's (rule `reasons`); a TLS or other key with nothing tying it is not reported
+                neutral = self.neutral.get(rule.group)
+                reasons = self._reasons(c, neutral, chunk.path, signals) if neutral is not None else []
+                if neutral is None or not reasons:
+                    unattributed += 1
                     continue
-                conf = "high" if c.near and (c.hinted or paired) else "medium"
-            elif c.near or (c.infile and (c.hinted or paired)):
-                conf = "high"
-            elif c.infile or c.hinted or paired:
-                conf = "medium"
-            else:
-                conf = "low"
+                rule, reason = neutral, "; ".join(reasons)
+                level = self.policies[rule.id].level(signals)
+            if level is None:
+                continue  # the rule's policy wants context this value does not have
+            conf = level
             env = self._environment(c, text, derived)
-            if env in ("testnet", "demo"):
+            if env is not None and env in rule.lower_in:
                 conf = _LOWER[conf]  # a test-network key ranks lower, never disappears
-            if ci and paired and rule.type == "token":
+            if ci and c.partner is not None and rule.type == "token":
                 conf = "high"  # a key/secret pair in a CI workflow: committed to be used
             decided.append((c, rule, conf, env))
         if stats is not None:
@@ -871,7 +917,43 @@ class Engine:
                 column=c.column, secret=c.value, fingerprint=c.fp, confidence=conf,
                 paired_with=partner.fp if partner is not None else None, git_status=chunk.git_status,
                 example=c.example, environment=env, reason=reason, count=c.count, meta=dict(chunk.meta),
+                verify=rule.verify,
             ))
+        return out
+
+    @staticmethod
+    def _signals(c: _Cand) -> set[str]:
+        """What a rule's confidence policy can test about a candidate (see rules.SIGNALS)."""
+        out = {"any"}
+        if c.near:
+            out.add("near")
+        if c.infile:
+            out.add("infile")
+        if c.hinted:
+            out.add("named")
+        if c.example:
+            out.add("example")
+        if c.partner is not None:
+            out.add("paired")
+            if c.partner.hinted:
+                out.add("partner_named")
+        return out
+
+    def _reasons(self, c: _Cand, neutral: Rule, path: str, signals: set[str]) -> list[str]:
+        """Why a private key with no context may be the exchange's, in the neutral rule's words: paired
+        with a key, a file named as the exchange's docs name key files, a key type it recommends.
+        Adds `key_file` / `key_type` to `signals`."""
+        why = dict(neutral.reasons)
+        out = []
+        if c.partner is not None and "paired" in why:
+            out.append(why["paired"])
+        if self.key_files is not None and self.key_files.search(path.rsplit("/", 1)[-1].lower()):
+            signals.add("key_file")
+            if "key_file" in why:
+                out.append(why["key_file"])
+        if c.value_type and c.value_type in why:
+            signals.add("key_type")
+            out.append(why[c.value_type])
         return out
 
     def _keywords_for(self, rule: Rule) -> Keywords | None:

@@ -99,9 +99,10 @@ def english_score(s: str) -> float:
     return total / max(1, len(s) - 1)
 
 
-def quick_reject(s: str, min_entropy: float) -> str | None:
-    """The cheapest part of looks_random: all hex digits, or too few distinct characters."""
-    if not s.encode().translate(None, _HEX_CHARS):
+def quick_reject(s: str, min_entropy: float, *, allow_hex: bool = False) -> str | None:
+    """The cheapest part of looks_random: all hex digits (unless the rule's values may be), or too few
+    distinct characters."""
+    if not allow_hex and not s.encode().translate(None, _HEX_CHARS):
         return "hex"
     if len(set(s)) < 2**min_entropy:  # entropy <= log2(distinct characters)
         return "low_entropy"
@@ -137,10 +138,15 @@ def hex_reject(s: str, min_entropy: float) -> str | None:
     return None
 
 
-def looks_random(s: str, min_entropy: float) -> str | None:
+def placeholder(s: str) -> str | None:
+    """'placeholder' when s reads like one (`your_api_key`, `changeme`, `xxxxxxxx`), else None."""
+    return "placeholder" if _PLACEHOLDER_LOWER.search(s.lower()) and _PLACEHOLDER.search(s) else None
+
+
+def looks_random(s: str, min_entropy: float, *, allow_hex: bool = False) -> str | None:
     """None if s looks like a random key, else the reason it does not."""
     b = s.encode()
-    quick = quick_reject(s, min_entropy)
+    quick = quick_reject(s, min_entropy, allow_hex=allow_hex)
     if quick:
         return quick
     h = shannon(s)

@@ -29,6 +29,7 @@ class OrgReport:
     errors: list[dict[str, str]]
     stats: ScanStats
     extra: dict[str, Any] = field(default_factory=dict)
+    rules: tuple[Any, ...] = ()  # the rules the audits ran (for each finding's title and remediation)
 
     def incidents(self, *, show_secrets: bool = False) -> list[dict[str, Any]]:
         return incidents(self.findings, show_secrets=show_secrets)
@@ -88,7 +89,7 @@ def as_scan_result(report: OrgReport) -> ScanResult:
     fs = [f.replace(path=f"{f.meta.get('repository')}/{f.path}") for f in report.findings]
     stats = report.stats
     stats.errors = [f"{e['repository']}: {e['message']}" for e in report.errors]
-    return ScanResult(findings=fs, stats=stats)
+    return ScanResult(findings=fs, stats=stats, rules=report.rules)
 
 
 def render_json(report: OrgReport, *, show_secrets: bool = False) -> str:
@@ -116,7 +117,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def render_text(report: OrgReport, *, show_secrets: bool = False, color: bool = False) -> str:
-    from scanner.report.text import PLAYBOOK
+    from scanner.report.text import what_to_do
 
     out: list[str] = []
     incs = report.incidents(show_secrets=show_secrets)
@@ -135,7 +136,7 @@ def render_text(report: OrgReport, *, show_secrets: bool = False, color: bool = 
             reach = f"  ({loc['reachable']})" if loc.get("reachable") not in (None, "refs") else ""
             out.append(safe(f"    {loc['repository']}: {loc['path']}:{loc['line']}{commit}{reach}").rstrip())
     if incs:
-        out += ["", PLAYBOOK, ""]
+        out += ["", *what_to_do(as_scan_result(report)), ""]
     out.append(table(report.repositories).rstrip("\n"))
     for e in report.errors[:50]:
         out.append(safe(f"error: {e['repository']}: {e['message']}"))

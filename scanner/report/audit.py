@@ -16,19 +16,27 @@ LABELS = {"live": "verified live", "head": "present at HEAD", "files": "in the s
           "staged": "staged, never committed", "refs": "reachable from a ref", "reflog": "reflog only",
           "unreachable": "unreachable"}
 _CONF = {"high": 0, "medium": 1, "low": 2}
+# {revoke}: the matched rule's `revoke_hint` (the one step that kills the credential)
 ADVICE = {
-    "live": "LIVE: delete it in Binance API Management now, then review the account's trades and withdrawals",
-    "head": "delete it in Binance API Management now, then move it out of the file (history keeps it)",
-    "files": "move it to an environment variable or a secret manager; delete it in Binance API Management if it "
-             "was ever committed, pushed or shared",
-    "staged": "unstage it (git restore --staged FILE) and move it to an environment variable; delete it in Binance "
-              "API Management if it was exposed elsewhere",
-    "refs": "delete it in Binance API Management: no longer at HEAD, but every clone of these refs has it",
-    "reflog": "delete it in Binance API Management if it was ever pushed or shared; locally only the reflog "
-              "holds it (git reflog expire --expire=now --all && git gc --prune=now)",
-    "unreachable": "delete it in Binance API Management if it was ever pushed or shared; locally only "
-                   "unreachable objects hold it (git gc --prune=now drops them)",
+    "live": "LIVE: {revoke} now, then review the account's trades and withdrawals",
+    "head": "{revoke} now, then move it out of the file (history keeps it)",
+    "files": "move it to an environment variable or a secret manager; {revoke} if it was ever committed, pushed "
+             "or shared",
+    "staged": "unstage it (git restore --staged FILE) and move it to an environment variable; {revoke} if it was "
+              "exposed elsewhere",
+    "refs": "{revoke}: no longer at HEAD, but every clone of these refs has it",
+    "reflog": "{revoke} if it was ever pushed or shared; locally only the reflog holds it (git reflog expire "
+              "--expire=now --all && git gc --prune=now)",
+    "unreachable": "{revoke} if it was ever pushed or shared; locally only unreachable objects hold it (git gc "
+                   "--prune=now drops them)",
 }
+DEFAULT_REVOKE = "revoke it where it was issued"
+
+
+def revoke_hint(result: ScanResult, rule_id: str) -> str:
+    """The matched rule's one step that kills the credential (rule `revoke_hint`)."""
+    r = result.rule(rule_id)
+    return r.revoke_hint if r is not None and r.revoke_hint else DEFAULT_REVOKE
 
 
 def is_audit(result: ScanResult) -> bool:
@@ -60,7 +68,7 @@ def day(ts: object) -> str:
 class Incident:
     """Every place one secret was found."""
 
-    def __init__(self, fingerprint: str, findings: Sequence[Finding]):
+    def __init__(self, fingerprint: str, findings: Sequence[Finding], result: ScanResult | None = None):
         self.fingerprint = fingerprint
         self.findings = sorted(findings, key=lambda f: (SEVERITIES.index(severity_of(f)),
                                                         str(f.meta.get("first_seen") or "~"), f.path, f.line))
@@ -68,6 +76,8 @@ class Incident:
         first = self.findings[0]
         self.kind = first.kind
         self.rule = first.rule
+        self.title = result.title(first) if result is not None else first.kind
+        self.revoke = revoke_hint(result, first.rule) if result is not None else DEFAULT_REVOKE
         self.redacted = first.redacted
         self.severity = min((severity_of(f) for f in findings), key=SEVERITIES.index)
         self.confidence = min((f.confidence for f in findings), key=lambda c: _CONF.get(c, 3))
@@ -114,7 +124,7 @@ class Incident:
 
     @property
     def advice(self) -> str:
-        return ADVICE[self.severity]
+        return ADVICE[self.severity].format(revoke=self.revoke)
 
     def timeline(self) -> list[tuple[str, str]]:
         """(date or '', event) from first seen to now."""
@@ -146,7 +156,7 @@ def incidents(result: ScanResult) -> list[Incident]:
     groups: dict[str, list[Finding]] = {}
     for f in result.findings:
         groups.setdefault(f.fingerprint, []).append(f)
-    out = [Incident(fp, fs) for fp, fs in groups.items()]
+    out = [Incident(fp, fs, result) for fp, fs in groups.items()]
     out.sort(key=lambda i: (SEVERITIES.index(i.severity), _CONF.get(i.confidence, 3), -(i.exposure_days or -1),
                             -len(i.findings), str(i.first_seen or "~"), i.kind, i.fingerprint))
     for n, i in enumerate(out, 1):

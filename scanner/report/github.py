@@ -12,10 +12,6 @@ from __future__ import annotations
 from scanner.models import Finding, ScanResult
 from scanner.safetext import safe
 
-_TITLES = {"binance_api_key": "Binance API key", "binance_secret_key": "Binance secret key",
-           "binance_private_key": "Binance private key"}
-
-
 def escape_data(s: str) -> str:
     return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
@@ -24,10 +20,10 @@ def escape_property(s: str) -> str:
     return escape_data(s).replace(":", "%3A").replace(",", "%2C")
 
 
-def _message(f: Finding, show_secrets: bool) -> str:
+def _message(f: Finding, result: ScanResult, show_secrets: bool) -> str:
     value = f.secret if show_secrets else f.redacted
     value = value.splitlines()[0] if value else value
-    parts = [f"{_TITLES.get(f.kind, f.kind)} ({f.confidence} confidence): {value}", f"fingerprint {f.fingerprint}"]
+    parts = [f"{result.title(f)} ({f.confidence} confidence): {value}", f"fingerprint {f.fingerprint}"]
     m = f.meta
     if m.get("commit"):
         parts.append(f"first committed in {str(m['commit'])[:12]} by {m.get('author')} on {m.get('date')}")
@@ -42,7 +38,9 @@ def _message(f: Finding, show_secrets: bool) -> str:
         parts.append(f"paired with {f.paired_with}")
     if f.verification and f.verification.get("status"):
         parts.append(f"verification: {f.verification['status']}")
-    parts.append("Delete the key in Binance API Management and create a new one")
+    rule = result.rule(f.rule)
+    if rule is not None and rule.remediation:
+        parts.append(rule.remediation)
     return "; ".join(parts)
 
 
@@ -57,8 +55,8 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
             if f.end_line and f.end_line != f.line:
                 props.append(f"endLine={f.end_line}")
             props.append(f"col={f.column}")
-        props.append(f"title={escape_property('cexguard: ' + _TITLES.get(f.kind, f.kind))}")
-        lines.append(f"::{level} {','.join(props)}::{safe(escape_data(_message(f, show_secrets)))}")
+        props.append(f"title={escape_property('cexguard: ' + result.title(f))}")
+        lines.append(f"::{level} {','.join(props)}::{safe(escape_data(_message(f, result, show_secrets)))}")
     from scanner.report import notices
 
     for n in notices(result):

@@ -21,30 +21,27 @@ SCHEMA_VERSION = "15.1.4"
 SCHEMA_URL = ("https://gitlab.com/gitlab-org/security-products/security-report-schemas/-/raw/"
               f"v{SCHEMA_VERSION}/dist/secret-detection-report-format.json")
 _SEVERITY = {"high": "Critical", "medium": "High", "low": "Medium"}
-_NAMES = {"binance_api_key": "Binance API key", "binance_secret_key": "Binance API secret key",
-          "binance_private_key": "Binance API private key (Ed25519/RSA)"}
 _NS = uuid.UUID("6f1c7a52-3c1e-4d8e-9a55-1f2b3c4d5e6f")
 NO_COMMIT = "0000000"  # what GitLab's own analyzer writes when a finding has no commit
-SOLUTION = ("Delete the key in Binance API Management (Delete, not Disable), create a new key without "
-            "withdrawal permission and with an IP whitelist, keep it out of the code, and review the "
-            "account's recent trades, orders and withdrawals. Removing it from the file does not remove "
-            "it from git history.")
+HISTORY_NOTE = "Removing it from the file does not remove it from git history."
 
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _vulnerability(f: Finding, show_secrets: bool) -> dict[str, Any]:
+def _vulnerability(f: Finding, result: ScanResult, show_secrets: bool) -> dict[str, Any]:
     m = f.meta
-    name = _NAMES.get(f.kind, f.kind)
+    name = result.title(f)
+    rule = result.rule(f.rule)
+    solution = f"{rule.remediation} {HISTORY_NOTE}" if rule is not None and rule.remediation else HISTORY_NOTE
     desc = f"{name} found ({f.confidence} confidence), fingerprint {f.fingerprint}."
     if m.get("commit"):
         desc += f" First committed in {m['commit']} on {m.get('date')}; exposure {m.get('exposure')}."
         if m.get("refs"):
             desc += " Refs: " + ", ".join(str(r) for r in m["refs"][:10]) + "."
     if f.example:
-        desc += " This is one of Binance's published documentation example keys."
+        desc += " This is a published documentation example key."
     commit: dict[str, Any] = {"sha": str(m.get("commit") or NO_COMMIT)}
     if m.get("author"):
         commit["author"] = str(m["author"])
@@ -57,7 +54,7 @@ def _vulnerability(f: Finding, show_secrets: bool) -> dict[str, Any]:
         "name": name,
         "description": desc[:1048576],
         "severity": "Info" if f.example else _SEVERITY.get(f.confidence, "High"),
-        "solution": SOLUTION,
+        "solution": solution,
         "identifiers": [{"type": "cexguard_rule_id", "name": f"cexguard {f.rule}", "value": f.rule}],
         "location": location,
     }
@@ -90,6 +87,6 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
             "status": "failure" if result.stats.incomplete else "success",
             "messages": _messages(result),
         },
-        "vulnerabilities": [_vulnerability(f, show_secrets) for f in result.findings],
+        "vulnerabilities": [_vulnerability(f, result, show_secrets) for f in result.findings],
     }
     return json.dumps(json_safe(doc), indent=2, default=str) + "\n"

@@ -116,18 +116,20 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
             pair = " · paired with " + ", ".join(f"#{number[p]}" if p in number else _e(p[:19]) for p in i.paired)
         details.append(
             f'<section class="inc" id="incident-{i.number}"><h3>#{i.number} <span class="sev sev-{i.severity}">'
-            f"{_e(LABELS[i.severity])}</span> {_e(i.kind)} <code>{_e(i.redacted)}</code></h3>"
+            f"{_e(LABELS[i.severity])}</span> {_e(i.title)} ({_e(i.kind)}) <code>{_e(i.redacted)}</code></h3>"
             f'<div class="mut"><code>{_e(i.fingerprint)}</code> · confidence {_e(i.confidence)}{pair}</div>'
             f"<div>since {_e(i.since)} · until {_e(i.until)} · who {_e(i.who)}</div>"
             f'<ol class="tl" aria-label="timeline">{tl}</ol>'
             f"<details><summary>{len(i.findings)} place(s)</summary><ul>{places}</ul></details>"
-            f'<p class="do"><b>What to do:</b> {_e(i.advice)}</p></section>')
+            f'<p class="do"><b>What to do:</b> {_e(i.advice)}</p>'
+            + (f'<p class="do"><b>How to fix:</b> {_e(fix)}</p>' if (fix := _remediation(result, i.rule)) else "")
+            + "</section>")
     options = "".join(f'<option value="{k}">{_e(LABELS[k])}</option>' for k, n in counts.items() if n)
     notes = "".join(f"<li>{_e(n)}</li>" for n in notices(result) + s.errors[:50])
     head = ("<th data-type=\"number\">#</th><th>severity</th><th>kind</th><th>value (redacted)</th>"
             "<th>confidence</th><th>where</th><th>since</th><th>until</th><th data-type=\"number\">days</th>"
             "<th>refs</th><th>who</th>")
-    empty = "" if incs else "<p><b>No Binance credentials found.</b></p>"
+    empty = "" if incs else "<p><b>No credentials found.</b></p>"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
@@ -150,11 +152,16 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
 {''.join(details)}
 {f'<h2>Notices</h2><ul>{notes}</ul>' if notes else ''}
 </main>
-<footer>Removing a key from the files, or even from history, does not un-leak it: delete it in Binance API
-Management. <code>cexguard verify</code> tells whether a key is live.</footer>
+<footer>Removing a key from the files, or even from history, does not un-leak it: revoke it where it was issued
+(each incident says how). <code>cexguard verify</code> tells whether a key is live.</footer>
 <script>{JS}</script>
 </body></html>
 """
+
+
+def _remediation(result: ScanResult, rule_id: str) -> str:
+    r = result.rule(rule_id)
+    return r.remediation if r is not None else ""
 
 
 def _sev(f: object) -> str:

@@ -1,4 +1,7 @@
-"""JSON: {"findings": [...], "stats": {...}}. Secrets only with --show-secrets.
+"""JSON: {"tool": {...}, "findings": [...], "rules": [...], "stats": {...}}. Secrets only with --show-secrets.
+
+`rules` describes the rules the findings name (id, kind, title, description, remediation, verifier),
+in the rules' own words: a user's rule included.
 
 Every string is valid Unicode, and the output is ASCII (control characters and anything beyond
 ASCII are JSON escapes). A path that is not UTF-8 is written with each such byte as `\\xNN`, and the
@@ -18,9 +21,15 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
     doc = {
         "tool": {"name": "cexguard", "version": __version__},
         "findings": [_finding(f, show_secrets) for f in result.findings],
+        "rules": rules_of(result),
         "stats": result.stats.to_dict(),
     }
     return json.dumps(json_safe(doc), indent=2, default=str) + "\n"
+
+
+def rules_of(result: ScanResult) -> list[dict[str, Any]]:
+    return [{"id": r.id, "kind": r.kind, "title": r.display_title, "description": r.description,
+             "remediation": r.remediation, "verify": r.verify or None} for r in result.matched_rules()]
 
 
 def _finding(f: Finding, show_secrets: bool) -> dict[str, Any]:

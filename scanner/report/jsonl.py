@@ -6,7 +6,7 @@ import json
 
 from scanner import __version__
 from scanner.models import ScanResult
-from scanner.report.json_report import _finding
+from scanner.report.json_report import _finding, rules_of
 from scanner.safetext import json_safe
 
 
@@ -16,6 +16,6 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         d = {"type": "finding", **_finding(f, show_secrets)}
         lines.append(json.dumps(json_safe(d), default=str, separators=(",", ":")))
     summary = {"type": "summary", "tool": {"name": "cexguard", "version": __version__},
-               "findings": len(result.findings), "stats": result.stats.to_dict()}
+               "findings": len(result.findings), "rules": rules_of(result), "stats": result.stats.to_dict()}
     lines.append(json.dumps(json_safe(summary), default=str, separators=(",", ":")))
     return "\n".join(lines) + "\n"

@@ -19,9 +19,9 @@ def _x(s: object) -> str:
     return _BAD_XML.sub("?", str(s))
 
 
-def _details(f: Finding, show_secrets: bool) -> str:
+def _details(f: Finding, result: ScanResult, show_secrets: bool) -> str:
     value = f.secret if show_secrets else f.redacted
-    lines = [f"{safe(f.path)}:{f.line}:{f.column}  {f.kind}  confidence {f.confidence}",
+    lines = [f"{safe(f.path)}:{f.line}:{f.column}  {result.title(f)} ({f.kind})  confidence {f.confidence}",
              f"value: {value}", f"fingerprint: {f.fingerprint}"]
     m = f.meta
     for key in ("commit", "author", "date", "exposure", "present_at_head", "reachable"):
@@ -31,6 +31,9 @@ def _details(f: Finding, show_secrets: bool) -> str:
         lines.append("refs: " + ", ".join(safe(r) for r in m["refs"]))
     if f.paired_with:
         lines.append(f"paired with: {f.paired_with}")
+    rule = result.rule(f.rule)
+    if rule is not None and rule.remediation:
+        lines.append(f"remediation: {rule.remediation}")
     return "\n".join(lines)
 
 
@@ -48,14 +51,14 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         err.text = _x("\n".join(s.unreadable_lines()))
     if not result.findings:
         s = result.stats
-        ET.SubElement(suite, "testcase", classname="cexguard", name="no Binance credentials found")
+        ET.SubElement(suite, "testcase", classname="cexguard", name="no credentials found")
         ET.SubElement(suite, "system-out").text = _x(f"{s.files_scanned} file(s) scanned")
     for f in result.findings:
         case = ET.SubElement(suite, "testcase", classname=_x(f"cexguard.{f.rule}"),
                              name=_x(f"{safe(f.path)}:{f.line} {f.kind} {f.fingerprint[:19]}"))
         failure = ET.SubElement(case, "failure", type=f.kind,
-                                message=_x(f"Binance credential ({f.kind}) in {safe(f.path)}:{f.line}"))
-        failure.text = _x(_details(f, show_secrets))
+                                message=_x(f"{result.title(f)} ({f.kind}) in {safe(f.path)}:{f.line}"))
+        failure.text = _x(_details(f, result, show_secrets))
     from scanner.report import notices
 
     if notices(result):

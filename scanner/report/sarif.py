@@ -28,26 +28,23 @@ def uri_of(path: str) -> str:
 
 
 def _rules(result: ScanResult) -> list[dict[str, Any]]:
-    from scanner.rules import load_rules
-
-    try:
-        known = {r.id: r for r in load_rules()}
-    except Exception:
-        known = {}
+    """The rules the scan ran (a user's own included, with their words), and any a finding names."""
+    known = {r.id: r for r in result.rules}
     ids = sorted({f.rule for f in result.findings} | set(known))
     out = []
     for rid in ids:
         r = known.get(rid)
         desc = r.description if r else rid
         rem = r.remediation if r else ""
+        tags = ["security", "secret"] + ([r.verify] if r is not None and r.verify else [])
         out.append({
             "id": rid,
             "name": "".join(p.title() for p in rid.split("-")),
-            "shortDescription": {"text": desc.split(":")[0][:120]},
+            "shortDescription": {"text": r.display_title if r else rid},
             "fullDescription": {"text": desc},
             "help": {"text": rem, "markdown": rem},
             "defaultConfiguration": {"level": "error"},
-            "properties": {"tags": ["security", "secret", "binance"], "security-severity": "9.0", "precision": "high"},
+            "properties": {"tags": tags, "security-severity": "9.0", "precision": "high"},
         })
     return out
 
@@ -78,7 +75,7 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
     results = []
     for f in result.findings:
         value = f.secret if show_secrets else f.redacted
-        msg = f"Binance credential ({f.kind}, {f.confidence} confidence): {value.splitlines()[0]}"
+        msg = f"{result.title(f)} ({f.kind}, {f.confidence} confidence): {value.splitlines()[0]}"
         region: dict[str, Any] = {"startLine": f.line, "endLine": max(f.end_line, f.line), "startColumn": max(f.column, 1)}
         res: dict[str, Any] = {
             "ruleId": f.rule,

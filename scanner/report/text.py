@@ -17,22 +17,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from scanner.models import Finding, ScanResult
 
-PLAYBOOK = (
-    "What to do now:\n"
-    "  1. Delete the key in Binance API Management (Delete, not Disable: a disabled key can be re-enabled).\n"
-    "  2. Create a new key without withdrawal permission and with an IP whitelist.\n"
-    "  3. Keep it out of the code: an environment variable or a secret manager.\n"
-    "  4. Review the last 30 days of trades, open orders, withdrawals and API logs.\n"
-    "  `cexguard verify` tells whether a key is live; `cexguard revoke` deletes sub-account keys."
-)
+VERIFY_HINT = "`cexguard verify` tells whether a key is live; `cexguard revoke` deletes sub-account keys."
 STAGED_PLAYBOOK = (
     "What to do now (the key is staged, not committed yet):\n"
     "  1. Unstage it: git restore --staged FILE (or edit the file and git add it again).\n"
     "  2. Move it to an environment variable (or a secret manager) and read it from there.\n"
     "  3. Commit again; the hook passes once the commit no longer adds the key."
 )
-EXPOSED = ("  The key may have been exposed elsewhere (see `also in` above): also delete it in Binance API "
-           "Management and create a new one.")
+EXPOSED = "  The key may have been exposed elsewhere (see `also in` above): also {revoke} and create a new one."
 _COLORS = {"high": "\033[1;31m", "medium": "\033[33m", "low": "\033[36m"}
 _SEV_COLORS = {"live": "\033[1;41;97m", "head": "\033[1;31m", "refs": "\033[31m", "reflog": "\033[33m",
                "unreachable": "\033[36m"}
@@ -40,19 +32,34 @@ _RESET = "\033[0m"
 _BOLD = "\033[1m"
 
 
-def _remediations(rule_ids: list[str]) -> list[str]:
-    """The matched rules' remediation text, once each."""
-    try:
-        from scanner.rules import load_rules
-
-        known = {r.id: r.remediation for r in load_rules()}
-    except Exception:
-        known = {}
+def _remediations(result: ScanResult, rule_ids: list[str]) -> list[str]:
+    """The matched rules' remediation text (the rules the scan ran: a user's own included), once each."""
     out = []
     for rid in rule_ids:
-        if known.get(rid):
-            out.append(f"  {rid}: {' '.join(known[rid].split())}")
+        r = result.rule(rid)
+        if r is not None and r.remediation:
+            out.append(f"  {rid}: {' '.join(r.remediation.split())}")
     return out
+
+
+def revoke_hint(result: ScanResult, rule_id: str) -> str:
+    from scanner.report.audit import revoke_hint as hint  # (datetime: not on the hook's clean path)
+
+    return hint(result, rule_id)
+
+
+def what_to_do(result: ScanResult) -> list[str]:
+    """The matched rules' remediation, once each (or their revoke step when they have none)."""
+    out = ["What to do now (from the rules that matched):"]
+    out += _remediations(result, [r.id for r in result.matched_rules()]) or sorted(
+        {f"  {revoke_hint(result, f.rule)}" for f in result.findings})
+    if _verifiable(result):
+        out.append("  " + VERIFY_HINT)
+    return out
+
+
+def _verifiable(result: ScanResult) -> bool:
+    return any(r.verify for r in result.matched_rules())
 
 
 def _value(f: Finding, show_secrets: bool) -> str:
@@ -60,7 +67,7 @@ def _value(f: Finding, show_secrets: bool) -> str:
     return value.splitlines()[0] + " ..." if "\n" in value else value
 
 
-def _finding_lines(f: Finding, show_secrets: bool, color: bool) -> list[str]:
+def _finding_lines(f: Finding, result: ScanResult, show_secrets: bool, color: bool) -> list[str]:
     c = _COLORS.get(f.confidence, "") if color else ""
     r = _RESET if color else ""
     b = _BOLD if color else ""
@@ -74,12 +81,12 @@ def _finding_lines(f: Finding, show_secrets: bool, color: bool) -> list[str]:
         tags.append("documentation example")
     if f.environment:
         tags.append(f.environment)
-    out = [f"{b}{where}{r}  {f.kind}  [{', '.join(tags)}]",
+    out = [f"{b}{where}{r}  {result.title(f)} ({f.kind})  [{', '.join(tags)}]",
            f"    value: {safe(_value(f, show_secrets))}    fingerprint: {f.fingerprint}"]
     if f.paired_with:
         out.append(f"    paired with: {f.paired_with}")
     if f.reason:
-        out.append(f"    no Binance word nearby; might be Binance's because: {f.reason}")
+        out.append(f"    no word of its exchange nearby; reported because: {f.reason}")
     if f.count > 1:
         out.append(f"    occurs {f.count} times in this file (first shown)")
     meta = f.meta
@@ -131,12 +138,12 @@ def _audit_lines(result: ScanResult, show_secrets: bool, color: bool) -> list[st
                 out.append(safe(f"      {f.path}:{f.line}  " + "  ".join(at)))
         out.append("")
     rules = sorted({i.rule for i in incs})
-    fixes = _remediations(rules)
+    fixes = _remediations(result, rules)
     if fixes:
         out.append("How to fix (from the rules that matched):")
         out += fixes
-        out.append("  Removing a key from the files or from history does not un-leak it. `cexguard verify` tells "
-                   "whether a key is live; `cexguard revoke` deletes sub-account keys.")
+        out.append("  Removing a key from the files or from history does not un-leak it."
+                   + (" " + VERIFY_HINT if _verifiable(result) else ""))
     return out
 
 
@@ -157,7 +164,7 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         out += _audit_lines(result, show_secrets, color)
     else:
         for f in result.findings:
-            out += _finding_lines(f, show_secrets, color)
+            out += _finding_lines(f, result, show_secrets, color)
     s = result.stats
     skipped = sum(s.skipped.values())
     summary = f"{len(result.findings)} finding(s) in {s.files_scanned} file(s) scanned"
@@ -181,9 +188,10 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         out.append("")
         if all(f.meta.get("source") == "index" for f in result.findings):
             out.append(STAGED_PLAYBOOK)
-            if any(f.meta.get("also_in") for f in result.findings):
-                out.append(EXPOSED)
+            exposed = sorted({revoke_hint(result, f.rule) for f in result.findings if f.meta.get("also_in")})
+            if exposed:
+                out.append(EXPOSED.format(revoke=" and ".join(exposed)))
         else:
-            out.append(PLAYBOOK)
+            out += what_to_do(result)
     out.append(summary)
     return "\n".join(out) + "\n"

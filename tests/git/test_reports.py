@@ -8,6 +8,7 @@ import pytest
 
 from scanner.models import Finding, ScanResult, ScanStats, fingerprint_of
 from scanner.report import render
+from scanner.rules import load_rules
 from tests.conftest import new_key
 
 
@@ -22,7 +23,7 @@ HISTORY: dict[str, object] = {"commit": "a" * 40, "author": "Ann <ann@example.co
 
 
 def result(*fs: Finding) -> ScanResult:
-    return ScanResult(findings=list(fs), stats=ScanStats(files_scanned=7))
+    return ScanResult(findings=list(fs), stats=ScanStats(files_scanned=7), rules=load_rules())
 
 
 def test_github_annotations_are_escaped_and_redacted() -> None:
