@@ -41,8 +41,8 @@ def read_baseline(path: str | Path) -> set[str]:
     if not isinstance(doc, dict) or doc.get("cexguard_baseline") != VERSION or not isinstance(doc.get("findings"), list):
         raise CexguardError(f"bad baseline {path}: not a cexguard baseline (version {VERSION})")
     fps = set()
-    for e in doc["findings"]:
-        if not isinstance(e, dict) or not isinstance(e.get("fingerprint"), str):
+    for entry in doc["findings"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("fingerprint"), str):
             raise CexguardError(f"bad baseline {path}: every entry needs a fingerprint")
-        fps.add(e["fingerprint"])
+        fps.add(entry["fingerprint"])
     return fps

@@ -233,8 +233,8 @@ def load_config(root: Path, explicit: Path | None = None, *, committed: RepoRead
     base = root if root.is_dir() else root.parent
     if explicit is not None:
         explicit = Path(explicit)
-        data = _toml_load(explicit)
-        return _from_table(_table_of(data, explicit.name), root=explicit.parent.resolve(), source=str(explicit))
+        table = _toml_load(explicit)
+        return _from_table(_table_of(table, explicit.name), root=explicit.parent.resolve(), source=str(explicit))
     user = user_config_path()
     cfg = Config(root=base)
     try:

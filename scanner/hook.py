@@ -200,9 +200,10 @@ def run_staged(args: tuple[str, ...], *, fmt: str, output: str | None, show_secr
 
 
 def _engine(config: Config, *, small: bool = False) -> Engine:
-    from scanner.engine import Engine
+    from scanner.rules import build_engine
 
-    return Engine.from_config(config, prefilter="regex" if small else "auto")
+    engine: Engine = build_engine(config, prefilter="regex" if small else "auto")
+    return engine
 
 
 def _repo_relative(name: str, root: Path) -> str:
@@ -283,9 +284,9 @@ def _cache_dir() -> str:
 
 
 def _builtin_rules_dir() -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
-    packaged = os.path.join(here, "_rules")
-    return packaged if os.path.isdir(packaged) else os.path.join(os.path.dirname(here), "rules")
+    from scanner.resources import builtin_rules_dir
+
+    return builtin_rules_dir()
 
 
 def gate_cache_path(config: Config) -> str | None:

@@ -8,7 +8,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from scanner.rules import Rule
 
 # Plain classes, not dataclasses: `dataclasses` (and the `inspect` it imports) costs more than the
 # rest of the pre-commit hook's imports together, and this module is on the hook's path.
@@ -52,6 +51,125 @@ class _Frozen:
             raise TypeError(f"unknown field(s): {', '.join(sorted(unknown))}")
         values.update(changes)
         return type(self)(**values)
+
+
+# -- rules ----------------------------------------------------------------------------------------------
+# A rule is data (rules/*.yaml; every field in rules/SCHEMA.md). The engine takes Rule objects and
+# never reads a file; scanner/rules.py loads, validates and caches them.
+
+# the policy a token rule gets when it names none: high with the exchange named nearby, medium with a
+# name, a pair or the exchange named in the file, else low. It reports a lone value, so a rule keeps it
+# only when its values say whose they are on their own (see _check_context)
+DEFAULT_TOKEN_CONFIDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("high", ("near", "infile+named", "infile+paired")), ("medium", ("infile", "named", "paired")),
+    ("low", ("any",)))
+DEFAULT_PEM_CONFIDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (("high", ("near", "infile", "example")),)
+DEFAULT_NEUTRAL_CONFIDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (("medium", ("paired",)), ("low", ("any",)))
+_RULE_DEFAULTS: dict[str, Any] = {
+    "group": "",
+    "role": "key",
+    "default": False,
+    "pattern": "",
+    "boundary": "A-Za-z0-9",
+    "length": 0,
+    "charset": (),
+    "min_entropy": 0.0,
+    "name_hints": (),
+    "keywords": (),
+    "labels": (),
+    "key_types": (),
+    "examples": (),
+    "negative_examples": (),
+    "neutral": False,
+    "reject_names": (),
+    "hex_name_hints": (),
+    "hex_reject_names": (),
+    "hex_min_entropy": 0.0,
+    "other_exchanges": (),
+    "environments": (),
+    "key_file_names": (),
+    "title": "",
+    "revoke_hint": "",
+    "verify": "",
+    "pairs_with": (),
+    "within_lines": 0,
+    "within_bytes": 0,
+    "confidence": (),
+    "hex_confidence": (),
+    "lower_in": (),
+    "reasons": (),
+    "hex_environments": (),
+    "environment_words": (),
+    "reject": (),
+    "random": True,
+    "distinct": False,
+}
+
+
+class Rule(_Frozen):
+    """One detection rule, as rules/SCHEMA.md describes its fields. Equal by content (not `source`)."""
+
+    _FIELDS = ("id", "kind", "type", "description", "remediation", *_RULE_DEFAULTS, "source")
+    _KEY = _FIELDS[:-1]
+    id: str
+    kind: str
+    type: str
+    description: str
+    remediation: str
+    group: str
+    role: str
+    default: bool
+    pattern: str
+    boundary: str
+    length: int
+    charset: tuple[str, ...]
+    min_entropy: float
+    name_hints: tuple[str, ...]
+    keywords: tuple[str, ...]
+    labels: tuple[str, ...]
+    key_types: tuple[str, ...]
+    examples: tuple[str, ...]
+    negative_examples: tuple[str, ...]
+    neutral: bool
+    reject_names: tuple[str, ...]  # names that say the value is no credential (listenKey)
+    hex_name_hints: tuple[str, ...]
+    hex_reject_names: tuple[str, ...]
+    hex_min_entropy: float
+    other_exchanges: tuple[str, ...]  # another exchange named nearest: not this rule's credential
+    environments: tuple[tuple[str, tuple[str, ...]], ...]  # (name, patterns): production, testnet, ...
+    key_file_names: tuple[str, ...]  # file names that tie a private key to this exchange's docs
+    title: str  # what reporters call a finding of this rule ("Binance API key")
+    revoke_hint: str  # the one step that kills the credential ("delete it in Binance API Management")
+    verify: str  # the verifier (scanner/remote) that checks this rule's findings; "" = none
+    pairs_with: tuple[str, ...]
+    within_lines: int
+    within_bytes: int
+    confidence: tuple[tuple[str, tuple[str, ...]], ...]
+    hex_confidence: tuple[tuple[str, tuple[str, ...]], ...]  # the same for all-hex values (hex_* above)
+    lower_in: tuple[str, ...]  # environments in which a finding ranks one level lower (testnet)
+    reasons: tuple[tuple[str, str], ...]  # neutral rules: (paired | key_file | key type, why it says so)
+    hex_environments: tuple[tuple[str, str], ...]  # (lower | upper, environment) an all-hex value's case says
+    environment_words: tuple[str, ...]  # words every environment pattern holds (default: derived)
+    reject: tuple[str, ...]  # value classes never reported: hex (all hex digits)
+    random: bool  # the value must look random (entropy, no words); false: only placeholders are refused
+    distinct: bool  # the pattern alone says whose value it is (a fixed prefix such as `bg_`)
+    source: str  # the rule file it came from
+
+    def __init__(self, id: str, kind: str, type: str, description: str, remediation: str, *, source: str = "",
+                 **fields: Any) -> None:
+        unknown = set(fields) - set(_RULE_DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown rule field(s): {', '.join(sorted(unknown))}")
+        self._set(id=id, kind=kind, type=type, description=description, remediation=remediation, source=source,
+                  **{**_RULE_DEFAULTS, **fields})
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.description.split(":")[0][:120]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field (the rule cache's JSON)."""
+        return {k: getattr(self, k) for k in self._FIELDS}
 
 
 try:  # CPython's built-in hashes: `hashlib` loads OpenSSL (~5 ms), too much for the pre-commit hook

@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterable
 
 from scanner.errors import CexguardError
+from scanner.models import (  # noqa: F401  (Rule and the default policies are part of this module's API)
+    DEFAULT_NEUTRAL_CONFIDENCE,
+    DEFAULT_PEM_CONFIDENCE,
+    DEFAULT_TOKEN_CONFIDENCE,
+    Rule,
+)
 
 RULE_KEYS = {
     "id", "kind", "type", "group", "role", "default", "description", "remediation", "pattern", "boundary",
@@ -28,79 +33,11 @@ REJECTS = {"hex"}  # value classes a rule can refuse outright
 REASON_NAMES = {"paired", "key_file", "ed25519", "rsa", "encrypted"}  # why a neutral private key is reported
 _VERIFIER = re.compile(r"[a-z][a-z0-9_]*")
 _WORD = re.compile(r"[a-z0-9]+")
-# the policy a token rule gets when it names none: high with the exchange named nearby, medium with a
-# name, a pair or the exchange named in the file, else low. It reports a lone value, so a rule keeps it
-# only when its values say whose they are on their own (see _check_context)
-DEFAULT_TOKEN_CONFIDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("high", ("near", "infile+named", "infile+paired")), ("medium", ("infile", "named", "paired")),
-    ("low", ("any",)))
-DEFAULT_PEM_CONFIDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (("high", ("near", "infile", "example")),)
-DEFAULT_NEUTRAL_CONFIDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (("medium", ("paired",)), ("low", ("any",)))
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    kind: str
-    type: str
-    description: str
-    remediation: str
-    group: str = ""
-    role: str = "key"
-    default: bool = False
-    pattern: str = ""
-    boundary: str = "A-Za-z0-9"
-    length: int = 0
-    charset: tuple[str, ...] = ()
-    min_entropy: float = 0.0
-    name_hints: tuple[str, ...] = ()
-    keywords: tuple[str, ...] = ()
-    labels: tuple[str, ...] = ()
-    key_types: tuple[str, ...] = ()
-    examples: tuple[str, ...] = ()
-    negative_examples: tuple[str, ...] = ()
-    # a pem rule that takes the private keys found with no Binance word around them (kind private_key)
-    neutral: bool = False
-    reject_names: tuple[str, ...] = ()  # names that say the value is no credential (listenKey)
-    # 64 hex characters (futures-testnet keys, Binance TH keys): found only under these names (or in a
-    # pair), never under hash-like names, with Binance context; hex_min_entropy 0 = never
-    hex_name_hints: tuple[str, ...] = ()
-    hex_reject_names: tuple[str, ...] = ()
-    hex_min_entropy: float = 0.0
-    other_exchanges: tuple[str, ...] = ()  # another exchange named nearest: not this rule's credential
-    environments: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, patterns): production, testnet, ...
-    key_file_names: tuple[str, ...] = ()  # file names that tie a private key to this exchange's docs
-    title: str = ""  # what reporters call a finding of this rule ("Binance API key")
-    revoke_hint: str = ""  # the one step that kills the credential ("delete it in Binance API Management")
-    verify: str = ""  # the verifier (scanner/remote) that checks this rule's findings; "" = none
-    # pairing: each value of this rule takes the nearest unpaired value of one of these rules, within
-    # within_lines lines and within_bytes bytes (0: anywhere in the chunk)
-    pairs_with: tuple[str, ...] = ()
-    within_lines: int = 0
-    within_bytes: int = 0
-    # confidence policy: (level, conditions) strongest first; a condition is signals joined by '+'.
-    # The first level one of whose conditions holds is the finding's; none: not reported
-    confidence: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    hex_confidence: tuple[tuple[str, tuple[str, ...]], ...] = ()  # the same for all-hex values (hex_* above)
-    lower_in: tuple[str, ...] = ()  # environments in which a finding ranks one level lower (testnet)
-    reasons: tuple[tuple[str, str], ...] = ()  # neutral rules: (paired | key_file | key type, why it says so)
-    hex_environments: tuple[tuple[str, str], ...] = ()  # (lower | upper, environment) an all-hex value's case says
-    environment_words: tuple[str, ...] = ()  # words every environment pattern holds (default: derived)
-    reject: tuple[str, ...] = ()  # value classes never reported: hex (all hex digits)
-    random: bool = True  # the value must look random (entropy, no words); false: only placeholders are refused
-    distinct: bool = False  # the pattern alone says whose value it is (a fixed prefix such as `bg_`)
-    source: str = field(default="", compare=False)
-
-    @property
-    def display_title(self) -> str:
-        return self.title or self.description.split(":")[0][:120]
-
-
 def builtin_rules_dir() -> Path:
     """rules/ ships inside the wheel as scanner/_rules; a source checkout uses the top-level rules/."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "_rules"
-    return packaged if packaged.is_dir() else here.parent / "rules"
+    from scanner.resources import builtin_rules_dir as where
+
+    return Path(where()).resolve()
 
 
 def _str_list(v: Any, where: str) -> tuple[str, ...]:
@@ -431,9 +368,11 @@ def _cache_file(files: list[Path]) -> Path | None:
     base = os.environ.get("CEXGUARD_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "cexguard")
     h = hashlib.sha256(__version__.encode())
-    schema = Path(__file__)  # a changed schema (this module) parses the same files into other rules
-    st = schema.stat()
-    h.update(f"{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    from scanner import models
+
+    for schema in (Path(__file__), Path(models.__file__)):  # a changed schema parses the same files otherwise
+        st = schema.stat()
+        h.update(f"{st.st_size}\0{st.st_mtime_ns}\0".encode())
     for f in files:
         st = f.lstat()
         h.update(f"{f.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
@@ -469,6 +408,8 @@ def load_rules_full(extra_dirs: Iterable[Path] = ()) -> tuple[list[Rule], list[s
     cache = None
     try:
         cache = _cache_file(files)
+        if cache is None:
+            raise OSError
         with open(cache, encoding="utf-8") as fh:
             doc = json.load(fh)
         rules = [Rule(**{k: _tuples(v) for k, v in r.items()}) for r in doc["rules"]]
@@ -478,14 +419,13 @@ def load_rules_full(extra_dirs: Iterable[Path] = ()) -> tuple[list[Rule], list[s
     rules, examples, notices = _load_uncached(files)
     if cache is not None:
         try:
-            import dataclasses
             import os
             import tempfile
 
             cache.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"rules": [dataclasses.asdict(r) for r in rules], "examples": examples,
+                json.dump({"rules": [r.to_dict() for r in rules], "examples": examples,
                            "notices": notices}, fh)
             os.replace(tmp, cache)
         except OSError:
@@ -536,25 +476,10 @@ def _load_uncached(files: list[Path]) -> tuple[list[Rule], list[str], list[str]]
     return rules, examples, notices
 
 
-def check_examples(rules: list[Rule], examples: list[str]) -> list[str]:
-    """Run every example through the real engine (both prefilters). Returns the problems found."""
+def build_engine(config: Any, *, prefilter: str = "auto") -> Any:
+    """The engine for a config: its rules (built-in, then `rules_dirs`) and documentation examples,
+    compiled. The one place that joins loading and matching: the engine itself never reads a file."""
     from scanner.engine import Engine
 
-    problems: list[str] = []
-    for kind in ("regex", "hyperscan"):
-        try:
-            engine = Engine(rules, examples=examples, prefilter=kind)
-        except CexguardError:
-            if kind == "hyperscan":
-                continue
-            raise
-        for r in rules:
-            for i, ex in enumerate(r.examples, 1):
-                found = engine.scan_bytes(ex.encode())
-                if not any(f.rule == r.id and not f.example for f in found):
-                    problems.append(f"{r.id}: example {i} not found by {kind} prefilter")
-            for i, ex in enumerate(r.negative_examples, 1):
-                found = [f for f in engine.scan_bytes(ex.encode()) if not f.example]
-                if found:
-                    problems.append(f"{r.id}: negative example {i} matched {found[0].rule} ({kind} prefilter)")
-    return problems
+    rules, examples = load_rules_and_examples(config.rules_dirs)
+    return Engine(rules, examples=examples, min_entropy=config.min_entropy, prefilter=prefilter)

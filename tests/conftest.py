@@ -51,12 +51,12 @@ def engine(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     import platform
 
     from scanner.config import Config
-    from scanner.engine import Engine
+    from scanner.rules import build_engine
 
     if (request.param == "hyperscan" and importlib.util.find_spec("hyperscan") is None
             and platform.machine().lower() not in ("x86_64", "amd64", "arm64", "aarch64")):
         pytest.skip(f"hyperscan is not a dependency on {platform.machine()}")
-    return Engine.from_config(Config(), prefilter=request.param)
+    return build_engine(Config(), prefilter=request.param)
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from scanner.config import Config
 from tests.conftest import new_key
 from scanner.engine import Engine
+from scanner.rules import build_engine
 from scanner.models import Finding, fingerprint_of
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "contexts"
@@ -304,7 +305,7 @@ def test_every_fixture_is_used() -> None:
 
 def test_templates_hold_no_secret() -> None:
     """The project scans itself: templates carry markers, never key-shaped values."""
-    engine = Engine.from_config(Config(), prefilter="regex")
+    engine = build_engine(Config(), prefilter="regex")
     for p in FIXTURES.rglob("*.tmpl"):
         assert MARKER.search(p.read_text(encoding="utf-8")), p
         assert engine.scan_bytes(p.read_bytes(), path=str(p)) == [], p

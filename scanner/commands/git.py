@@ -41,9 +41,10 @@ def _config(root: Path, config_path: str | None, max_file_size: str | None, *, r
 
 
 def _engine(config: Config, *, small: bool = False) -> Engine:
-    from scanner.engine import Engine
+    from scanner.rules import build_engine
 
-    return Engine.from_config(config, prefilter="regex" if small else "auto")
+    engine: Engine = build_engine(config, prefilter="regex" if small else "auto")
+    return engine
 
 
 def _filter(findings: list, config: Config, stats: ScanStats, *, baseline_path: str | None,  # type: ignore[type-arg]

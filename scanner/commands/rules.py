@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from scanner.models import Rule
+
 
 @click.group()
 def rules() -> None:
@@ -31,8 +33,6 @@ def list_rules(rules_dir: tuple[str, ...]) -> int:
 @click.option("--rules-dir", multiple=True, type=click.Path(file_okay=False), help="Extra rules folder.")
 def check_rules(rules_dir: tuple[str, ...]) -> int:
     """Every example must be found by its rule; no negative example may be found at all."""
-    from scanner.rules import check_examples
-
     rs, examples = _load(rules_dir)
     problems = check_examples(rs, examples)
     for p in problems:
@@ -42,3 +42,28 @@ def check_rules(rules_dir: tuple[str, ...]) -> int:
     click.echo(f"{len(rs)} rule(s), {n_ex} example(s), {n_neg} negative example(s): "
                + ("ok" if not problems else f"{len(problems)} problem(s)"))
     return 1 if problems else 0
+
+
+def check_examples(rules: list[Rule], examples: list[str]) -> list[str]:
+    """Run every example through the real engine (both prefilters). Returns the problems found."""
+    from scanner.engine import Engine
+    from scanner.errors import CexguardError
+
+    problems: list[str] = []
+    for kind in ("regex", "hyperscan"):
+        try:
+            engine = Engine(rules, examples=examples, prefilter=kind)
+        except CexguardError:
+            if kind == "hyperscan":
+                continue
+            raise
+        for r in rules:
+            for i, ex in enumerate(r.examples, 1):
+                found = engine.scan_bytes(ex.encode())
+                if not any(f.rule == r.id and not f.example for f in found):
+                    problems.append(f"{r.id}: example {i} not found by {kind} prefilter")
+            for i, ex in enumerate(r.negative_examples, 1):
+                found = [f for f in engine.scan_bytes(ex.encode()) if not f.example]
+                if found:
+                    problems.append(f"{r.id}: negative example {i} matched {found[0].rule} ({kind} prefilter)")
+    return problems

@@ -19,6 +19,7 @@ def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: 
     from scanner.engine import Engine
     from scanner.errors import CexguardError
     from scanner.reporting import SETTINGS
+    from scanner.rules import build_engine
     from scanner.sources.files import annotate_git_status, scan_tree
 
     streams = [p for p in paths if p == "-" or _named_stream(p)]  # read as they are, not walked
@@ -36,7 +37,7 @@ def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: 
         config = config.with_(exclude=config.exclude + SETTINGS.exclude)
     SETTINGS.config_source = config.source
     stats = ScanStats()
-    engine = Engine.from_config(config, prefilter=prefilter)
+    engine: Engine = build_engine(config, prefilter=prefilter)
     jobs, _ = effective_jobs(jobs)
     findings = scan_tree(targets, config, stats, engine, root=root, jobs=jobs) if targets else []
     findings = annotate_git_status(findings, root)

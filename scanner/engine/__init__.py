@@ -11,12 +11,19 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from scanner.engine import checks, pem
 from scanner.engine.text import to_text_bytes
-from scanner.models import Chunk, Finding, ScanStats, fingerprint_of
-from scanner.rules import Rule
+from scanner.models import (
+    DEFAULT_NEUTRAL_CONFIDENCE,
+    DEFAULT_PEM_CONFIDENCE,
+    DEFAULT_TOKEN_CONFIDENCE,
+    Chunk,
+    Finding,
+    Rule,
+    ScanStats,
+    fingerprint_of,
+)
 
 ALLOW_MARKERS = (b"cexguard:allow", b"gitleaks:allow", b"pragma: allowlist secret")
 _SPLIT = re.compile(r"[,({;&?\[]")
@@ -463,8 +470,6 @@ class Engine:
         self.pem_gid = gid
         self.pem_labels = {lab: r for r in self.pem_rules for lab in r.labels}
         self.key_files = _alts(p for r in self.rules for p in r.key_file_names)
-        from scanner.rules import DEFAULT_NEUTRAL_CONFIDENCE, DEFAULT_PEM_CONFIDENCE, DEFAULT_TOKEN_CONFIDENCE
-
         def policy(r: Rule) -> _Policy:
             default = DEFAULT_TOKEN_CONFIDENCE if r.type == "token" else (
                 DEFAULT_NEUTRAL_CONFIDENCE if r.neutral else DEFAULT_PEM_CONFIDENCE)
@@ -488,13 +493,6 @@ class Engine:
         self.gates = gates  # (id, pattern, literal): the pre-commit hook caches these (scanner/hook.py)
         self.prefilter = make_prefilter(gates, prefilter)
         self.prefilter_kind = prefilter
-
-    @classmethod
-    def from_config(cls, config: Any, *, prefilter: str = "auto") -> Engine:
-        from scanner.rules import load_rules_and_examples
-
-        rules, examples = load_rules_and_examples(config.rules_dirs)
-        return cls(rules, examples=examples, min_entropy=config.min_entropy, prefilter=prefilter)
 
     # -- stage one ---------------------------------------------------------------------------
     @staticmethod
@@ -858,7 +856,7 @@ class Engine:
     def _env_matches(g: _TokenGroup, text: bytes, derived: dict[str, bytes]) -> list[tuple[int, int, str]]:
         """Every environment name in the chunk, once per chunk: the regex runs only around the anchor
         words every environment pattern holds (a regex of many alternatives is slow over a whole file)."""
-        cache: dict[int, list[tuple[int, int, str]]] = derived.setdefault("envs", {})  # type: ignore[assignment]
+        cache: dict[int, list[tuple[int, int, str]]] = derived.setdefault("envs", {})  # type: ignore[assignment, arg-type]
         got = cache.get(g.gid)
         if got is not None:
             return got

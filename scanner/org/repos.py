@@ -69,8 +69,9 @@ def spec_for(line: str, *, base: Path, where: str, auth: str | None = None, fork
                         auth=auth, fork=fork)
     if line.startswith("-"):
         raise CexguardError(f"{where}: a repository may not start with '-': {line!r}")
-    path = (base / os.path.expanduser(line)).resolve()
-    return RepoSpec(id=_id(str(path)), name=_strip_git(path.name), source=str(path), kind="local", auth=auth, fork=fork)
+    local = (base / os.path.expanduser(line)).resolve()
+    return RepoSpec(id=_id(str(local)), name=_strip_git(local.name), source=str(local), kind="local", auth=auth,
+                    fork=fork)
 
 
 def _strip_git(name: str) -> str:

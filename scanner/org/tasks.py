@@ -59,9 +59,9 @@ def engine_for(config: Config) -> Engine:
     key = pickle.dumps(config)
     e = _ENGINES.get(key)
     if e is None:
-        from scanner.engine import Engine
+        from scanner.rules import build_engine
 
-        e = _ENGINES[key] = Engine.from_config(config, prefilter="auto")
+        e = _ENGINES[key] = build_engine(config, prefilter="auto")
     return e
 
 
@@ -258,10 +258,10 @@ def run_org(specs: list[RepoSpec], state: State, job: Job, *, workers: int | Non
             for s in sorted(todo, key=_estimate, reverse=True):
                 fut = client.submit(audit_repo, s, job, state.tips(s.id), key=f"cexguard-org-{run}-{s.id}",
                                     pure=False, retries=retries)
-                by_key[fut.key] = s
+                by_key[str(fut.key)] = s
                 futures.append(fut)
             for fut in as_completed(futures):
-                spec = by_key[fut.key]
+                spec = by_key[str(fut.key)]
                 if fut.status == "finished":
                     o = fut.result()
                 elif fut.status == "error":

@@ -47,8 +47,8 @@ def walk(paths: Iterable[Path], config: Config, stats: ScanStats, root: Path) ->
         ps = str(p)
         try:
             st = os.lstat(ps)
-        except OSError as e:
-            raise CexguardError(f"cannot read {ps}: {e.strerror}") from None
+        except OSError as err:
+            raise CexguardError(f"cannot read {ps}: {err.strerror}") from None
         if stat.S_ISLNK(st.st_mode):
             stats.skip("symlink")
             continue
@@ -68,9 +68,9 @@ def walk(paths: Iterable[Path], config: Config, stats: ScanStats, root: Path) ->
             try:
                 with os.scandir(d) as it:
                     entries = sorted(it, key=lambda e: e.name)
-            except OSError as e:
+            except OSError as err:
                 stats.skip("unreadable")
-                stats.unread(f"{rel_dir or './'} (cannot list the folder: {e.strerror})")
+                stats.unread(f"{rel_dir or './'} (cannot list the folder: {err.strerror})")
                 continue
             subdirs = []
             for e in entries:

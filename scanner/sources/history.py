@@ -570,7 +570,7 @@ def _id_finder(want: set[bytes]) -> Callable[[bytes], list[int]] | None:
     try:
         import hyperscan
     except ImportError:
-        hyperscan = None
+        hyperscan = None  # type: ignore[assignment]
     if hyperscan is not None and want:
         ids = sorted(want)
         db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)

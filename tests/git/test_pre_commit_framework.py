@@ -13,6 +13,9 @@ import pytest
 from tests.conftest import REPO_ROOT
 from tests.git.conftest import GIT_ENV, commit, env_line, git, git_run, make_repo, write
 
+# the pre-commit framework installs environments: most of the suite's time (.ci/run runs them; -m 'not slow' skips)
+pytestmark = pytest.mark.slow
+
 SNAPSHOT = ("scanner", "rules", "pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "LICENSE")
 
 
