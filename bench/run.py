@@ -672,19 +672,35 @@ def cmd_history(a) -> dict:
     return res
 
 
-def make_staged_repo(path: str, leak: bool) -> None:
-    import make_history
-    from _common import binance_key
-    make_history.build(path, commits=1000, gb=0.05, worktree=True, repack=True, seed=7, force=True, quiet=True,
-                       pool_mb=20)
+def make_staged_repo(path: str, leak: bool, source: str | None = None) -> None:
+    """A work tree with one small file staged: a generated history, or a clone of `source` (a real
+    repository: its work tree and index are what the hook walks; the source itself is left alone)."""
+    if source:
+        shutil.rmtree(path, ignore_errors=True)
+        subprocess.run(["git", "clone", "-q", "--shared", source, path], check=True)
+    else:
+        import make_history
+        make_history.build(path, commits=1000, gb=0.05, worktree=True, repack=True, seed=7, force=True, quiet=True,
+                           pool_mb=20)
     body = ('"""Feature flags."""\n\nFLAGS = {\n    "new_order_router": True,\n    "depth_cache": False,\n}\n\n\n'
             "def enabled(name: str) -> bool:\n    return FLAGS.get(name, False)\n")
     if leak:
+        from _common import binance_key
         body += f'\nBINANCE_API_KEY = "{binance_key()}"\nBINANCE_API_SECRET = "{binance_key()}"\n'
     os.makedirs(os.path.join(path, "app"), exist_ok=True)
     with open(os.path.join(path, "app", "flags.py"), "w") as fh:
         fh.write(body)
     subprocess.run(["git", "-C", path, "add", "app/flags.py"], check=True)
+
+
+def hook_tool(repo: str) -> Tool | None:
+    """The script `cexguard install-hook` writes, run as git runs it (what a commit waits for)."""
+    r = subprocess.run([*cexguard_argv(), "install-hook", repo], capture_output=True, text=True)
+    script = os.path.join(repo, ".git", "hooks", "pre-commit")
+    if r.returncode != 0 or not os.path.exists(script):
+        print(f"  install-hook failed ({r.returncode}): {r.stderr.strip()[:200]}")
+        return None
+    return Tool("cexguard hook script", lambda out: [script], ok_rcs=(0, 1), needs_json=False)
 
 
 def cmd_staged(a) -> dict:
@@ -695,10 +711,14 @@ def cmd_staged(a) -> dict:
         pyref = python_of(cexguard_argv())
         for scenario in ("clean", "leak"):
             repo = os.path.join(base, scenario)
-            make_staged_repo(repo, leak=scenario == "leak")
-            print(f"\nstaged/{scenario}: {repo_info(repo)}, one small staged file"
+            make_staged_repo(repo, leak=scenario == "leak", source=getattr(a, "repo", None))
+            where = f"a clone of {a.repo}" if getattr(a, "repo", None) else repo_info(repo)
+            print(f"\nstaged/{scenario}: {where}, one small staged file"
                   f"{' holding a Binance key and secret' if scenario == 'leak' else ''}")
             tools = contenders(repo, "staged", a)
+            hook = hook_tool(repo)
+            if hook is not None:
+                tools.append(hook)
             for t in tools:
                 t.needs_json = False  # findings = did it block the commit (leak exit code)
             py = Tool("python -c pass", lambda out: [pyref, "-c", "pass"], ok_rcs=(0,), needs_json=False)
@@ -708,7 +728,7 @@ def cmd_staged(a) -> dict:
                     print(f"  {t.name}: FAILED ({t.failed}): {t.cmd}\n    {t.fail_detail}")
             res = summarize("staged", tools, refs=[py], title=f"staged/{scenario}")
             res["scenario"] = scenario
-            res["target"] = f"{scenario}: {repo_info(repo)}"
+            res["target"] = f"{scenario}: {where}"
             results[scenario] = res
         print("  (findings column for staged: 1 = the tool exited with its 'leaks found' code, 0 = clean)")
     finally:
@@ -831,6 +851,7 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--manifest", help="planted.json (default REPO.planted.json)")
     p = sub.add_parser("staged", help="pre-commit scan of one small staged file")
+    p.add_argument("--repo", metavar="PATH", help="stage it in a clone of this repository (default: a generated one)")
     p.add_argument("--reps", type=int, default=21)
     p.add_argument("-v", "--verbose", action="store_true", help="print every run")
     p = sub.add_parser("all", help="tree + history + staged, Markdown summary")

@@ -16,7 +16,6 @@ partial clone's missing object is reported as missing instead of being fetched (
 from __future__ import annotations
 
 import os
-import subprocess
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,7 +24,13 @@ from scanner.errors import CexguardError
 
 TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the pre-commit hook ~2 ms)
 if TYPE_CHECKING:
+    import subprocess
     from typing import IO
+
+# subprocess's values for these (importing subprocess costs the pre-commit hook ~6 ms: `run` spawns
+# git with os.posix_spawnp instead; long-running readers, below, use subprocess.Popen)
+PIPE = -1
+DEVNULL = -3
 
 GIT = os.environ.get("CEXGUARD_GIT", "git")
 
@@ -161,65 +166,171 @@ def _first_line(err: bytes) -> str:
 
 def run(cwd: str | os.PathLike[str], *args: str, input: bytes | None = None, check: bool = True,
         offline: bool = True, protocols: Sequence[str] = (), timeout: float | None = None,
-        extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+        extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes] | Done:
     """Run `git ARGS` in `cwd` (hardened) and capture its output (bytes). Raise GitError when
     check fails. No git call reaches the network, except the org mirror's clone/fetch, which pass
     `protocols` (a subset of MIRROR_PROTOCOLS), a `timeout` and maybe `extra_env` (GIT_CONFIG_*)."""
     env = environment(cwd, protocols)
     if extra_env:
         env.update(extra_env)
-    try:
-        proc = subprocess.run(command(*args, protocols=protocols), cwd=cwd, input=input, capture_output=True,
-                              env=env, check=False, timeout=timeout)
-    except FileNotFoundError:
-        raise GitError("git is not installed or not on PATH") from None
-    except NotADirectoryError:
-        raise GitError(f"not a directory: {cwd}") from None
-    except subprocess.TimeoutExpired:
-        sub = next((a for a in args if not a.startswith("-")), "git")
-        raise GitError(f"git {sub} timed out after {timeout:g} s") from None
+    if timeout is None:
+        try:
+            proc: subprocess.CompletedProcess[bytes] | Done = _spawn(command(*args, protocols=protocols), cwd, env,
+                                                                     input)
+        except FileNotFoundError:
+            raise GitError("git is not installed or not on PATH") from None
+        except NotADirectoryError:
+            raise GitError(f"not a directory: {cwd}") from None
+    else:
+        import subprocess
+
+        try:
+            proc = subprocess.run(command(*args, protocols=protocols), cwd=cwd, input=input, capture_output=True,
+                                  env=env, check=False, timeout=timeout)
+        except FileNotFoundError:
+            raise GitError("git is not installed or not on PATH") from None
+        except NotADirectoryError:
+            raise GitError(f"not a directory: {cwd}") from None
+        except subprocess.TimeoutExpired:
+            sub = next((a for a in args if not a.startswith("-")), "git")
+            raise GitError(f"git {sub} timed out after {timeout:g} s") from None
     if check and proc.returncode != 0:
         sub = next((a for a in args if not a.startswith("-")), "git")
         raise GitError(f"git {sub} failed: {_first_line(proc.stderr)}")
     return proc
 
 
+class Done:
+    """What `run` returns (the fields of subprocess.CompletedProcess that callers read)."""
+
+    __slots__ = ("args", "returncode", "stdout", "stderr")
+
+    def __init__(self, args: list[str], returncode: int, stdout: bytes, stderr: bytes) -> None:
+        self.args, self.returncode, self.stdout, self.stderr = args, returncode, stdout, stderr
+
+
+def _spawn(cmd: list[str], cwd: str | os.PathLike[str], env: dict[str, str], input: bytes | None) -> Done:
+    """`cmd` (a hardened `command()`) in `cwd` with `env`, its output captured: posix_spawn and
+    pipes, as subprocess's run with capture_output would (stdin: `input`, else /dev/null). The folder
+    is given to git as `-C` (posix_spawn has no cwd); an interrupted wait kills git."""
+    import select
+
+    if not os.path.isdir(cwd):
+        raise NotADirectoryError(cwd)
+    argv = [cmd[0], "-C", os.fspath(cwd), *cmd[1:]]
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    in_r, in_w = os.pipe() if input else (os.open(os.devnull, os.O_RDONLY), -1)
+    try:
+        pid = os.posix_spawnp(argv[0], argv, env, file_actions=[(os.POSIX_SPAWN_DUP2, in_r, 0),
+                                                                (os.POSIX_SPAWN_DUP2, out_w, 1),
+                                                                (os.POSIX_SPAWN_DUP2, err_w, 2)])
+    except BaseException:
+        for fd in (out_r, err_r, in_w):
+            if fd >= 0:
+                os.close(fd)
+        raise
+    finally:
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
+    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+    pending = memoryview(input) if input else None
+    poller = select.poll()
+    for fd in chunks:
+        poller.register(fd, select.POLLIN)
+    if in_w >= 0:
+        os.set_blocking(in_w, False)
+        poller.register(in_w, select.POLLOUT)
+    try:
+        open_fds = len(chunks) + (in_w >= 0)
+        while open_fds:
+            for fd, _ev in poller.poll():
+                if fd == in_w:
+                    try:
+                        n = os.write(in_w, pending[:1 << 16]) if pending else 0
+                    except BrokenPipeError:  # git stopped reading: as subprocess, go on reading
+                        n, pending = 0, None
+                    if pending is not None:
+                        pending = pending[n:]
+                    if not pending:
+                        poller.unregister(in_w)
+                        os.close(in_w)
+                        in_w, open_fds = -1, open_fds - 1
+                    continue
+                data = os.read(fd, 1 << 16)
+                if data:
+                    chunks[fd].append(data)
+                else:
+                    poller.unregister(fd)
+                    open_fds -= 1
+        _, status = os.waitpid(pid, 0)
+    except BaseException:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+        raise
+    finally:
+        for fd in (out_r, err_r, in_w):
+            if fd >= 0:
+                os.close(fd)
+    return Done(argv, os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]), b"".join(chunks[err_r]))
+
+
 def out(cwd: str | os.PathLike[str], *args: str, offline: bool = True) -> bytes:
     return run(cwd, *args).stdout
 
 
-class GitProc(subprocess.Popen[bytes]):
-    """A long-running git whose stderr goes to a temporary file (a full pipe would stall it)."""
+def _gitproc_class() -> type:
+    import subprocess
 
-    errfile: IO[bytes]
-    what: str
+    class GitProc(subprocess.Popen):  # type: ignore[type-arg]
+        """A long-running git whose stderr goes to a temporary file (a full pipe would stall it)."""
 
-    def check(self) -> None:
-        """Wait; raise GitError with git's own first line if it failed."""
-        rc = self.wait()
-        if rc != 0:
-            try:
-                self.errfile.seek(0)
-                err = self.errfile.read()
-            except (OSError, ValueError):
-                err = b""
-            raise GitError(f"git {self.what} failed: {_first_line(err)}")
+        errfile: IO[bytes]
+        what: str
 
-    def stop(self) -> None:
-        if self.poll() is None:
-            self.kill()
-        self.wait()
-        for stream in (self.stdin, self.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
-        self.errfile.close()
+        def check(self) -> None:
+            """Wait; raise GitError with git's own first line if it failed."""
+            rc = self.wait()
+            if rc != 0:
+                try:
+                    self.errfile.seek(0)
+                    err = self.errfile.read()
+                except (OSError, ValueError):
+                    err = b""
+                raise GitError(f"git {self.what} failed: {_first_line(err)}")
+
+        def stop(self) -> None:
+            if self.poll() is None:
+                self.kill()
+            self.wait()
+            for stream in (self.stdin, self.stdout):
+                try:
+                    if stream is not None:
+                        stream.close()
+                except OSError:
+                    pass
+            self.errfile.close()
+
+    return GitProc
+
+
+def __getattr__(name: str) -> type:
+    """GitProc, a subclass of subprocess.Popen, made on first use (see PIPE)."""
+    if name == "GitProc":
+        cls = globals()["GitProc"] = _gitproc_class()
+        return cls
+    raise AttributeError(name)
+
+
+if TYPE_CHECKING:
+    GitProc = _gitproc_class()
 
 
 def popen(cwd: str | os.PathLike[str], *args: str, stdin: int | None = None, offline: bool = True,
-          bufsize: int = -1, stdout: int | IO[bytes] = subprocess.PIPE, nice: int = 0,
+          bufsize: int = -1, stdout: int | IO[bytes] = PIPE, nice: int = 0,
           keep_stderr: bool = True) -> GitProc:
     """Start a long-running `git ARGS` (hardened) with stdout piped (or to a file); `nice` lowers
     its priority."""
@@ -232,6 +343,7 @@ def popen(cwd: str | os.PathLike[str], *args: str, stdin: int | None = None, off
         err = open(os.devnull, "wb")
     lower = (lambda: os.nice(nice)) if nice and hasattr(os, "nice") else None
     try:
+        GitProc = __getattr__("GitProc")
         p = GitProc(cmd, cwd=cwd, stdin=stdin, stdout=stdout, stderr=err, env=environment(cwd),
                     bufsize=bufsize,
                     preexec_fn=lower)
@@ -370,7 +482,7 @@ class CatFile:
 
     def _start(self) -> GitProc:
         if self._proc is None:
-            self._proc = popen(self._repo.cwd, "cat-file", "--batch", stdin=subprocess.PIPE, keep_stderr=False)
+            self._proc = popen(self._repo.cwd, "cat-file", "--batch", stdin=PIPE, keep_stderr=False)
             assert self._proc.stdin is not None and self._proc.stdout is not None
             self._in, self._out = self._proc.stdin, self._proc.stdout
         return self._proc

@@ -308,6 +308,9 @@ def test_every_wrapper_entry_point_uses_the_hardening(tmp_path: Path) -> None:
     # every process start in the wrapper builds its command with command() and env with environment()
     assert src.count("subprocess.run(") == src.count("subprocess.run(command(") == 1
     assert src.count("GitProc(cmd") == 1 and "cmd = command(*args)" in src
+    # the light spawner (no subprocess import on the hook's path) is fed by command() and environment() too
+    assert src.count("os.posix_spawnp(") == 1 and src.count("_spawn(") == src.count("_spawn(command(") + 1
+    assert "env = environment(cwd, protocols)" in src
     assert os.environ.get("GIT_DIR") is None
 
 
