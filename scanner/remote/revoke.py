@@ -89,9 +89,10 @@ class RevokeResult:
     status: str
     key_fingerprint: str
     key_redacted: str
-    master_fingerprint: str
+    master_fingerprint: str | None
     api_url: str
     execute: bool
+    exchange: str = "binance"
     owner: dict[str, Any] | None = None
     steps: list[Step] = field(default_factory=list)
     message: str = ""
@@ -103,6 +104,7 @@ class RevokeResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
+            "exchange": self.exchange,
             "message": self.message,
             "key": {"fingerprint": self.key_fingerprint, "redacted": self.key_redacted},
             "master_key_fingerprint": self.master_fingerprint,
@@ -118,7 +120,7 @@ class RevokeResult:
 
     def audit_record(self) -> dict[str, Any]:
         return {
-            "time": self.time, "tool": "cexguard", "version": __version__, "command": "revoke",
+            "time": self.time, "tool": "cexguard", "version": __version__, "command": "revoke", "exchange": self.exchange,
             "mode": "execute" if self.execute else "dry_run", "api_url": self.api_url,
             "key_fingerprint": self.key_fingerprint, "key_redacted": self.key_redacted,
             "master_key_fingerprint": self.master_fingerprint, "owner": self.owner,
@@ -527,6 +529,8 @@ def render_text(result: RevokeResult) -> str:
         lines.append(f"owner    sub-account {o.get('email')} ({how})")
     elif o and o.get("type") == "broker_sub_account":
         lines.append(f"owner    Binance Link sub-account {o.get('sub_account_id')}")
+    elif o:
+        lines.append("owner    " + ", ".join(f"{k} {v}" for k, v in o.items() if v is not None))
     if result.steps:
         lines.append("steps" if result.execute else "steps (dry run: only reads are sent)")
         for i, s in enumerate(result.steps, 1):

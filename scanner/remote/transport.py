@@ -262,6 +262,7 @@ class Dialect:
     auth_codes: frozenset[int | str]
     auth_statuses: frozenset[int]
     errors_in_2xx: bool = False
+    text_errors: frozenset[str] = frozenset()  # whole plain-text bodies that are the exchange's error
 
 
 def interpret(status: int, headers: Any, raw: bytes, endpoint: str, scrub: tuple[str, ...], dialect: Dialect) -> Any:
@@ -278,6 +279,9 @@ def interpret(status: int, headers: Any, raw: bytes, endpoint: str, scrub: tuple
     else:
         parsed = True
     found = dialect.error(data) if parsed else None
+    if not parsed and dialect.text_errors:
+        text = raw.decode("utf-8", "replace").strip()
+        found = dialect.error(text) if text in dialect.text_errors else None
     code, msg = found if found is not None else (None, None)
     server_msg = one_line(msg, scrub=scrub) if msg else None
     name = dialect.name

@@ -419,7 +419,9 @@ def verify_findings(findings: Iterable[Finding], *, api_url: str | None = None,
     """Verify each distinct key/secret (or key/private key) pair found, once, in process; return the
     findings with `verification` set on both members of every pair. Unpaired findings, and pairs
     involving a published documentation example, are marked unverifiable and never sent."""
-    items = list(findings)
+    from scanner.remote.exchanges.findings import verify_exchange_findings
+
+    items = verify_exchange_findings(findings, api_url=api_url, env=env, timeout=timeout)
     relevant = [f for f in items if f.kind == KEY_KIND or f.kind in SECRET_KINDS]
     if not relevant:
         return items
