@@ -13,8 +13,9 @@ Verify: GET /v5/user/query-api ("any permission can access this endpoint"): read
 ips, expiredAt, isMaster, userID. Revoke: a master-account key deletes itself with POST
 /v5/user/delete-api, a sub-account key with POST /v5/user/delete-sub-api, or the master deletes a
 sub-account's key with delete-sub-api and `apikey`; the calling key needs Account Transfer, Sub
-Member Transfer or Withdrawal permission. Quarantine first: POST /v5/user/update-api (master) or
-/v5/user/update-sub-api (sub) with readOnly 1 and `ips`. The docs' example gives `ips` as a
+Member Transfer or Withdrawal permission. Quarantine first (when the master deletes a sub-account's
+key): POST /v5/user/update-sub-api with `apikey`, readOnly 1 and `ips`; a key that deletes itself
+is not quarantined first (read-only and bound to other IPs, it could no longer delete itself). The docs' example gives `ips` as a
 comma-separated string while the bybit-api TypeScript types say string[]: the string is sent.
 """
 from __future__ import annotations
@@ -236,18 +237,21 @@ class Bybit(Base):
             delete, update, caller, body = DELETE_SUB_API, UPDATE_SUB_API, master, {"apikey": leaked.api_key}
             who = "the master account deletes its sub-account's key"
             r.owner = r.owner or {"type": "sub_account", "source": "master"}
-        q = step("quarantine", f"POST {update}", "make the key read-only and restrict it to " + ", ".join(ips)) \
-            if ips and own_path is not None else None
+        q = None
+        if ips and own_path is None:
+            q = step("quarantine", f"POST {update}", "make the key read-only and restrict it to " + ", ".join(ips))
+        elif ips:
+            step("quarantine", None, "not done: a read-only key bound to other IPs could no longer delete itself, "
+                 "and it is deleted at once").outcome = "skipped"
         d = step("delete", f"POST {delete}", who)
         c = step("confirm", f"GET {QUERY_API} (leaked key)", "check Bybit no longer knows the key") \
             if leaked.secret is not None else None
-        if ips and own_path is None:
-            step("quarantine", None, "not done: Bybit lets only the key itself change its IP list").outcome = "skipped"
         if not r.execute:
             return self._finish(r, "dry_run", f"nothing was changed; re-run with --yes: {who}")
         if q is not None:
             try:
-                self.request(transport, leaked, "POST", update, {"readOnly": 1, "ips": ",".join(ips)})
+                self.request(transport, caller, "POST", update,
+                             {"apikey": leaked.api_key, "readOnly": 1, "ips": ",".join(ips)})
                 q.outcome, q.detail = "ok", "read-only, trusted IPs only: " + ", ".join(ips)
             except RemoteError as e:  # deleting is what matters: go on
                 q.outcome, q.detail = ("unknown" if isinstance(e, (Unavailable, Unreachable)) else "error"), str(e)
