@@ -253,7 +253,7 @@ def _verify_without_sapi(client: BinanceClient, base: dict[str, Any]) -> VerifyR
 
 def _invalid(e: ApiError, base: dict[str, Any], endpoint: str) -> VerifyResult:
     status, causes, reasons = REJECTIONS.get(
-        e.code or 0, ("rejected", ("rejected",), ("Binance rejected the credentials",)))
+        e.code if isinstance(e.code, int) else 0, ("rejected", ("rejected",), ("Binance rejected the credentials",)))
     return VerifyResult(status=status, endpoint=endpoint, causes=causes, reasons=reasons, error=e.to_dict(),
                         tell_apart=TELL_APART if status == "rejected" else (), **base)
 

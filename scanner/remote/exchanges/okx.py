@@ -101,7 +101,8 @@ class Okx(Base):
         if not isinstance(row, dict) or not isinstance(row.get("perm"), str) or not isinstance(row.get("uid"), str):
             raise Unavailable(f"{ep}: the answer lacks data[0].uid or perm: outcome unknown", endpoint=ep)
         perm = {x.strip() for x in row["perm"].split(",") if x.strip()}
-        ip = row.get("ip") if isinstance(row.get("ip"), str) else ""
+        raw_ip = row.get("ip")
+        ip = raw_ip if isinstance(raw_ip, str) else ""
         p = Permissions(read=True, trade="trade" in perm, withdraw="withdraw" in perm, transfer=None,
                         ip_restricted=bool(ip.strip()))
         main = row.get("mainUid")
