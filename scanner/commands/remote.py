@@ -15,10 +15,13 @@ from scanner.clikit import Seconds
 from scanner.errors import CexguardError
 
 VERIFY_EXIT = {"live": 1, "live_ip_restricted": 1, "deleted": 0, "malformed": 0, "rejected": 5,
-               "wrong_secret": 5, "unknown": 3}
+               "wrong_secret": 5, "unknown": 3, "not_verifiable": 3}
+EXCHANGES = ("binance", "bybit", "okx", "kucoin", "kraken", "coinbase", "bitget", "gate", "mexc", "htx")
+EXCHANGE_HELP = ("The exchange the key belongs to (default binance). Others read <EXCHANGE>_API_KEY, "
+                 "<EXCHANGE>_API_SECRET and <EXCHANGE>_API_PASSPHRASE, e.g. BYBIT_API_KEY.")
 REVOKE_EXIT = {"revoked": 0, "already_revoked": 0, "dry_run": 0, "failed": 1, "not_revocable": 1}
 
-API_URL_HELP = ("Binance API base URL (default https://api.binance.com; also CEXGUARD_API_URL). "
+API_URL_HELP = ("API base URL (default the exchange's, https://api.binance.com for Binance; also CEXGUARD_API_URL). "
                 "https only; plain http only to 127.0.0.1/::1/localhost.")
 
 
@@ -40,8 +43,9 @@ def _emit(data: dict[str, Any], text: str, fmt: str) -> None:
               help="With master credentials: the sub-account that owns the key (settles a rejected key).")
 @click.option("--audit-log", "audit_log", type=click.Path(dir_okay=False), default=None, envvar="CEXGUARD_AUDIT_LOG",
               help="Revoke audit log to read the key's sub-account from (default as for revoke).")
+@click.option("--exchange", type=click.Choice(EXCHANGES), default="binance", show_default=True, help=EXCHANGE_HELP)
 def verify(*, fmt: str, api_url: str | None, timeout: float, rotate_after: int, email: str | None,
-           audit_log: str | None) -> int:
+           audit_log: str | None, exchange: str) -> int:
     """Check whether a Binance API key works, and what it is allowed to do.
 
     \b
@@ -71,6 +75,10 @@ def verify(*, fmt: str, api_url: str | None, timeout: float, rotate_after: int, 
                              timeout, an answer whose shape proves nothing)
       error               2  bad input or no connection at all (one line on stderr)
     """
+    if exchange != "binance":
+        if email:
+            raise CexguardError("--email is for Binance sub-accounts")
+        return _verify_other(exchange, fmt=fmt, api_url=api_url, timeout=timeout)
     from scanner.remote.binance import LEAKED_ENV, MASTER_ENV, Transport, credentials_from_env, resolve_base_url
     from scanner.remote.revoke import check_options, default_audit_path
     from scanner.remote.verify import render_text, settle_rejected, verify_credentials
@@ -92,6 +100,44 @@ def verify(*, fmt: str, api_url: str | None, timeout: float, rotate_after: int, 
                                  email=email.strip() if email else None, audit_log=path)
     _emit(result.to_dict(), render_text(result), fmt)
     return VERIFY_EXIT[result.status]
+
+
+def _verify_other(name: str, *, fmt: str, api_url: str | None, timeout: float) -> int:
+    from scanner.remote import exchanges
+    from scanner.remote.model import render_verdict
+    from scanner.remote.transport import resolve_base_url
+
+    ex = exchanges.get(name)
+    creds = exchanges.credentials_from_env(ex, require_secret=ex.production_url != "")
+    transport = ex.transport(resolve_base_url(api_url, default=ex.production_url) if ex.production_url else "",
+                             timeout=timeout)
+    result = ex.verify(creds, transport)
+    _emit(result.to_dict(), render_verdict(result, ex.title), fmt)
+    return VERIFY_EXIT[result.status]
+
+
+def _revoke_other(name: str, *, execute: bool, ips: list[str], fmt: str, api_url: str | None,
+                  audit_log: str | None, timeout: float, show_playbook: bool) -> int:
+    import os
+
+    from scanner.remote import exchanges
+    from scanner.remote.revoke import AuditLog, default_audit_path, render_text
+    from scanner.remote.transport import resolve_base_url
+
+    ex = exchanges.get(name)
+    if show_playbook:
+        steps = ex.playbook("(the leaked key)")
+        _emit({"playbook": steps}, "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)) + "\n", fmt)
+        return 0
+    leaked = exchanges.credentials_from_env(ex, require_secret=False)
+    master = (exchanges.credentials_from_env(ex, master=True)
+              if os.environ.get(exchanges.env_names(name, master=True)[0], "").strip() else None)
+    audit = AuditLog(Path(audit_log).expanduser() if audit_log else default_audit_path())
+    base = resolve_base_url(api_url, default=ex.production_url) if ex.production_url else ""
+    result = ex.revoke(leaked=leaked, master=master, transport=ex.transport(base, timeout=timeout),
+                       execute=execute, quarantine_ips=ips, audit=audit)
+    _emit(result.to_dict(), render_text(result), fmt)
+    return REVOKE_EXIT[result.status]
 
 
 def _split_ips(values: tuple[str, ...]) -> list[str]:
@@ -129,9 +175,10 @@ def _split_ips(values: tuple[str, ...]) -> list[str]:
               help="Seconds one network call may take in all: connecting, sending, and the whole answer.")
 @click.option("--playbook", "show_playbook", is_flag=True,
               help="Print the manual steps for deleting a key by hand, and exit.")
+@click.option("--exchange", type=click.Choice(EXCHANGES), default="binance", show_default=True, help=EXCHANGE_HELP)
 def revoke(*, execute: bool, email: str | None, quarantine_ip: tuple[str, ...], broker: bool,
            sub_account_id: str | None, fmt: str, api_url: str | None, audit_log: str | None, timeout: float,
-           show_playbook: bool) -> int:
+           show_playbook: bool, exchange: str) -> int:
     """Delete a leaked sub-account API key through the master account.
 
     \b
@@ -162,6 +209,11 @@ def revoke(*, execute: bool, email: str | None, quarantine_ip: tuple[str, ...], 
     )
     from scanner.remote.revoke import check_options, default_audit_path, playbook, render_text, revoke_key
 
+    if exchange != "binance":
+        if email or broker or sub_account_id:
+            raise CexguardError("--email, --broker and --sub-account-id are for Binance")
+        return _revoke_other(exchange, execute=execute, ips=_split_ips(quarantine_ip), fmt=fmt, api_url=api_url,
+                             audit_log=audit_log, timeout=timeout, show_playbook=show_playbook)
     if show_playbook:
         steps = playbook("(the leaked key)")
         _emit({"playbook": steps}, "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)) + "\n", fmt)

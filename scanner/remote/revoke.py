@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from scanner import __version__
 from scanner.errors import CexguardError
@@ -89,9 +89,10 @@ class RevokeResult:
     status: str
     key_fingerprint: str
     key_redacted: str
-    master_fingerprint: str
+    master_fingerprint: str | None
     api_url: str
     execute: bool
+    exchange: str = "binance"
     owner: dict[str, Any] | None = None
     steps: list[Step] = field(default_factory=list)
     message: str = ""
@@ -103,6 +104,7 @@ class RevokeResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
+            "exchange": self.exchange,
             "message": self.message,
             "key": {"fingerprint": self.key_fingerprint, "redacted": self.key_redacted},
             "master_key_fingerprint": self.master_fingerprint,
@@ -118,7 +120,7 @@ class RevokeResult:
 
     def audit_record(self) -> dict[str, Any]:
         return {
-            "time": self.time, "tool": "cexguard", "version": __version__, "command": "revoke",
+            "time": self.time, "tool": "cexguard", "version": __version__, "command": "revoke", "exchange": self.exchange,
             "mode": "execute" if self.execute else "dry_run", "api_url": self.api_url,
             "key_fingerprint": self.key_fingerprint, "key_redacted": self.key_redacted,
             "master_key_fingerprint": self.master_fingerprint, "owner": self.owner,
@@ -207,10 +209,6 @@ def _subs_match(subs: Iterable[Mapping[str, Any]], uid: Any) -> Mapping[str, Any
     return None
 
 
-class _Stop(Exception):
-    """The run has its final status."""
-
-
 class _Revoke:
     def __init__(self, *, leaked: Credentials, master: Credentials, transport: Transport, execute: bool,
                  audit: AuditLog | None) -> None:
@@ -231,12 +229,13 @@ class _Revoke:
         self.r.steps.append(s)
         return s
 
-    def finish(self, status: str, message: str, *, with_playbook: bool = False) -> NoReturn:
+    def finish(self, status: str, message: str, *, with_playbook: bool = False) -> RevokeResult:
+        """The run's final status: every step returns this result, or None to go on."""
         self.r.status = status
         self.r.message = message
         if with_playbook:
             self.r.playbook = playbook(self.leaked.redacted)
-        raise _Stop
+        return self.r
 
     def leaked_status(self) -> str:
         """live | invalid | unknown | skipped: what the leaked key itself says (the Binance code of an
@@ -259,31 +258,35 @@ class _Revoke:
             raise Unavailable(f"{EP_ACCOUNT}: the answer has no account uid", endpoint=EP_ACCOUNT)
         return uid
 
-    def own_key_check(self, uid: Any) -> None:
-        """If the leaked key belongs to the master account itself, stop with not_revocable."""
+    def own_key_check(self, uid: Any) -> RevokeResult | None:
+        """If the leaked key belongs to the master account itself, the run ends not_revocable."""
         s = self.step("check_owner", EP_ACCOUNT, "compare with the master account's own uid")
         master_uid = self.m.account().get("uid")
         s.outcome = "ok"
         if uid is not None and str(uid) == str(master_uid):
             s.detail = "the key belongs to the master account itself"
-            self.finish("not_revocable", "the leaked key belongs to the master account itself: Binance does "
+            return self.finish("not_revocable", "the leaked key belongs to the master account itself: Binance does "
                         "not let an account delete its own key through the API; delete it by hand",
                         with_playbook=True)
         s.detail = "not the master account"
+        return None
 
     # -- flow
-    def run(self, *, email: str | None, broker: bool, sub_account_id: str | None, ips: list[str]) -> None:
+    def run(self, *, email: str | None, broker: bool, sub_account_id: str | None, ips: list[str]) -> RevokeResult:
         if self.leaked.api_key == self.m.credentials.api_key:
-            self.finish("not_revocable", "the leaked key is the master account's own key (CEXGUARD_MASTER_API_KEY): "
+            return self.finish("not_revocable", "the leaked key is the master account's own key (CEXGUARD_MASTER_API_KEY): "
                         "Binance does not let an account delete its own key through the API; delete it by hand",
                         with_playbook=True)
         if broker:
             assert sub_account_id is not None
-            self.broker(sub_account_id)
-        owner_email = self.find_owner(email)
-        self.sub_account(owner_email, ips)
+            return self.broker(sub_account_id)
+        owner = self.find_owner(email)
+        if isinstance(owner, RevokeResult):
+            return owner
+        return self.sub_account(owner, ips)
 
-    def find_owner(self, email: str | None) -> str:
+    def find_owner(self, email: str | None) -> str | RevokeResult:
+        """The owning sub-account's email, or the run's final result."""
         source = "--email" if email else None
         rejected: AuthError | None = None
         if not email and self.l is not None:
@@ -295,7 +298,7 @@ class _Revoke:
                 s.outcome, s.detail = "error", f"the leaked key is rejected (Binance code {e.code})"
             except (ApiError, Unavailable) as e:
                 s.outcome, s.detail = "unknown", str(e)
-                self.finish("failed", f"cannot identify the key's account: {e}; nothing was changed")
+                return self.finish("failed", f"cannot identify the key's account: {e}; nothing was changed")
             else:
                 s.outcome, s.detail = "ok", f"uid {uid}"
                 s2 = self.step("find_owner", EP_LIST, "match the uid with the master's sub-accounts")
@@ -305,8 +308,9 @@ class _Revoke:
                     email, source = str(match.get("email")), "uid"
                 else:
                     s2.outcome, s2.detail = "ok", "no sub-account has this uid"
-                    self.own_key_check(uid)
-                    self.finish("failed", f"the key belongs to account uid {uid}, which is not a sub-account of "
+                    if (done := self.own_key_check(uid)) is not None:
+                        return done
+                    return self.finish("failed", f"the key belongs to account uid {uid}, which is not a sub-account of "
                                 "this master account: only that account's owner can delete it (by hand)",
                                 with_playbook=True)
         if not email and self.audit is not None:
@@ -315,10 +319,10 @@ class _Revoke:
                 source = "audit-log"
         if not email:
             if rejected is not None:
-                self.finish("failed", f"Binance rejects the leaked key (code {rejected.code}): it was deleted, or it "
+                return self.finish("failed", f"Binance rejects the leaked key (code {rejected.code}): it was deleted, or it "
                             "is IP-restricted so this machine cannot use it; its sub-account cannot be found from "
                             "the key. Re-run with --email EMAIL to check and delete it through the master account")
-            self.finish("failed", "cannot tell which sub-account owns the key: pass --email EMAIL, or set "
+            return self.finish("failed", "cannot tell which sub-account owns the key: pass --email EMAIL, or set "
                         "BINANCE_API_SECRET (or BINANCE_PRIVATE_KEY_FILE) so cexguard can read the key's uid")
         assert email is not None
         if source != "uid":
@@ -327,13 +331,14 @@ class _Revoke:
             match = next((x for x in subs if str(x.get("email", "")).lower() == email.lower()), None)
             if match is None:
                 s.outcome, s.detail = "error", "no such sub-account"
-                if self.l is not None and rejected is None and self.leaked_status() == "live":
-                    self.own_key_check(self.leaked_uid())
-                self.finish("failed", f"{email} is not a sub-account of this master account; nothing was changed")
+                if (self.l is not None and rejected is None and self.leaked_status() == "live"
+                        and (done := self.own_key_check(self.leaked_uid())) is not None):
+                    return done
+                return self.finish("failed", f"{email} is not a sub-account of this master account; nothing was changed")
             s.outcome, s.detail = "ok", f"sub-account {email}"
             if match.get("isAssetManagementSubAccount") is True:
                 self.r.owner = {"type": "sub_account", "email": email, "source": source}
-                self.finish("failed", f"{email} is an asset-management sub-account: Binance does not let a master "
+                return self.finish("failed", f"{email} is an asset-management sub-account: Binance does not let a master "
                             "account manage its API keys through the API; delete the key by hand",
                             with_playbook=True)
         self.r.owner = {"type": "sub_account", "email": email, "source": source}
@@ -354,28 +359,29 @@ class _Revoke:
         ips = [str(x) for x in raw_ips] if isinstance(raw_ips, list) else []
         return "exists", ("IP-restricted to " + ", ".join(ips)) if restricted else "no IP restriction"
 
-    def sub_account(self, email: str, ips: list[str]) -> None:
+    def sub_account(self, email: str, ips: list[str]) -> RevokeResult:
         s = self.step("check_key", EP_IP_GET, f"check the key exists under {email}")
         state, detail = self.key_state(email)
         s.outcome, s.detail = {"exists": "ok", "gone": "ok", "unknown": "unknown"}[state], detail
         if state == "unknown":
-            self.finish("failed", f"could not check the key through the master account: {detail}; nothing was changed")
+            return self.finish("failed", f"could not check the key through the master account: {detail}; nothing was changed")
         if state == "gone":
             live = self.leaked_status()
             if live == "live":
-                self.own_key_check(self.leaked_uid())
-                self.finish("failed", f"the key still works but is not under sub-account {email} (wrong --email?); "
+                if (done := self.own_key_check(self.leaked_uid())) is not None:
+                    return done
+                return self.finish("failed", f"the key still works but is not under sub-account {email} (wrong --email?); "
                             "nothing was changed")
             tail = ", and the key itself is rejected" if live == "invalid" else ""
             self.r.confirmed = True
-            self.finish("already_revoked", f"Binance reports no such key under sub-account {email}{tail}; "
+            return self.finish("already_revoked", f"Binance reports no such key under sub-account {email}{tail}; "
                         "nothing to do")
         q = self.step("quarantine", EP_IP_POST, "restrict the key to " + ", ".join(ips)) if ips else None
         d = self.step("delete", EP_DELETE, f"delete the key from sub-account {email}")
         c = self.step("confirm", EP_IP_GET + (f" + {EP_RESTRICTIONS} (leaked key)" if self.l else ""),
                       "check the key is gone")
         if not self.r.execute:
-            self.finish("dry_run", f"the key exists under sub-account {email}; nothing was changed. "
+            return self.finish("dry_run", f"the key exists under sub-account {email}; nothing was changed. "
                         "Re-run with --yes to " + ("quarantine and " if ips else "") + "delete it")
         self.mutated = True
         if q is not None:
@@ -389,7 +395,7 @@ class _Revoke:
         live = self.leaked_status()
         c.outcome = "ok" if state != "unknown" else "unknown"
         c.detail = detail + (f"; leaked key: {live}" if live != "skipped" else "")
-        self.decide(d, state == "gone", state == "exists", live, gone_before, f"sub-account {email}", detail)
+        return self.decide(d, state == "gone", state == "exists", live, gone_before, f"sub-account {email}", detail)
 
     def _delete(self, d: Step, call: Any) -> bool:
         """Run the DELETE; returns True when Binance says the key was already gone."""
@@ -407,31 +413,31 @@ class _Revoke:
         return False
 
     def decide(self, d: Step, gone: bool, exists: bool, live: str, gone_before: bool, where: str,
-               state: str = "") -> None:
+               state: str = "") -> RevokeResult:
         if live == "live":
             self.r.confirmed = False
-            self.finish("failed", f"the key still works after the delete ({d.detail}): delete it by hand now",
+            return self.finish("failed", f"the key still works after the delete ({d.detail}): delete it by hand now",
                         with_playbook=True)
         if gone:
             self.r.confirmed = True
             if gone_before:
-                self.finish("already_revoked", f"the key was already gone from {where}")
-            self.finish("revoked", f"deleted the key from {where}; Binance confirms it is gone")
+                return self.finish("already_revoked", f"the key was already gone from {where}")
+            return self.finish("revoked", f"deleted the key from {where}; Binance confirms it is gone")
         if exists:
             self.r.confirmed = False
-            self.finish("failed", f"the key still exists under {where} ({state}); the delete did not take "
+            return self.finish("failed", f"the key still exists under {where} ({state}); the delete did not take "
                         f"effect: {d.detail}")
         # the check gave no verdict
         if d.outcome == "ok" and not gone_before:
             self.r.confirmed = None
             extra = "; the leaked key is rejected" if live == "invalid" else ""
-            self.finish("revoked", f"Binance accepted the delete for {where}, but the check after it gave no "
+            return self.finish("revoked", f"Binance accepted the delete for {where}, but the check after it gave no "
                         f"verdict{extra}: confirm in API Management")
         if gone_before:
-            self.finish("already_revoked", f"Binance says the key is not in {where}")
-        self.finish("failed", f"the outcome is unknown: {d.detail}; check API Management, or run again")
+            return self.finish("already_revoked", f"Binance says the key is not in {where}")
+        return self.finish("failed", f"the outcome is unknown: {d.detail}; check API Management, or run again")
 
-    def broker(self, sub_account_id: str) -> None:
+    def broker(self, sub_account_id: str) -> RevokeResult:
         self.r.owner = {"type": "broker_sub_account", "sub_account_id": sub_account_id, "source": "--sub-account-id"}
         where = f"Binance Link sub-account {sub_account_id}"
         before = self.leaked_status()
@@ -443,7 +449,7 @@ class _Revoke:
             if self.l is not None else None
         if not self.r.execute:
             note = f" (the leaked key is {before} now)" if before != "skipped" else ""
-            self.finish("dry_run", f"nothing was changed{note}. Re-run with --yes to delete the key "
+            return self.finish("dry_run", f"nothing was changed{note}. Re-run with --yes to delete the key "
                         f"from {where}")
         self.mutated = True
         gone_before = self._delete(d, lambda: self.m.delete_broker_sub_account_api(sub_account_id,
@@ -453,9 +459,9 @@ class _Revoke:
             c.outcome, c.detail = ("ok" if live != "unknown" else "unknown"), f"leaked key: {live}"
         # Binance Link has no confirmed endpoint to look a key up: the leaked key's own answer is the check
         if live == "live":
-            self.decide(d, False, False, live, gone_before, where)
+            return self.decide(d, False, False, live, gone_before, where)
         if gone_before:
-            self.finish("already_revoked", f"Binance says the key is not in {where}")
+            return self.finish("already_revoked", f"Binance says the key is not in {where}")
         if d.outcome == "ok":
             # the key's own answer confirms the delete only if it says "unknown key" (-2008), or
             # "rejected" (-2015) for a key that worked just before (-2015 also means "IP-restricted")
@@ -465,8 +471,8 @@ class _Revoke:
             tail = {"invalid": "; the key is now rejected",
                     "skipped": "; not checked (no secret or private key for the leaked key)"}.get(
                         live, "; the check after it gave no verdict: confirm in API Management")
-            self.finish("revoked", f"deleted the key from {where}{tail}")
-        self.finish("failed", f"{d.detail}; check API Management, or run again")
+            return self.finish("revoked", f"deleted the key from {where}{tail}")
+        return self.finish("failed", f"{d.detail}; check API Management, or run again")
 
 
 def check_options(*, email: str | None, broker: bool, sub_account_id: str | None,
@@ -497,8 +503,6 @@ def revoke_key(*, leaked: Credentials, master: Credentials, transport: Transport
     setup_error: Unreachable | None = None
     try:
         run.run(email=email.strip() if email else None, broker=broker, sub_account_id=sub_account_id, ips=ips)
-    except _Stop:
-        pass
     except RemoteError as e:
         run.r.status = "failed"
         run.r.message = str(e) + ("" if run.mutated else "; nothing was changed")
@@ -525,6 +529,8 @@ def render_text(result: RevokeResult) -> str:
         lines.append(f"owner    sub-account {o.get('email')} ({how})")
     elif o and o.get("type") == "broker_sub_account":
         lines.append(f"owner    Binance Link sub-account {o.get('sub_account_id')}")
+    elif o:
+        lines.append("owner    " + ", ".join(f"{k} {v}" for k, v in o.items() if v is not None))
     if result.steps:
         lines.append("steps" if result.execute else "steps (dry run: only reads are sent)")
         for i, s in enumerate(result.steps, 1):

@@ -253,7 +253,7 @@ def _verify_without_sapi(client: BinanceClient, base: dict[str, Any]) -> VerifyR
 
 def _invalid(e: ApiError, base: dict[str, Any], endpoint: str) -> VerifyResult:
     status, causes, reasons = REJECTIONS.get(
-        e.code or 0, ("rejected", ("rejected",), ("Binance rejected the credentials",)))
+        e.code if isinstance(e.code, int) else 0, ("rejected", ("rejected",), ("Binance rejected the credentials",)))
     return VerifyResult(status=status, endpoint=endpoint, causes=causes, reasons=reasons, error=e.to_dict(),
                         tell_apart=TELL_APART if status == "rejected" else (), **base)
 
@@ -419,7 +419,9 @@ def verify_findings(findings: Iterable[Finding], *, api_url: str | None = None,
     """Verify each distinct key/secret (or key/private key) pair found, once, in process; return the
     findings with `verification` set on both members of every pair. Unpaired findings, and pairs
     involving a published documentation example, are marked unverifiable and never sent."""
-    items = list(findings)
+    from scanner.remote.exchanges.findings import verify_exchange_findings
+
+    items = verify_exchange_findings(findings, api_url=api_url, env=env, timeout=timeout)
     relevant = [f for f in items if f.kind == KEY_KIND or f.kind in SECRET_KINDS]
     if not relevant:
         return items

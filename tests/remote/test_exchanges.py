@@ -1,0 +1,342 @@
+"""Bybit, OKX, KuCoin, Kraken and Coinbase through `cexguard verify/revoke --exchange` against a local
+fake that checks each exchange's signatures: every status, the normalised permissions, hostile
+answers, Bybit's revocation (dry run, self-delete, through the master, quarantine, idempotent,
+audited), the exchanges without a verifier or a delete API, and scan --verify's dispatch."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scanner.models import Finding, fingerprint_of
+from tests.remote.conftest import RunCli
+from tests.remote.fakeexchanges import FakeExchanges, FKey
+
+PREFIX = {"bybit": "BYBIT", "okx": "OKX", "kucoin": "KUCOIN", "kraken": "KRAKEN", "coinbase": "COINBASE"}
+LIVE_PERMS: dict[str, dict[str, Any]] = {
+    "bybit": {"permissions": {"Spot": ["SpotTrade"], "Wallet": ["AccountTransfer", "Withdraw"], "ContractTrade": []}},
+    "okx": {"permissions": {"perm": "read_only,trade,withdraw"}},
+    "kucoin": {"permissions": {"permission": "General,Spot,Withdrawal"}},
+    "kraken": {"permissions": {"permissions": ["query-funds", "withdraw-funds", "modify-trades"]}},
+    "coinbase": {"permissions": {"can_view": True, "can_trade": True, "can_transfer": True}},
+}
+
+
+@pytest.fixture
+def fx() -> Iterator[FakeExchanges]:
+    f = FakeExchanges().start()
+    yield f
+    f.stop()
+
+
+def env_for(fx: FakeExchanges, key: FKey, *, secret: str | None = None, passphrase: str | None = None,
+            with_secret: bool = True) -> dict[str, str]:
+    p = PREFIX[key.exchange]
+    e = {f"{p}_API_KEY": key.api_key, "CEXGUARD_API_URL": fx.url}
+    if with_secret:
+        e[f"{p}_API_SECRET"] = secret if secret is not None else key.secret
+    if key.passphrase:
+        e[f"{p}_API_PASSPHRASE"] = passphrase if passphrase is not None else key.passphrase
+    return e
+
+
+def verify(run: RunCli, fx: FakeExchanges, key: FKey, **kw: Any) -> tuple[int, dict[str, Any], str]:
+    r = run("verify", "--exchange", key.exchange, "--format", "json", env=env_for(fx, key, **kw))
+    assert "Traceback" not in r.err
+    for s in (key.secret, key.passphrase):
+        if s:
+            assert s not in r.out + r.err
+    return r.code, (json.loads(r.out) if r.out.strip() else {}), r.err
+
+
+# ------------------------------------------------------------------------------------------ verify
+
+@pytest.mark.parametrize("exchange", list(PREFIX))
+def test_live_key_with_withdrawals_is_critical(run: RunCli, fx: FakeExchanges, exchange: str) -> None:
+    key = fx.add(exchange, **LIVE_PERMS[exchange])
+    code, data, err = verify(run, fx, key)
+    assert (code, data["status"]) == (1, "live"), err
+    assert data["exchange"] == exchange and data["dead"] is False
+    norm = data["normalized_permissions"]
+    assert norm["withdraw"] is True and norm["trade"] is True
+    assert data["risk"] == "critical"
+    assert data["permissions"]  # the exchange's own fields, beside the model
+    assert fx.violations == []
+
+
+@pytest.mark.parametrize("exchange", ["bybit", "okx", "kucoin", "kraken"])
+def test_read_only_key_behind_a_whitelist_is_low(run: RunCli, fx: FakeExchanges, exchange: str) -> None:
+    perms = {"bybit": {"read_only": 1, "permissions": {"Spot": [], "Wallet": []}},
+             "okx": {"permissions": {"perm": "read_only"}}, "kucoin": {"permissions": {"permission": "General"}},
+             "kraken": {"permissions": {"permissions": ["query-funds"]}}}[exchange]
+    key = fx.add(exchange, ips=["127.0.0.1"], **perms)
+    code, data, _ = verify(run, fx, key)
+    assert (code, data["status"], data["risk"]) == (1, "live", "low")
+    assert data["normalized_permissions"]["ip_restricted"] is True
+
+
+def test_coinbase_ed25519_key_signs_an_eddsa_jwt(run: RunCli, fx: FakeExchanges) -> None:
+    key = fx.add("coinbase", ed25519=True, permissions={"can_view": True, "can_trade": False, "can_transfer": False})
+    code, data, err = verify(run, fx, key)
+    assert (code, data["status"], data["risk"]) == (1, "live", "medium"), err
+    assert fx.violations == []
+
+
+@pytest.mark.parametrize("exchange,status,code", [
+    ("bybit", "deleted", 0), ("okx", "deleted", 0), ("kucoin", "deleted", 0),
+    ("kraken", "rejected", 5), ("coinbase", "rejected", 5),
+])
+def test_deleted_key(run: RunCli, fx: FakeExchanges, exchange: str, status: str, code: int) -> None:
+    key = fx.add(exchange)
+    key.deleted = True
+    got, data, _ = verify(run, fx, key)
+    assert (got, data["status"]) == (code, status)
+    assert data["permissions"] is None and data["error"]
+
+
+@pytest.mark.parametrize("exchange", list(PREFIX))
+def test_wrong_secret(run: RunCli, fx: FakeExchanges, exchange: str) -> None:
+    key = fx.add(exchange)
+    other = fx.add(exchange)
+    code, data, _ = verify(run, fx, key, secret=other.secret)
+    want = "rejected" if exchange == "coinbase" else "wrong_secret"  # Coinbase's 401 does not say why
+    assert data["status"] == want and code == 5
+
+
+@pytest.mark.parametrize("exchange", ["okx", "kucoin"])
+def test_wrong_passphrase_is_wrong_secret_with_its_cause(run: RunCli, fx: FakeExchanges, exchange: str) -> None:
+    key = fx.add(exchange)
+    code, data, _ = verify(run, fx, key, passphrase="not-the-passphrase")
+    assert (code, data["status"], data["causes"]) == (5, "wrong_secret", ["wrong_passphrase"])
+
+
+@pytest.mark.parametrize("exchange", ["bybit", "okx", "kucoin"])
+def test_ip_restricted_elsewhere_is_told_from_dead(run: RunCli, fx: FakeExchanges, exchange: str) -> None:
+    key = fx.add(exchange, ips=["203.0.113.7"])
+    code, data, _ = verify(run, fx, key)
+    assert (code, data["status"], data["causes"]) == (1, "live_ip_restricted", ["ip_restricted_elsewhere"])
+
+
+@pytest.mark.parametrize("exchange", ["bybit", "okx", "kucoin"])
+def test_a_clock_off_by_minutes_is_corrected_from_the_server(run: RunCli, fx: FakeExchanges, exchange: str) -> None:
+    fx.clock_offset_ms = 10 * 60 * 1000
+    key = fx.add(exchange)
+    code, data, _ = verify(run, fx, key)
+    assert (code, data["status"]) == (1, "live")
+
+
+def test_missing_passphrase_and_bad_secret_are_one_line_errors(run: RunCli, fx: FakeExchanges) -> None:
+    key = fx.add("okx")
+    env = env_for(fx, key)
+    del env["OKX_API_PASSPHRASE"]
+    r = run("verify", "--exchange", "okx", env=env)
+    assert r.code == 2 and "OKX_API_PASSPHRASE" in r.err and len(r.err.strip().splitlines()) == 1
+    kr = fx.add("kraken")
+    r = run("verify", "--exchange", "kraken", env=env_for(fx, kr, secret="not base64 at all!"))
+    assert r.code == 2 and "base64" in r.err and kr.secret not in r.err
+    assert fx.requests == []
+
+
+@pytest.mark.parametrize("exchange", ["bitget", "gate", "mexc", "htx"])
+def test_exchanges_without_a_verifier_are_not_verifiable_and_nothing_is_sent(run: RunCli, fx: FakeExchanges,
+                                                                            exchange: str) -> None:
+    env = {f"{exchange.upper()}_API_KEY": "k" * 32, f"{exchange.upper()}_API_SECRET": "s" * 64,
+           f"{exchange.upper()}_API_PASSPHRASE": "p", "CEXGUARD_API_URL": fx.url}
+    r = run("verify", "--exchange", exchange, "--format", "json", env=env)
+    assert (r.code, json.loads(r.out)["status"]) == (3, "not_verifiable")
+    assert fx.requests == []
+
+
+# --------------------------------------------------------------------------------- hostile answers
+
+HOSTILE: list[tuple[int, str, str]] = [
+    (200, "{}", "application/json"),
+    (200, "[]", "application/json"),
+    (200, "<html>captive portal</html>", "text/html"),
+    (200, '{"retCode": 0, "retMsg": "OK", "result": {"apiKey": "x"}}', "application/json"),
+    (200, '{"code": "0", "data": [{"uid": "1"}]}', "application/json"),
+    (200, '{"code": "200000", "data": {}}', "application/json"),
+    (200, '{"error": [], "result": {}}', "application/json"),
+    (200, '{"can_view": "yes"}', "application/json"),
+    (401, '{"detail": "no"}', "application/json"),
+    (401, "Go away", "text/plain"),
+    (403, '{"retCode": 10003, "retMsg": "API key is invalid."}', "application/json"),
+    (500, '{"code": "50111", "msg": "Invalid OK-ACCESS-KEY"}', "application/json"),
+]
+
+
+@pytest.mark.parametrize("exchange", list(PREFIX))
+@pytest.mark.parametrize("status,body,ctype", HOSTILE)
+def test_no_verdict_without_the_documented_shape(run: RunCli, fx: FakeExchanges, exchange: str, status: int,
+                                                  body: str, ctype: str) -> None:
+    key = fx.add(exchange, **LIVE_PERMS[exchange])
+    fx.inject(status, body, times=10, content_type=ctype)
+    code, data, err = verify(run, fx, key)
+    assert (code, data["status"]) == (3, "unknown"), (data, err)
+    assert data["normalized_permissions"] is None
+
+
+def test_another_exchanges_error_code_proves_nothing(run: RunCli, fx: FakeExchanges) -> None:
+    key = fx.add("okx")
+    fx.inject(401, '{"retCode": 10003, "retMsg": "API key is invalid."}')  # Bybit's words at OKX's door
+    code, data, _ = verify(run, fx, key)
+    assert (code, data["status"]) == (3, "unknown")
+
+
+# ------------------------------------------------------------------------------------ Bybit revoke
+
+CAN_DELETE = {"permissions": {"Spot": ["SpotTrade"], "Wallet": ["AccountTransfer"]}}
+
+
+def revoke(run: RunCli, fx: FakeExchanges, key: FKey, audit: Path, *args: str, master: FKey | None = None,
+           with_secret: bool = True) -> tuple[int, dict[str, Any], str]:
+    env = env_for(fx, key, with_secret=with_secret)
+    if master is not None:
+        env.update({"CEXGUARD_MASTER_API_KEY": master.api_key, "CEXGUARD_MASTER_API_SECRET": master.secret})
+    r = run("revoke", "--exchange", key.exchange, "--format", "json", "--audit-log", str(audit), *args, env=env)
+    assert "Traceback" not in r.err
+    texts = r.out + r.err + (audit.read_text() if audit.exists() else "")
+    for s in (key.secret, key.api_key, master.secret if master else None, master.api_key if master else None):
+        if s:
+            assert s not in texts
+    return r.code, json.loads(r.out), r.err
+
+
+def test_bybit_dry_run_then_the_key_deletes_itself_then_nothing_to_do(run: RunCli, fx: FakeExchanges,
+                                                                      tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    key = fx.add("bybit", **CAN_DELETE)
+    code, data, _ = revoke(run, fx, key, audit)
+    assert (code, data["status"], data["dry_run"]) == (0, "dry_run", True)
+    assert [s["request"] for s in data["steps"] if s["outcome"] == "planned"][0] == "POST /v5/user/delete-api"
+    assert fx.mutating() == [] and fx.alive(key.api_key)
+
+    code, data, _ = revoke(run, fx, key, audit, "--yes")
+    assert (code, data["status"], data["confirmed"]) == (0, "revoked", True)
+    assert not fx.alive(key.api_key)
+    assert data["owner"]["type"] == "master_account"
+
+    code, data, _ = revoke(run, fx, key, audit, "--yes")
+    assert (code, data["status"]) == (0, "already_revoked")
+    records = [json.loads(x) for x in audit.read_text().splitlines()]
+    assert [r["status"] for r in records] == ["dry_run", "revoked", "already_revoked"]
+    assert {r["exchange"] for r in records} == {"bybit"}
+
+
+def test_bybit_master_quarantines_the_sub_key_then_deletes_it(run: RunCli, fx: FakeExchanges,
+                                                              tmp_path: Path) -> None:
+    master = fx.add("bybit", **CAN_DELETE)
+    key = fx.add("bybit", is_master=False, parent=master, permissions={"Spot": ["SpotTrade"]})
+    code, data, _ = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", "--quarantine-ip", "192.0.2.1",
+                           master=master)
+    assert (code, data["status"]) == (0, "revoked")
+    assert [r.path for r in fx.mutating()] == ["/v5/user/update-sub-api", "/v5/user/delete-sub-api"]
+    assert key.ips == ["192.0.2.1"] and key.read_only == 1 and fx.violations == []
+
+
+def test_bybit_key_deleting_itself_is_not_quarantined_first(run: RunCli, fx: FakeExchanges, tmp_path: Path) -> None:
+    key = fx.add("bybit", **CAN_DELETE)
+    code, data, _ = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", "--quarantine-ip", "192.0.2.1")
+    assert (code, data["status"]) == (0, "revoked")
+    assert [s["outcome"] for s in data["steps"] if s["action"] == "quarantine"] == ["skipped"]
+    assert [r.path for r in fx.mutating()] == ["/v5/user/delete-api"]
+
+
+def test_bybit_sub_key_that_may_not_delete_itself_is_deleted_through_the_master(run: RunCli, fx: FakeExchanges,
+                                                                                 tmp_path: Path) -> None:
+    master = fx.add("bybit", **CAN_DELETE)
+    key = fx.add("bybit", is_master=False, parent=master, read_only=1, permissions={"Spot": []})
+    code, data, _ = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", master=master)
+    assert (code, data["status"], data["confirmed"]) == (0, "revoked", True)
+    (call,) = fx.mutating()
+    assert call.path == "/v5/user/delete-sub-api" and call.headers["x-bapi-api-key"] == master.api_key
+    assert json.loads(call.body) == {"apikey": key.api_key}
+
+
+def test_bybit_read_only_master_key_is_not_revocable_with_the_playbook(run: RunCli, fx: FakeExchanges,
+                                                                        tmp_path: Path) -> None:
+    key = fx.add("bybit", read_only=1, permissions={"Spot": []})
+    code, data, _ = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes")
+    assert (code, data["status"]) == (1, "not_revocable")
+    assert any("Delete the key" in s for s in data["playbook"]) and fx.mutating() == []
+    assert fx.alive(key.api_key)
+
+
+def test_bybit_lost_delete_answer_is_judged_by_the_check_after_it(run: RunCli, fx: FakeExchanges,
+                                                                   tmp_path: Path) -> None:
+    key = fx.add("bybit", **CAN_DELETE)
+    fx.inject(502, "bad gateway", path="/v5/user/delete-api", times=3)  # never deleted: the answers are lost
+    code, data, _ = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes")
+    assert (code, data["status"], data["confirmed"]) == (1, "failed", False)
+    assert fx.alive(key.api_key)
+
+
+@pytest.mark.parametrize("exchange", ["okx", "kucoin", "kraken", "coinbase", "gate"])
+def test_other_exchanges_are_not_revocable_with_their_own_playbook(run: RunCli, fx: FakeExchanges, tmp_path: Path,
+                                                                   exchange: str) -> None:
+    if exchange == "gate":
+        env = {"GATE_API_KEY": "k" * 32, "GATE_API_SECRET": "s" * 64}
+    else:
+        env = env_for(fx, fx.add(exchange))
+    r = run("revoke", "--exchange", exchange, "--yes", "--format", "json", "--audit-log",
+            str(tmp_path / "a.jsonl"), env=env)
+    data = json.loads(r.out)
+    assert (r.code, data["status"]) == (1, "not_revocable")
+    title = {"okx": "OKX", "kucoin": "KuCoin", "kraken": "Kraken", "coinbase": "Coinbase", "gate": "Gate"}[exchange]
+    assert title in data["playbook"][0] and fx.requests == []
+    pb = run("revoke", "--exchange", exchange, "--playbook", env={})
+    assert pb.code == 0 and title in pb.out
+
+
+# -------------------------------------------------------------------- scan --verify, end to end
+
+def finding(kind: str, secret: str, path: str = ".env", paired: str | None = None) -> Finding:
+    return Finding(rule=kind, kind=kind, path=path, line=1, end_line=1, column=1, secret=secret,
+                   fingerprint=fingerprint_of(secret), paired_with=paired)
+
+
+def test_found_bybit_pair_is_verified_revoked_and_verified_again(run: RunCli, fx: FakeExchanges,
+                                                                  tmp_path: Path) -> None:
+    """What `scan --verify` does with findings of the kinds the Bybit rules report, then revoke."""
+    from scanner.remote.verify import verify_findings
+
+    key = fx.add("bybit", **CAN_DELETE)
+    found = [finding("bybit_api_key", key.api_key, paired=fingerprint_of(key.secret)),
+             finding("bybit_secret_key", key.secret, paired=fingerprint_of(key.api_key)),
+             finding("bybit_api_key", "A" * 18)]  # no secret with it: never sent
+    out = verify_findings(found, api_url=fx.url)
+    assert [f.verification["status"] for f in out] == ["live", "live", "unverifiable"]  # type: ignore[index]
+    assert out[0].verification["risk"] == "high"  # type: ignore[index]
+    assert len(fx.requests) == 1  # one call for the pair, however many findings hold it
+
+    code, data, _ = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes")
+    assert (code, data["status"]) == (0, "revoked")
+    again = verify_findings(found[:2], api_url=fx.url)
+    assert {f.verification["status"] for f in again} == {"deleted"}  # type: ignore[index]
+
+
+def test_found_okx_triple_pairs_the_passphrase_and_dispatches_by_the_rules_verify_name(fx: FakeExchanges) -> None:
+    from scanner.remote.verify import verify_findings
+
+    key = fx.add("okx", permissions={"perm": "read_only,trade"})
+    found = [finding("okx_api_key", key.api_key, paired=fingerprint_of(key.secret)),
+             finding("okx_secret_key", key.secret, paired=fingerprint_of(key.api_key)),
+             finding("okx_passphrase", key.passphrase or "")]
+    out = verify_findings(found, api_url=fx.url)
+    assert [f.verification["status"] for f in out] == ["live"] * 3  # type: ignore[index]
+    assert out[0].verification["normalized_permissions"]["trade"] is True  # type: ignore[index]
+    lone = verify_findings([finding("okx_api_key", key.api_key, path="other.py")], api_url=fx.url)
+    assert lone[0].verification["status"] == "unverifiable"  # type: ignore[index]
+
+
+def test_verifier_name_comes_from_the_rule_first() -> None:
+    from scanner.remote.exchanges import split_kind, verifier_for
+
+    assert verifier_for("bybit_api_key") == "bybit"
+    assert verifier_for("okx_passphrase") == "okx"
+    assert verifier_for("exchange_key", "kucoin") == "kucoin"
+    assert verifier_for("private_key") is None
+    assert split_kind("coinbase_private_key") == ("coinbase", "private_key")
