@@ -38,21 +38,29 @@ PEM_KINDS = ("binance_private_key", "private_key")
 
 def load_manifest() -> list[dict]:
     with open(MANIFEST, encoding="utf-8") as fh:
-        return json.load(fh)["files"]
+        files = json.load(fh)["files"]
+    seen = Counter((e["repo"], e["path"]) for e in files)
+    for e in files:  # two versions of one file: each in a folder of its own
+        e["_dir"] = e["repo"].replace("/", "__") + (f"@{e['commit'][:8]}" if seen[(e["repo"], e["path"])] > 1 else "")
+    return files
 
 
-def git_dir(repo: str, mirrors: list[str]) -> str | None:
+def git_dir(repo: str, mirrors: list[str], commit: str | None = None) -> str | None:
+    """The first local git copy of `repo` (that holds `commit`, when given)."""
     owner, name = repo.split("/", 1)
     for m in mirrors:
-        for cand in (os.path.join(m, f"{name}.git"), os.path.join(m, f"{owner}+{name}", "repo"),
-                     os.path.join(m, f"{owner}+{name}.git")):
-            if os.path.isdir(cand):
+        for cand in (os.path.join(m, f"{name}.git"), os.path.join(m, f"{owner}+{name}", "repo", ".git"),
+                     os.path.join(m, f"{owner}+{name}", "repo"), os.path.join(m, f"{owner}+{name}.git")):
+            if not os.path.isdir(cand) or not os.path.exists(os.path.join(cand, "HEAD")):
+                continue
+            if commit is None or subprocess.run(["git", "--git-dir", cand, "cat-file", "-e", f"{commit}^{{commit}}"],
+                                                capture_output=True).returncode == 0:
                 return cand
     return None
 
 
 def local_path(entry: dict) -> str:
-    return f"{entry['repo'].replace('/', '__')}/{entry['path']}"
+    return f"{entry['_dir']}/{entry['path']}"
 
 
 def build(out: str, mirrors: list[str]) -> int:
@@ -61,7 +69,7 @@ def build(out: str, mirrors: list[str]) -> int:
     for split in ("dev", "heldout"):
         shutil.rmtree(os.path.join(out, split), ignore_errors=True)
     for e in files:
-        gd = git_dir(e["repo"], mirrors)
+        gd = git_dir(e["repo"], mirrors, e["commit"])
         if gd is None:
             print(f"missing repository: {e['repo']} (fetch it into one of {', '.join(mirrors)})", file=sys.stderr)
             missing += 1
@@ -127,23 +135,30 @@ TOOLS = {"cexguard": run_cexguard, "betterleaks": run_betterleaks, "detect-secre
 
 def score(out: str, split: str, tools: list[str], verbose: bool) -> int:
     files = [e for e in load_manifest() if split == "all" or e["split"] == split]
-    labels = [(local_path(e), lab["line"], lab["kind"]) for e in files for lab in e["labels"]]
+    labels = [(local_path(e), lab["line"], lab["kind"], lab.get("class", "alnum")) for e in files for lab in e["labels"]]
+    dup = {i: next(j for j, o in enumerate(labels) if o[0] == labels[i][0] and o[1] == lab["dup_of"])
+           for i, lab in enumerate(lab for e in files for lab in e["labels"]) if lab.get("dup_of")}
+    neg_class = {local_path(e): e.get("negative", "positive-file") for e in files}
     roots = [os.path.join(out, s) for s in (("dev", "heldout") if split == "all" else (split,))]
     for r in roots:
         if not os.path.isdir(r):
             sys.exit(f"{r} is missing: run `realworld.py build` first")
-    print(f"split={split} files={len(files)} repositories={len({e['repo'] for e in files})} labels={len(labels)}")
+    print(f"split={split} files={len(files)} repositories={len({e['repo'] for e in files})} labels={len(labels)} "
+          f"languages/formats={len({e['lang'] for e in files})} negative files={sum(1 for e in files if not e['labels'])}")
     for tool in tools:
         found: dict[tuple[str, int], int] = {}
         for r in roots:
             for path, line, end in TOOLS[tool](r):
-                found.setdefault((os.path.normpath(path).replace(os.sep, "/"), line), end)
+                path = os.path.normpath(path).replace(os.sep, "/")
+                if path not in neg_class:
+                    continue  # a file outside the set (cannot happen with a clean build)
+                found.setdefault((path, line), end)
         hit_labels = set()
         good = 0
         fps = []
         for (path, line), end in found.items():
             ok = False
-            for i, (lp, ll, kind) in enumerate(labels):
+            for i, (lp, ll, kind, _cls) in enumerate(labels):
                 tol = 1 if kind in PEM_KINDS else 0
                 if lp == path and line - tol <= ll <= end + tol:
                     hit_labels.add(i)
@@ -151,16 +166,25 @@ def score(out: str, split: str, tools: list[str], verbose: bool) -> int:
             good += ok
             if not ok:
                 fps.append((path, line))
+        for i, j in dup.items():  # the same value again in the file: one finding (with a count) covers both
+            if i in hit_labels or j in hit_labels:
+                hit_labels.update((i, j))
         p = good / len(found) if found else 1.0
         rc = len(hit_labels) / len(labels) if labels else 1.0
         print(f"{tool:15s} precision={p:.3f} recall={rc:.3f} findings={len(found)} fp={len(fps)} "
               f"fn={len(labels) - len(hit_labels)}")
+        per = Counter(c for _, _, _, c in labels)
+        got = Counter(labels[i][3] for i in hit_labels)
+        fpc = Counter(neg_class[p] for p, _ in fps)
+        print("    recall by class: " + ", ".join(f"{c} {got[c]}/{n}" for c, n in sorted(per.items())))
+        if fpc:
+            print("    false positives by file class: " + ", ".join(f"{c} {n}" for c, n in sorted(fpc.items())))
         if verbose:
             for path, line in sorted(fps):
-                print(f"    FP {path}:{line}")
-            for i, (lp, ll, kind) in enumerate(labels):
+                print(f"    FP {path}:{line} [{neg_class[path]}]")
+            for i, (lp, ll, kind, cls) in enumerate(labels):
                 if i not in hit_labels:
-                    print(f"    FN {lp}:{ll} {kind}")
+                    print(f"    FN {lp}:{ll} {kind} [{cls}]")
     return 0
 
 

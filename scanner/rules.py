@@ -27,8 +27,8 @@ TYPES = ("token", "pem")
 CHARSETS = {"upper", "lower", "digit"}
 LEVELS = ("high", "medium", "low")  # confidence levels, strongest first
 # what a confidence condition may test (joined with '+': all must hold); `any` always holds
-SIGNALS = {"any", "near", "infile", "named", "paired", "partner_named", "example", "key_file", "key_type"}
-CONTEXT_SIGNALS = {"near", "infile", "paired", "example"}  # evidence beyond the value and its own name
+SIGNALS = {"any", "near", "infile", "intext", "named", "paired", "partner_named", "example", "key_file", "key_type"}
+CONTEXT_SIGNALS = {"near", "infile", "intext", "paired", "example"}  # evidence beyond the value and its own name
 REJECTS = {"hex"}  # value classes a rule can refuse outright
 REASON_NAMES = {"paired", "key_file", "ed25519", "rsa", "encrypted"}  # why a neutral private key is reported
 _VERIFIER = re.compile(r"[a-z][a-z0-9_]*")

@@ -258,6 +258,7 @@ class _Cand:
     hex: str | None = None  # 'lower' | 'upper' for a 64-hex value
     value_type: str | None = None  # a private key's type: ed25519 | rsa | encrypted
     infile: bool = False
+    intext: bool = False  # a Binance word in the file's text (infile may come from its path alone)
     count: int = 1  # times the value occurs in the chunk (repeats are counted, not judged again)
 
 
@@ -313,7 +314,7 @@ class Keywords:
             self.literals = sorted({re.sub(r"\\(.)", r"\1", p).lower().encode() for p in pats})
 
     def in_path(self, path: str) -> bool:
-        return bool(self.regex.search(path.encode()))
+        return bool(self.regex.search(checks.own_path(path).encode()))
 
     def in_text(self, text: bytes, lo: int, hi: int, derived: dict[str, bytes]) -> bool:
         """A keyword, as a word, wholly inside text[lo:hi]."""
@@ -663,10 +664,10 @@ class Engine:
             first[(value, allowed)] = c
             prev, prev_line = c, line_no
         hexes = [c for c in out if c.hex is not None]
-        if hexes:  # an unnamed hex value stays only next to another hex value (a key/secret pair shape)
+        if hexes:  # an unnamed hex value stays only next to one other hex value (the key/secret pair shape);
+            # three or more together are a list of digests (lock files, checksum manifests, hash tables)
             hex_lines = [lines_of(text, c.start) for c in hexes]
-            weak = {id(c) for c, ln in zip(hexes, hex_lines) if not c.hinted
-                    and not any(o is not c and abs(ln - lo) <= 3 for o, lo in zip(hexes, hex_lines))}
+            weak = {id(c) for i, c in enumerate(hexes) if not c.hinted and checks.hex_run(hex_lines, i) != 1}
             out = [c for c in out if id(c) not in weak]
         return out
 
@@ -792,8 +793,9 @@ class Engine:
             elif kw is not None:
                 key = id(kw)
                 if key not in file_ctx:
-                    file_ctx[key] = kw.in_text(text, 0, len(text), derived) or kw.in_path(chunk.path)
-                c.infile = file_ctx[key]
+                    file_ctx[key] = kw.in_text(text, 0, len(text), derived)
+                c.intext = file_ctx[key]
+                c.infile = c.intext or kw.in_path(chunk.path)
                 if c.rule.type == "pem":
                     c.near = kw.in_text(text, max(0, c.start - CONTEXT_BYTES), c.end + CONTEXT_BYTES, derived)
             if not c.example and self._other_exchange(c, text, chunk.path, kw):
@@ -890,7 +892,7 @@ class Engine:
                 # this exchange's (rule `reasons`); a TLS or other key with nothing tying it is not reported
                 neutral = self.neutral.get(rule.group)
                 reasons = self._reasons(c, neutral, chunk.path, signals) if neutral is not None else []
-                if neutral is None or not reasons:
+                if neutral is None or not reasons or checks.vendored(chunk.path):
                     unattributed += 1
                     continue
                 rule, reason = neutral, "; ".join(reasons)
@@ -927,6 +929,8 @@ class Engine:
             out.add("near")
         if c.infile:
             out.add("infile")
+        if c.intext:
+            out.add("intext")  # the exchange named in the text itself, not only in the path
         if c.hinted:
             out.add("named")
         if c.example:

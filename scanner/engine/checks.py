@@ -293,3 +293,27 @@ def base64_line(line: bytes) -> str | None:
     if t.endswith(b"="):
         return None
     return "alnum" if len(t) >= 16 else None
+
+
+# a third-party package copied into the repository: its test keys and fixtures are not the project's
+_VENDORED = re.compile(r"(?:^|/)(?:node_modules|site-packages|dist-packages|bower_components|vendor|\.?venv[0-9]*|"
+                       r"\.tox|\.eggs)/")
+
+
+def own_path(path: str) -> str:
+    """The part of a path below its last vendored-package folder (the whole path when it has none): the
+    words of `myproject-binance-bot/node_modules/http-signature/` say nothing about that package's files."""
+    last = None
+    for m in _VENDORED.finditer(path):
+        last = m
+    return path if last is None else path[last.end():]
+
+
+def vendored(path: str) -> bool:
+    return _VENDORED.search(path) is not None
+
+
+def hex_run(lines: list[int], i: int, window: int = 3) -> int:
+    """How many other hex values lie within `window` lines of the i-th (lines sorted or not)."""
+    return sum(1 for j, ln in enumerate(lines) if j != i and abs(ln - lines[i]) <= window)
+
