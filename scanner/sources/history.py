@@ -290,7 +290,7 @@ def _read_blobs(cat: _BatchReader, engine: Engine, stats: ScanStats, c: _ReadCou
                 max_size: int, progress: Progress | None) -> None:
     """The reader thread: every listed blob from git, through stage one; hits handed over."""
     readline = cat.header
-    prepare, hit = engine.prepare, engine.hit
+    prepare, hit, path_named = engine.prepare, engine.hit, engine.path_named
     try:
         while True:
             header = readline()
@@ -315,8 +315,8 @@ def _read_blobs(cat: _BatchReader, engine: Engine, stats: ScanStats, c: _ReadCou
             if data is None:  # git stopped inside it (a corrupt object): reported, and reading goes on
                 continue
             pre = prepare(data)
-            if hit(pre):
-                path = decode_path(parts[3]) if len(parts) > 3 and parts[3] else ""
+            path = decode_path(parts[3]) if len(parts) > 3 and parts[3] else ""
+            if hit(pre) or path_named(path):  # (a path naming an exchange is context of its own)
                 if not handover.put((parts[0].decode(), path, data, pre)):
                     return
             else:  # ruled out by the prefilter: scanned all the same (the engine counts the rest)
