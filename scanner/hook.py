@@ -232,7 +232,7 @@ def _scan_index(repo: Repo, files: list[StagedFile], config: Config, stats: Scan
             gates = gate_checker(config)
             # (a path naming an exchange is context too: such files go to the engine)
             if gates is not None and not any(gates(data) for data in local) \
-                    and not any(gates(f.path.encode()) for f in kept):
+                    and not any(gates(f.path.encode("utf-8", "surrogateescape")) for f in kept):
                 stats.extra["staged_files"] = len(kept)
                 stats.extra["prefilter"] = "gates"
                 stats.files_scanned += len(local)

@@ -658,3 +658,13 @@ def test_fast_matchers_find_exactly_what_their_regular_expressions_find() -> Non
             assert [(s, e) for s, e, _v in g.tokens(data, {})] == want, (g.pattern, data)
             checked += len(want)
     assert checked > 1000  # the values were there to find
+
+
+def test_a_path_that_is_not_utf8_is_read_as_context(engine: Engine) -> None:
+    """File names are bytes: one that is not UTF-8 (surrogate-escaped) is still matched against the
+    exchange's words, and never stops the scan."""
+    key, secret = _mixed(18), _mixed(36)
+    text = f"API_KEY={key}\nAPI_SECRET={secret}\n".encode()
+    path = b"bybit-\xff\xfe/keys.env".decode("utf-8", "surrogateescape")
+    assert {f.kind for f in engine.scan_bytes(text, path=path)} == {"bybit_api_key", "bybit_secret_key"}
+    assert engine.scan_bytes(text, path=b"prod-\xff/keys.env".decode("utf-8", "surrogateescape")) == []

@@ -415,7 +415,7 @@ class Keywords:
             self.literals = sorted({re.sub(r"\\(.)", r"\1", p).lower().encode() for p in pats})
 
     def in_path(self, path: str) -> bool:
-        return bool(self.regex.search(path.encode()))
+        return bool(self.regex.search(path.encode("utf-8", "surrogateescape")))  # (names that are not UTF-8)
 
     def in_text(self, text: bytes, lo: int, hi: int, derived: dict[str, bytes]) -> bool:
         """A keyword, as a word, wholly inside text[lo:hi]."""
@@ -952,7 +952,7 @@ class Engine:
         if last_other > last_ours:
             return True
         if last_ours < 0 and not c.near and kw is not None and not kw.in_path(path):
-            p = path.encode()
+            p = path.encode("utf-8", "surrogateescape")
             return any(_is_word(p, m.start(), m.end()) for m in g.others.finditer(p))
         return False
 
