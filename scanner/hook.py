@@ -231,7 +231,9 @@ def _scan_index(repo: Repo, files: list[StagedFile], config: Config, stats: Scan
         local = _worktree_contents(repo, kept, config.max_file_size)
         if local is not None:
             gates = gate_checker(config)
-            if gates is not None and not any(gates(data) for data in local):
+            # (a path naming an exchange is context too: such files go to the engine)
+            if gates is not None and not any(gates(data) for data in local) \
+                    and not any(gates(f.path.encode("utf-8", "surrogateescape")) for f in kept):
                 stats.extra["staged_files"] = len(kept)
                 stats.extra["prefilter"] = "gates"
                 stats.files_scanned += len(local)

@@ -98,7 +98,8 @@ def test_short_values_need_context(tmp_path: Path, extra: str, ok: bool) -> None
 
 
 def test_rules_check_refuses_a_bad_rule_in_one_line(tmp_path: Path) -> None:
-    d = write(tmp_path / "r", TOKEN.format(id="acme", pattern="[0-9a-f]{32}", extra=""))
+    # (30 hex digits: a shape no built-in rule has, or the rule would be ignored as a duplicate)
+    d = write(tmp_path / "r", TOKEN.format(id="acme", pattern="[0-9a-f]{30}", extra=""))
     r = run_cli("rules", "check", "--rules-dir", str(d))
     assert r.code == 2 and "reports a value with no context" in r.err and len(r.err.strip().splitlines()) == 1
 
@@ -110,6 +111,9 @@ def test_builtin_rules_hold_what_the_engine_used_to_hard_code() -> None:
     assert dict(key.confidence)["low"] == ("any",) and key.lower_in == ("testnet", "demo")
     assert dict(key.hex_environments) == {"lower": "testnet", "upper": "th"}
     assert dict(rules["private-key"].reasons)["ed25519"].startswith("an Ed25519 key")
-    assert {r.verify for r in rules.values()} == {"binance"}
-    assert [r.title for r in rules.values()] == ["Binance API key", "Binance secret key", "Binance private key",
+    binance = [r for r in rules.values() if r.group == "binance-hmac"]
+    assert {r.verify for r in binance} == {"binance"}
+    assert {r.verify for r in rules.values()} == {"binance", "bybit", "okx", "kucoin", "kraken", "coinbase", "bitget",
+                                                  "gate", "mexc", "htx"}
+    assert [r.title for r in binance] == ["Binance API key", "Binance secret key", "Binance private key",
                                                  "Private key (possibly Binance's)"]

@@ -11,6 +11,7 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from scanner.engine import checks, pem
 from scanner.engine.text import to_text_bytes
@@ -81,6 +82,10 @@ class _TokenGroup:
     # as `regex`, at memchr speed instead of a Python regex step per byte
     runs: _Runs | None = None
     b64_runs: _Runs | None = None
+    run_check: re.Pattern[bytes] | None = None  # runs of the boundary class must also match the pattern
+    run_max: int = 0  # the longest run a match can be (patterns of a few widths: 8-10-8-5 or 8-8-8-10)
+    search_regex: re.Pattern[bytes] = field(init=False)
+    boundary_bytes: frozenset[int] = frozenset()
     b64_inner: re.Pattern[bytes] | None = None
     b64_lens: tuple[int, ...] = ()
 
@@ -94,12 +99,25 @@ class _TokenGroup:
     reject_hex: bool = False  # all-hex values are never this group's (rule `reject: [hex]`)
     random: bool = True  # values must look random (rule `random`)
     hint_order: list[Rule] = field(default_factory=list)  # rules whose name hints are tried, in this order
+    # values that are base64 themselves (the boundary holds +: Kraken's, Coinbase's Ed25519 keys): a
+    # line that looks like base64 is no reason to drop one (krakenex's key file is two such lines)
+    base64_values: bool = False
+    # every confidence condition of its rules needs the exchange named near the value or in its file:
+    # a chunk (and path) without one of its keywords cannot give it a finding, so it is not searched
+    needs_word: bool = False
 
     def __post_init__(self) -> None:
         self.reject = _alts(p for r in self.rules for p in r.reject_names)
         self.env_words = _env_words(self.rules)
         self.hex_envs = {case: env for r in self.rules for case, env in r.hex_environments}
         self.reject_hex = any("hex" in r.reject for r in self.rules)
+        self.base64_values = "+" in self.boundary
+        from scanner.rules import DEFAULT_TOKEN_CONFIDENCE
+
+        self.needs_word = all(
+            {"near", "infile"} & set(cond.split("+"))
+            for r in self.rules for policy in (r.confidence or DEFAULT_TOKEN_CONFIDENCE, r.hex_confidence)
+            for _level, conds in policy for cond in conds)
         self.random = self.default_rule.random
         # a secret's name is tried before a key's ("api_secret_key" names a secret)
         self.hint_order = sorted(self.rules, key=lambda r: r.role != "secret")
@@ -112,9 +130,18 @@ class _TokenGroup:
         self.regex = re.compile(
             rf"(?:(?<![{b}])|(?<=\\[nrt]))({self.pattern})(?![{b}])".encode()
         )
+        self.search_regex = re.compile(rf"(?:{self.pattern})(?![{b}])".encode())
+        member = re.compile(f"[{b}]".encode())
+        self.boundary_bytes = frozenset(i for i in range(256) if member.fullmatch(bytes([i])))
         simple = re.fullmatch(r"\[([^\]\\]+)\]\{(\d+)\}", self.pattern)
         if simple and simple.group(1) == b:
             self.runs = _Runs(b, int(simple.group(2)))
+        else:
+            lo, hi = _widths_within(self.pattern, b)
+            if lo:  # a UUID, `[0-9a-f]{32}` bounded by [A-Za-z0-9]: runs of the boundary class, then the pattern
+                self.runs = _Runs(b, lo)
+                self.run_max = hi
+                self.run_check = re.compile(self.pattern.encode())
         kws = sorted({k for r in self.rules for k in r.keywords})
         if kws:
             self.keywords = Keywords(kws)
@@ -131,17 +158,35 @@ class _TokenGroup:
         """(start, end, value) of every match of `regex` (group 1), in order, one at a time (a chunk
         may hold hundreds of thousands)."""
         if self.runs is None:
-            k = self.regex.groupindex.get("value", 1)  # a pattern may name its value: (?P<value>...)
-            for m in self.regex.finditer(text):
+            # the pattern with its closing boundary, searched bare (so `re` can skip to a possible first
+            # character), and the opening boundary checked here: the same matches as `regex`
+            rx = self.search_regex
+            k = rx.groupindex.get("value", 0)  # a pattern may name its value: (?P<value>...)
+            member = self.boundary_bytes
+            pos = 0
+            while True:
+                m = rx.search(text, pos)
+                if m is None:
+                    return
+                s0 = m.start()
+                if s0 and text[s0 - 1] in member and not (s0 > 1 and text[s0 - 2] == 0x5C and text[s0 - 1] in b"nrt"):
+                    pos = s0 + 1
+                    continue
                 if m.start(k) >= 0:
                     yield m.start(k), m.end(k), m.group(k).decode("utf-8", "replace")
+                pos = m.end() if m.end() > s0 else s0 + 1
             return
         n = self.runs.n
+        top = max(n, self.run_max)
+        check = self.run_check
         for i, j in self.runs.find(text, cache):
-            if j - i == n:
+            if i > 0 and text[i - 1] == 0x5C and text[i] in b"nrt" and n < j - i <= top + 1:  # after a \n escape
+                if check is None or not check.fullmatch(text, i, j):
+                    i += 1
+            elif j - i > top:
+                continue
+            if check is None or check.fullmatch(text, i, j):
                 yield i, j, text[i:j].decode("ascii")
-            elif j - i == n + 1 and i > 0 and text[i - 1] == 0x5C and text[i] in b"nrt":  # after a \n escape
-                yield i + 1, j, text[i + 1 : j].decode("ascii")
 
     def b64_tokens(self, text: bytes, cache: dict[str, bytes]) -> Iterator[tuple[int, int, bytes]]:
         """(start, end, base64) of every maximal run of [A-Za-z0-9+/=] that is the base64 of a token
@@ -152,10 +197,17 @@ class _TokenGroup:
                 if j - i in self.b64_lens and self.b64_inner.fullmatch(text, i, j))
 
     def gate_patterns(self) -> list[tuple[int, bytes, bytes | None]]:
-        out: list[tuple[int, bytes, bytes | None]] = [
-            # the bare pattern: stage two checks exact boundaries; Hyperscan runs a plain bounded
-            # repeat ~15x faster than one wrapped in boundary context (7.5 GB/s vs 435 MB/s here)
-            (self.gid, f"(?:{self.pattern})".encode(), None)]
+        if self.needs_word and self.keywords is not None:
+            # its values are reported only with the exchange named: a chunk without its words is passed
+            # over (a UUID or 32 hex digits alone would let nearly every file through); a path naming
+            # the exchange is checked in stage two
+            out: list[tuple[int, bytes, bytes | None]] = [
+                (self.gid, b"(?i)(?:" + self.keywords.regex.pattern + b")", None)]
+        else:
+            out = [
+                # the bare pattern: stage two checks exact boundaries; Hyperscan runs a plain bounded
+                # repeat ~15x faster than one wrapped in boundary context (7.5 GB/s vs 435 MB/s here)
+                (self.gid, f"(?:{self.pattern})".encode(), _leading_literal(self.pattern))]
         if self.b64_gid is not None:
             n = 4 * ((self.length + 2) // 3)
             out.append((self.b64_gid, rf"[A-Za-z0-9+/]{{{n - 2}}}".encode(), None))
@@ -176,6 +228,64 @@ class _TokenGroup:
     @property
     def default_rule(self) -> Rule:
         return next((r for r in self.rules if r.default), self.rules[0])
+
+
+def _widths_within(pattern: str, boundary: str) -> tuple[int, int]:
+    """(shortest, longest) match of `pattern` when they differ by at most 8 and each character it can
+    match is in the boundary class (so a match is exactly a maximal run of that class), else (0, 0)."""
+    from scanner.rules import _sre
+
+    sp = _sre()
+    try:
+        parsed = sp.parse(pattern)
+    except Exception:
+        return 0, 0
+    lo, hi = parsed.getwidth()
+    if hi - lo > 8 or not lo or parsed.state.flags & re.IGNORECASE:
+        return 0, 0
+    chars: set[int] = set()
+
+    def walk(items: Any) -> bool:
+        for op, av in items:
+            if op is sp.LITERAL:
+                chars.add(av)
+            elif op is sp.IN:
+                for o, a in av:
+                    if o is sp.LITERAL:
+                        chars.add(a)
+                    elif o is sp.RANGE:
+                        chars.update(range(a[0], a[1] + 1))
+                    else:
+                        return False
+            elif op in (sp.MAX_REPEAT, sp.MIN_REPEAT):
+                if not walk(av[2]):
+                    return False
+            elif op is sp.SUBPATTERN:
+                if not walk(av[-1]):
+                    return False
+            elif op is sp.BRANCH:
+                if not all(walk(x) for x in av[1]):
+                    return False
+            else:
+                return False
+        return True
+
+    member = re.compile(f"[{boundary}]")
+    if not walk(parsed) or not all(c < 128 and member.fullmatch(chr(c)) for c in chars):
+        return 0, 0
+    return lo, hi
+
+
+def _leading_literal(pattern: str) -> bytes | None:
+    """The fixed prefix every match of `pattern` starts with (`bg_`, `mx0`), at least 3 characters, or
+    None: the regex prefilter then skips a chunk without it, as Hyperscan does."""
+    m = re.match(r"[A-Za-z0-9_]{3,}", pattern)
+    if m is None:
+        return None
+    lit = m.group()
+    if pattern[m.end():m.end() + 1] in ("{", "?", "*", "+"):
+        lit = lit[:-1]  # the last character is repeated or optional
+    return lit.encode() if len(lit) >= 3 else None
 
 
 def _alts(patterns: Iterable[str]) -> re.Pattern[str] | None:
@@ -314,7 +424,7 @@ class Keywords:
             self.literals = sorted({re.sub(r"\\(.)", r"\1", p).lower().encode() for p in pats})
 
     def in_path(self, path: str) -> bool:
-        return bool(self.regex.search(checks.own_path(path).encode()))
+        return bool(self.regex.search(checks.own_path(path).encode("utf-8", "surrogateescape")))  # (names that are not UTF-8)
 
     def in_text(self, text: bytes, lo: int, hi: int, derived: dict[str, bytes]) -> bool:
         """A keyword, as a word, wholly inside text[lo:hi]."""
@@ -453,12 +563,14 @@ class Engine:
         self.examples = frozenset(examples)
         self.min_entropy = min_entropy
         self.groups: list[_TokenGroup] = []
-        by_pattern: dict[tuple[str, str, int], list[Rule]] = {}
+        # one matcher per pattern and rule group: exchanges whose values share a shape (a UUID, 32 hex
+        # digits) keep their own candidates, and the exchange named nearest decides (other_exchanges)
+        by_pattern: dict[tuple[str, str, int, str], list[Rule]] = {}
         for r in self.rules:
             if r.type == "token":
-                by_pattern.setdefault((r.pattern, r.boundary, r.length), []).append(r)
+                by_pattern.setdefault((r.pattern, r.boundary, r.length, r.group), []).append(r)
         gid = 0
-        for (pat, bnd, length), rs in by_pattern.items():
+        for (pat, bnd, length, _group), rs in by_pattern.items():
             g = _TokenGroup(gid, pat, bnd, length, rs)
             gid += 1
             if length:
@@ -491,6 +603,9 @@ class Engine:
             gates.append((self.pem_b64_gid, pem.B64_PEM_START, pem.B64_PEM_START))
         pem_kw = sorted({k for r in self.pem_rules for k in r.keywords})
         self.pem_keywords = Keywords(pem_kw) if pem_kw else None
+        # each exchange's PEM rule judges its keys by its own words (an EC key next to a Binance word is
+        # not Coinbase's)
+        self.pem_rule_keywords = {r.id: Keywords(sorted(set(r.keywords))) for r in self.pem_rules if r.keywords}
         self.gates = gates  # (id, pattern, literal): the pre-commit hook caches these (scanner/hook.py)
         self.prefilter = make_prefilter(gates, prefilter)
         self.prefilter_kind = prefilter
@@ -514,11 +629,16 @@ class Engine:
         if stats is not None:
             stats.files_scanned += 1
             stats.bytes_scanned += len(chunk.data)
-        found = self._scan_text(text, gates, chunk, stats) if gates else []
+        # a path naming an exchange is context for its rules even when no gate matched the content
+        found = self._scan_text(text, gates, chunk, stats) if gates or self.path_named(chunk.path) else []
         if raw_gates:  # a decoding (UTF-16) may be wrong: the raw bytes are scanned too
             seen = {f.fingerprint for f in found}
             found += [f for f in self._scan_text(chunk.data, raw_gates, chunk, stats) if f.fingerprint not in seen]
         return found
+
+    def path_named(self, path: str) -> bool:
+        """The path names an exchange whose rules need it named: stage two runs even without a gate hit."""
+        return any(g.needs_word and g.keywords is not None and g.keywords.in_path(path) for g in self.groups)
 
     def scan_bytes(self, data: bytes, path: str = "<input>") -> list[Finding]:
         return self.scan(Chunk(data=data, path=path))
@@ -530,8 +650,21 @@ class Engine:
         lines = _Lines(text)
         cands: list[_Cand] = []
         derived: dict[str, bytes] = {}  # per-chunk transforms of text (translated runs, lower-cased)
+        named: dict[str, bool] = {}  # keyword set -> named in this chunk or its path
         for g in self.groups:
-            raw: Iterable[tuple[int, int, str]] = g.tokens(text, derived) if g.gid in gates else ()
+            if g.needs_word and g.keywords is not None:
+                # every condition of its rules wants the exchange named in the chunk or its path
+                k = g.keywords.regex.pattern.decode()
+                if k not in named:
+                    named[k] = ((g.gid in gates and g.keywords.in_text(text, 0, len(text), derived))
+                                or g.keywords.in_path(chunk.path))
+                if not named[k]:
+                    continue
+                raw: Iterable[tuple[int, int, str]] = g.tokens(text, derived)
+            elif g.gid not in gates and g.b64_gid not in gates:
+                continue
+            else:
+                raw = g.tokens(text, derived) if g.gid in gates else ()
             if g.b64_gid in gates:
                 raw = heapq.merge(raw, self._decoded_b64(g, text, derived))  # both in offset order
             cands += self._token_candidates(g, text, raw, spans, lines, derived)
@@ -625,7 +758,7 @@ class Engine:
             if seen is not None:
                 seen.count += 1
                 continue
-            if not encoded and self._base64_line(text, ls, le, b64):  # cheap, and decides wrapped base64
+            if not encoded and not g.base64_values and self._base64_line(text, ls, le, b64):  # wrapped base64
                 continue
             if not example:
                 if hexv is None and (checks.looks_random(value, min_h, allow_hex=plain_hex) if g.random
@@ -820,7 +953,7 @@ class Engine:
         if last_other > last_ours:
             return True
         if last_ours < 0 and not c.near and kw is not None and not kw.in_path(path):
-            p = path.encode()
+            p = path.encode("utf-8", "surrogateescape")
             return any(_is_word(p, m.start(), m.end()) for m in g.others.finditer(p))
         return False
 
@@ -960,7 +1093,7 @@ class Engine:
 
     def _keywords_for(self, rule: Rule) -> Keywords | None:
         if rule.type == "pem":
-            return self.pem_keywords
+            return self.pem_rule_keywords.get(rule.id, self.pem_keywords)
         for g in self.groups:
             if rule in g.rules:
                 return g.keywords

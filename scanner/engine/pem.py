@@ -16,6 +16,7 @@ _NON_B64 = re.compile(rb"[^A-Za-z0-9+/=]")
 _HEADER = re.compile(rb"^\s*([A-Za-z-]+):\s*([^\s\\\"']*)", re.MULTILINE)
 ED25519_OID = bytes.fromhex("06032b6570")
 RSA_OID = bytes.fromhex("06092a864886f70d010101")
+EC_OID = bytes.fromhex("06072a8648ce3d0201")
 MAX_PEM = 16384
 # base64 of "-----BEGIN " (a PEM file base64-encoded from its first byte), then the rest of the run
 B64_PEM_START = b"LS0tLS1CRUdJTi"
@@ -62,11 +63,15 @@ def _key_type(label: str, der: bytes, headers: tuple[tuple[str, str], ...]) -> s
         return None
     if label == "RSA PRIVATE KEY":
         return "rsa" if len(der) > 300 else None
+    if label == "EC PRIVATE KEY":  # SEC1 (RFC 5915): version 1, then the private key as an OCTET STRING
+        return "ec" if der[2:5] == b"\x02\x01\x01" and der[5] == 0x04 and 60 < len(der) < 400 else None
     head = der[:40]
     if ED25519_OID in head and len(der) in range(46, 90):
         return "ed25519"
     if RSA_OID in head and len(der) > 300:
         return "rsa"
+    if EC_OID in head and 60 < len(der) < 400:  # PKCS#8 id-ecPublicKey
+        return "ec"
     return None
 
 

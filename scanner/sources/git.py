@@ -325,8 +325,16 @@ def __getattr__(name: str) -> type:
     raise AttributeError(name)
 
 
-if TYPE_CHECKING:
-    GitProc = _gitproc_class()
+if TYPE_CHECKING:  # what mypy sees of the class made on first use above
+    import subprocess
+
+    class GitProc(subprocess.Popen[bytes]):
+        errfile: IO[bytes]
+        what: str
+
+        def check(self) -> None: ...
+
+        def stop(self) -> None: ...
 
 
 def popen(cwd: str | os.PathLike[str], *args: str, stdin: int | None = None, offline: bool = True,
@@ -407,7 +415,7 @@ class Repo(namedtuple("Repo", "cwd git_dir common_dir root bare shallow object_f
         return out(self.cwd, *args, offline=offline)
 
     def run(self, *args: str, input: bytes | None = None, check: bool = True,
-            offline: bool = False) -> subprocess.CompletedProcess[bytes]:
+            offline: bool = False) -> subprocess.CompletedProcess[bytes] | Done:
         return run(self.cwd, *args, input=input, check=check, offline=offline)
 
     def config_value(self, key: str) -> str | None:

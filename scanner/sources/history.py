@@ -387,7 +387,7 @@ def _read_blobs(cat: _BatchReader, engine: Engine, stats: ScanStats, c: _ReadCou
                 max_size: int, progress: Progress | None) -> None:
     """The reader thread: every listed blob from git, through stage one; hits handed over."""
     readline = cat.header
-    prepare, hit = engine.prepare, engine.hit
+    prepare, hit, path_named = engine.prepare, engine.hit, engine.path_named
     try:
         while True:
             header = readline()
@@ -412,8 +412,8 @@ def _read_blobs(cat: _BatchReader, engine: Engine, stats: ScanStats, c: _ReadCou
             if data is None:  # git stopped inside it (a corrupt object): reported, and reading goes on
                 continue
             pre = prepare(data)
-            if hit(pre):
-                path = decode_path(parts[3]) if len(parts) > 3 and parts[3] else ""
+            path = decode_path(parts[3]) if len(parts) > 3 and parts[3] else ""
+            if hit(pre) or path_named(path):  # (a path naming an exchange is context of its own)
                 if not handover.put((parts[0].decode(), path, data, pre)):
                     return
             else:  # ruled out by the prefilter: scanned all the same (the engine counts the rest)
@@ -681,7 +681,7 @@ def _entries_mentioning(f: IO[bytes], want: set[bytes], finder: Callable[[Any], 
     keep = 0  # bytes of the previous block carried into buf[_OVERLAP - keep:_OVERLAP]
     hits: list[tuple[int, int]] = []  # (id offset, its record's \x01 offset)
     while True:
-        n = os.preadv(fd, [view[_OVERLAP:]], base) if hasattr(os, "preadv") else f.readinto(view[_OVERLAP:])
+        n = os.preadv(fd, [view[_OVERLAP:]], base) if hasattr(os, "preadv") else f.readinto(view[_OVERLAP:])  # type: ignore[attr-defined]
         if not n:
             break
         lo = _OVERLAP - keep
