@@ -51,7 +51,7 @@ def load_pool(pool_mb: float, max_file: int, seed: int) -> list[tuple[str, bytes
              if c[3] <= max_file]
     cands.sort(key=lambda c: hashlib.sha1(f"{seed}:{c[0]}/{c[1]}".encode()).digest())
     pool, total = [], 0
-    for label, rel, path, size in cands:
+    for label, rel, path, _size in cands:
         if total >= pool_mb * 2**20:
             break
         try:

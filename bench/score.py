@@ -151,7 +151,7 @@ def main() -> None:
             continue
 
         def mean(k):
-            vals = [r[k] for r in ok if r.get(k) is not None]
+            vals = [r[k] for r in ok if r.get(k) is not None]  # noqa: B023 (used at once, inside the loop)
             return statistics.mean(vals) if vals else None
         tp, fp, fn = (sum(r.get(k, 0) for r in ok) for k in ("tp", "fp", "fn"))
         pp = tp / (tp + fp) if tp + fp else 0.0
