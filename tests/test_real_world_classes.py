@@ -119,3 +119,16 @@ def test_a_key_repeated_in_a_file_is_one_finding_with_its_count(engine: Engine) 
             f'curl -H "X-MBX-APIKEY: {k}" https://api.binance.th/api/v1/openOrders\n')
     found = scan(engine, "SECURITY.md", text)
     assert [(f.secret, f.count, f.environment) for f in found] == [(k, 3, "th")]
+
+
+# -- percent-encoded neighbours ---------------------------------------------------------------------------
+
+def test_a_key_between_percent_encoded_quotes_is_found_whole(engine: Engine) -> None:
+    """A request logged URL-encoded: `%22` (") and `%3D` (=) glue two hex digits to the key's run."""
+    key, sec = new_key(), new_key()
+    text = f"GET https://api.binance.com/api/v3/account?apiKey=%22{key}%22&secret%3D{sec}%26x=1\n"
+    found = {f.secret: f for f in scan(engine, "logs/requests.txt", text)}
+    assert set(found) == {key, sec}
+    assert found[key].kind == "binance_api_key" and found[key].paired_with == found[sec].fingerprint
+    # two hex digits glued on without a `%` are part of a longer value: nothing
+    assert scan(engine, "logs/requests.txt", f"GET https://api.binance.com/?apiKey=22{key}\n") == []

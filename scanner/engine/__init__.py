@@ -38,6 +38,9 @@ PAIR_NEIGHBOURS = 8
 Prepared = tuple[bytes, set[int], set[int] | None]
 
 
+_HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
 def lines_of(text: bytes, off: int) -> int:
     return text.count(b"\n", 0, off) + 1
 
@@ -184,7 +187,12 @@ class _TokenGroup:
                 if check is None or not check.fullmatch(text, i, j):
                     i += 1
             elif j - i > top:
-                continue
+                # a percent-encoded quote, colon or equals sign glued on (`?apiKey=%22<key>%22`): its two
+                # hex digits are not part of the value
+                if not (i > 0 and text[i - 1] == 0x25 and n <= j - i - 2 <= top
+                        and text[i] in _HEXDIGITS and text[i + 1] in _HEXDIGITS):
+                    continue
+                i += 2
             if check is None or check.fullmatch(text, i, j):
                 yield i, j, text[i:j].decode("ascii")
 
