@@ -80,6 +80,9 @@ class _TokenGroup:
     rules: list[Rule]
     regex: re.Pattern[bytes] = field(init=False)
     b64_gid: int | None = None
+    # a group that needs its exchange named also needs its value's shape in the chunk: the bare pattern
+    # as a second gate (a file naming OKX with no passphrase or UUID in it is not searched)
+    shape_gid: int | None = None
     keywords: Keywords | None = None
     # a pattern `[class]{n}` bounded by that same class is matched as runs (see _Runs): same matches
     # as `regex`, at memchr speed instead of a Python regex step per byte
@@ -211,6 +214,9 @@ class _TokenGroup:
             # the exchange is checked in stage two
             out: list[tuple[int, bytes, bytes | None]] = [
                 (self.gid, b"(?i)(?:" + self.keywords.regex.pattern + b")", None)]
+            if self.shape_gid is not None:
+                bare = self.pattern.replace("(?P<value>", "(?:")
+                out.append((self.shape_gid, f"(?:{bare})".encode(), _leading_literal(bare)))
         else:
             out = [
                 # the bare pattern: stage two checks exact boundaries; Hyperscan runs a plain bounded
@@ -581,6 +587,9 @@ class Engine:
         for (pat, bnd, length, _group), rs in by_pattern.items():
             g = _TokenGroup(gid, pat, bnd, length, rs)
             gid += 1
+            if g.needs_word:
+                g.shape_gid = gid
+                gid += 1
             if length:
                 g.b64_gid = gid
                 gid += 1
@@ -667,7 +676,7 @@ class Engine:
                 if k not in named:
                     named[k] = ((g.gid in gates and g.keywords.in_text(text, 0, len(text), derived))
                                 or g.keywords.in_path(chunk.path))
-                if not named[k]:
+                if not named[k] or (g.shape_gid is not None and g.shape_gid not in gates and g.b64_gid not in gates):
                     continue
                 raw: Iterable[tuple[int, int, str]] = self._group_tokens(g, text, derived, searched)
             elif g.gid not in gates and g.b64_gid not in gates:
