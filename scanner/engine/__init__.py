@@ -80,8 +80,9 @@ class _TokenGroup:
     rules: list[Rule]
     regex: re.Pattern[bytes] = field(init=False)
     b64_gid: int | None = None
-    # a group that needs its exchange named also needs its value's shape in the chunk: the bare pattern
-    # as a second gate (a file naming OKX with no passphrase or UUID in it is not searched)
+    # a group that needs its exchange named and is found by a regex search (passphrases by name, base64
+    # keys) also needs its value's shape in the chunk: the bare pattern as a second gate (a file naming
+    # OKX with no passphrase in it is not searched)
     shape_gid: int | None = None
     keywords: Keywords | None = None
     # a pattern `[class]{n}` bounded by that same class is matched as runs (see _Runs): same matches
@@ -587,7 +588,8 @@ class Engine:
         for (pat, bnd, length, _group), rs in by_pattern.items():
             g = _TokenGroup(gid, pat, bnd, length, rs)
             gid += 1
-            if g.needs_word:
+            if g.needs_word and g.runs is None:  # (runs of one class are found at memchr speed anyway;
+                # as Hyperscan gates, 18- to 64-character bounded repeats cost more than they save)
                 g.shape_gid = gid
                 gid += 1
             if length:
