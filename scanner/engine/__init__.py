@@ -41,6 +41,13 @@ Prepared = tuple[bytes, set[int], set[int] | None]
 _HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
+def _percent_escaped(text: bytes, i: int, room: bool) -> bool:
+    """text[i:i+2] are the hex digits of a percent escape (`?apiKey=%22<key>%22`, `%3D<key>`): not part of
+    the value that follows them (when `room`: the rest is still long enough to be one)."""
+    return (room and i > 0 and text[i - 1] == 0x25 and i + 1 < len(text)
+            and text[i] in _HEXDIGITS and text[i + 1] in _HEXDIGITS)
+
+
 def lines_of(text: bytes, off: int) -> int:
     return text.count(b"\n", 0, off) + 1
 
@@ -135,7 +142,7 @@ class _TokenGroup:
         self.envs = _env_regex(self.rules)
         b = self.boundary
         self.regex = re.compile(
-            rf"(?:(?<![{b}])|(?<=\\[nrt]))({self.pattern})(?![{b}])".encode()
+            rf"(?:(?<![{b}])|(?<=\\[nrt])|(?<=%[0-9A-Fa-f]{{2}}))({self.pattern})(?![{b}])".encode()
         )
         self.search_regex = re.compile(rf"(?:{self.pattern})(?![{b}])".encode())
         member = re.compile(f"[{b}]".encode())
@@ -176,7 +183,8 @@ class _TokenGroup:
                 if m is None:
                     return
                 s0 = m.start()
-                if s0 and text[s0 - 1] in member and not (s0 > 1 and text[s0 - 2] == 0x5C and text[s0 - 1] in b"nrt"):
+                if (s0 and text[s0 - 1] in member and not (s0 > 1 and text[s0 - 2] == 0x5C and text[s0 - 1] in b"nrt")
+                        and not (s0 > 2 and _percent_escaped(text, s0 - 2, True))):
                     pos = s0 + 1
                     continue
                 if m.start(k) >= 0:
@@ -191,14 +199,13 @@ class _TokenGroup:
                 if check is None or not check.fullmatch(text, i, j):
                     i += 1
             elif j - i > top:
-                # a percent-encoded quote, colon or equals sign glued on (`?apiKey=%22<key>%22`): its two
-                # hex digits are not part of the value
-                if not (i > 0 and text[i - 1] == 0x25 and n <= j - i - 2 <= top
-                        and text[i] in _HEXDIGITS and text[i + 1] in _HEXDIGITS):
+                if not _percent_escaped(text, i, n <= j - i - 2 <= top):
                     continue
-                i += 2
+                i += 2  # (see _percent_escaped)
             if check is None or check.fullmatch(text, i, j):
                 yield i, j, text[i:j].decode("ascii")
+            elif _percent_escaped(text, i, n <= j - i - 2 <= top) and check.fullmatch(text, i + 2, j):
+                yield i + 2, j, text[i + 2:j].decode("ascii")
 
     def b64_tokens(self, text: bytes, cache: dict[str, bytes]) -> Iterator[tuple[int, int, bytes]]:
         """(start, end, base64) of every maximal run of [A-Za-z0-9+/=] that is the base64 of a token
@@ -758,6 +765,7 @@ class Engine:
         bad: set[str] = set()  # values that failed a check of the value alone
         allow_memo: dict[int, bool] = {}
         marked = any(m in text for m in ALLOW_MARKERS)
+        hex_at: list[int] = []  # lines of every 64-hex value, kept or not (a list of digests is one)
         for s, e, value in raw:
             encoded = value.startswith("b64:")
             if encoded:
@@ -780,6 +788,7 @@ class Engine:
                     continue
                 hexv = None if plain_hex else checks.hex_case(value)
                 if hexv is not None:
+                    hex_at.append(lines.at(s)[0])
                     if not g.hex_min or checks.hex_reject(value, g.hex_min):
                         bad.add(value)
                         continue
@@ -834,8 +843,9 @@ class Engine:
         hexes = [c for c in out if c.hex is not None]
         if hexes:  # an unnamed hex value stays only next to one other hex value (the key/secret pair shape);
             # three or more together are a list of digests (lock files, checksum manifests, hash tables)
-            hex_lines = [lines_of(text, c.start) for c in hexes]
-            weak = {id(c) for i, c in enumerate(hexes) if not c.hinted and checks.hex_run(hex_lines, i) != 1}
+            # (counted over every hex value of the chunk: one digest of a list failing a check of its own
+            # must not leave the other two looking like a pair)
+            weak = {id(c) for c in hexes if not c.hinted and checks.hex_run(hex_at + [lines.at(c.start)[0]], len(hex_at)) != 2}
             out = [c for c in out if id(c) not in weak]
         return out
 
