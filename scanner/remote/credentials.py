@@ -14,7 +14,22 @@ from scanner.remote.signing import HmacSigner, Signer, load_private_key
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,256}")
 
 
-class Credentials:
+class KeyIdentity:
+    """How any exchange's credentials are shown: by the API key's fingerprint or redacted, never in full."""
+
+    __slots__ = ()
+    api_key: str
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_of(self.api_key)
+
+    @property
+    def redacted(self) -> str:
+        return redact(self.api_key)
+
+
+class Credentials(KeyIdentity):
     """An API key and, when known, what signs for it. Shown only redacted, never in full."""
 
     __slots__ = ("api_key", "label", "signer")
@@ -25,14 +40,6 @@ class Credentials:
         self.api_key = api_key
         self.signer = signer
         self.label = label
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint_of(self.api_key)
-
-    @property
-    def redacted(self) -> str:
-        return redact(self.api_key)
 
     def __repr__(self) -> str:
         kind = self.signer.kind if self.signer else "none"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from scanner.errors import CexguardError
-from scanner.models import fingerprint_of, redact
+from scanner.remote.credentials import KeyIdentity
 
 # verifier name -> module (Binance's own commands keep their richer flow: scanner.remote.verify/revoke)
 REGISTRY: dict[str, str] = {
@@ -72,7 +72,7 @@ def verifier_for(kind: str, rule_verify: str | None = None) -> str | None:
     return split_kind(kind)[0]
 
 
-class ExchangeCredentials:
+class ExchangeCredentials(KeyIdentity):
     """An API key with its secret (an HMAC secret, or a private key for Coinbase and Bybit RSA keys)
     and passphrase. Shown only redacted; never in a repr, an error or the audit log."""
 
@@ -86,14 +86,6 @@ class ExchangeCredentials:
         self.secret = secret or None
         self.passphrase = passphrase or None
         self.label = label
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint_of(self.api_key)
-
-    @property
-    def redacted(self) -> str:
-        return redact(self.api_key)
 
     def __repr__(self) -> str:
         return f"ExchangeCredentials({self.label}, key={self.redacted})"
