@@ -1,0 +1,73 @@
+"""The exchanges' words (rule `keywords`): found as words, in a chunk's text or in its path."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from scanner.engine import checks
+
+_ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_WORD_MAX = 32  # a keyword inside a longer run of letters and digits is part of a key or of base64
+
+
+def _is_word(text: bytes, a: int, b: int) -> bool:
+    """text[a:b] is a word or part of a name (`BNBUSDT`, `python-binance`), not letters that happen to
+    sit inside a random key or a base64 blob (`...q7bNbX...`, `1bRyWU1r6qcpWBNBHjUo`)."""
+    lo = a
+    while lo > 0 and text[lo - 1] in _ALNUM and (b - lo) < _WORD_MAX:
+        lo -= 1
+    hi = b
+    n = len(text)
+    while hi < n and text[hi] in _ALNUM and (hi - lo) < _WORD_MAX:
+        hi += 1
+    if hi - lo >= _WORD_MAX:
+        return False
+    if b - a <= 3 and hi - lo > b - a:
+        # a short keyword (bnb, mbx) glued to other characters must sit in a name, not in random text:
+        # no digits around it, and letters in one case or camelCase (few case changes)
+        run = text[lo:hi]
+        if any(48 <= c <= 57 for c in run):
+            return False
+        changes = sum(1 for x, y in zip(run, run[1:]) if (65 <= x <= 90) != (65 <= y <= 90))
+        if changes > 3:
+            return False
+    return True
+
+
+
+_LITERAL = re.compile(r"(?:[A-Za-z0-9 _-]|\\[^A-Za-z0-9])+")
+
+
+class Keywords:
+    """The Binance words of some rules (regexes, case-insensitive). Literal ones (all built-in ones:
+    `binance`, `binance\\.com`, `spot\\(`) are found with bytes.find in the lower-cased chunk, at
+    memory speed; any other pattern falls back to one case-insensitive regex."""
+
+    def __init__(self, patterns: Iterable[str]):
+        pats = sorted(set(patterns))
+        self.regex = re.compile("|".join(pats).encode(), re.IGNORECASE)
+        self.literals: list[bytes] | None = None
+        if all(_LITERAL.fullmatch(p) for p in pats):
+            self.literals = sorted({re.sub(r"\\(.)", r"\1", p).lower().encode() for p in pats})
+
+    def in_path(self, path: str) -> bool:
+        return bool(self.regex.search(checks.own_path(path).encode("utf-8", "surrogateescape")))  # (names that are not UTF-8)
+
+    def in_text(self, text: bytes, lo: int, hi: int, derived: dict[str, bytes]) -> bool:
+        """A keyword, as a word, wholly inside text[lo:hi]."""
+        if self.literals is None:
+            return any(_is_word(text, m.start(), m.end()) for m in self.regex.finditer(text, lo, hi))
+        low = derived.get("lower")
+        if low is None:
+            low = derived["lower"] = text.lower()
+        for lit in self.literals:
+            pos = lo
+            while True:
+                i = low.find(lit, pos, hi)
+                if i < 0:
+                    break
+                if _is_word(text, i, i + len(lit)):
+                    return True
+                pos = i + 1
+        return False
+

@@ -1,0 +1,325 @@
+"""Token groups: the token rules that share a pattern, boundary and group, compiled; how their values
+are found in a chunk (runs of one byte class at memchr speed, else one regex search), and the gates they
+give stage one."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.engine.keywords import Keywords
+from scanner.models import Rule
+
+_SPLIT = re.compile(r"[,({;&?\[]")
+_HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _percent_escaped(text: bytes, i: int, room: bool) -> bool:
+    """text[i:i+2] are the hex digits of a percent escape (`?apiKey=%22<key>%22`, `%3D<key>`): not part of
+    the value that follows them (when `room`: the rest is still long enough to be one)."""
+    return (room and i > 0 and text[i - 1] == 0x25 and i + 1 < len(text)
+            and text[i] in _HEXDIGITS and text[i + 1] in _HEXDIGITS)
+
+
+
+class _Runs:
+    """Maximal runs of one byte class at least n long: the class is mapped to 'a' and everything else to
+    ' ' by bytes.translate, then bytes.find looks for n 'a's (hundreds of MB/s, linear)."""
+
+    def __init__(self, byte_class: str, n: int):
+        member = re.compile(f"[{byte_class}]".encode())
+        self.key = byte_class
+        self.table = bytes(0x61 if member.fullmatch(bytes([i])) else 0x20 for i in range(256))
+        self.n = n
+        self.needle = b"a" * n
+
+    def find(self, text: bytes, cache: dict[str, bytes]) -> Iterator[tuple[int, int]]:
+        t = cache.get(self.key)
+        if t is None:
+            t = cache[self.key] = text.translate(self.table)
+        pos = 0
+        while True:
+            i = t.find(self.needle, pos)
+            if i < 0:
+                return
+            j = t.find(b" ", i + self.n)
+            end = len(t) if j < 0 else j
+            yield i, end
+            pos = end
+
+
+@dataclass
+class _TokenGroup:
+    gid: int
+    pattern: str
+    boundary: str
+    length: int
+    rules: list[Rule]
+    regex: re.Pattern[bytes] = field(init=False)
+    b64_gid: int | None = None
+    # a group that needs its exchange named and is found by a regex search (passphrases by name, base64
+    # keys) also needs its value's shape in the chunk: the bare pattern as a second gate (a file naming
+    # OKX with no passphrase in it is not searched)
+    shape_gid: int | None = None
+    keywords: Keywords | None = None
+    kw_key: str = ""  # its keyword set's name (the keywords' regex): groups that share the set share it
+    # a pattern `[class]{n}` bounded by that same class is matched as runs (see _Runs): same matches
+    # as `regex`, at memchr speed instead of a Python regex step per byte
+    runs: _Runs | None = None
+    b64_runs: _Runs | None = None
+    run_check: re.Pattern[bytes] | None = None  # runs of the boundary class must also match the pattern
+    run_max: int = 0  # the longest run a match can be (patterns of a few widths: 8-10-8-5 or 8-8-8-10)
+    search_regex: re.Pattern[bytes] = field(init=False)
+    boundary_bytes: frozenset[int] = frozenset()
+    b64_inner: re.Pattern[bytes] | None = None
+    b64_lens: tuple[int, ...] = ()
+
+    reject: re.Pattern[str] | None = None  # names of non-credentials (listenKey)
+    hex_min: float = 0.0  # 0: 64-hex values are never keys of this group
+    hex_reject: re.Pattern[str] | None = None
+    others: re.Pattern[bytes] | None = None  # other exchanges' names
+    envs: re.Pattern[bytes] | None = None  # one named group per environment
+    env_words: tuple[bytes, ...] = ()  # words every environment pattern holds (found with bytes.find)
+    hex_envs: dict[str, str] = field(default_factory=dict)  # an all-hex value's case -> its environment
+    reject_hex: bool = False  # all-hex values are never this group's (rule `reject: [hex]`)
+    random: bool = True  # values must look random (rule `random`)
+    hint_order: list[Rule] = field(default_factory=list)  # rules whose name hints are tried, in this order
+    # values that are base64 themselves (the boundary holds +: Kraken's, Coinbase's Ed25519 keys): a
+    # line that looks like base64 is no reason to drop one (krakenex's key file is two such lines)
+    base64_values: bool = False
+    # every confidence condition of its rules needs the exchange named near the value or in its file:
+    # a chunk (and path) without one of its keywords cannot give it a finding, so it is not searched
+    needs_word: bool = False
+
+    def __post_init__(self) -> None:
+        self.reject = _alts(p for r in self.rules for p in r.reject_names)
+        self.env_words = _env_words(self.rules)
+        self.hex_envs = {case: env for r in self.rules for case, env in r.hex_environments}
+        self.reject_hex = any("hex" in r.reject for r in self.rules)
+        self.base64_values = "+" in self.boundary
+        from scanner.rules import DEFAULT_TOKEN_CONFIDENCE
+
+        self.needs_word = all(
+            {"near", "infile"} & set(cond.split("+"))
+            for r in self.rules for policy in (r.confidence or DEFAULT_TOKEN_CONFIDENCE, r.hex_confidence)
+            for _level, conds in policy for cond in conds)
+        self.random = self.default_rule.random
+        # a secret's name is tried before a key's ("api_secret_key" names a secret)
+        self.hint_order = sorted(self.rules, key=lambda r: r.role != "secret")
+        self.hex_min = max((r.hex_min_entropy for r in self.rules), default=0.0)
+        self.hex_reject = _alts(p for r in self.rules for p in r.hex_reject_names)
+        others = _alts(p for r in self.rules for p in r.other_exchanges)
+        self.others = re.compile(others.pattern.encode(), re.IGNORECASE) if others else None
+        self.envs = _env_regex(self.rules)
+        b = self.boundary
+        self.regex = re.compile(
+            rf"(?:(?<![{b}])|(?<=\\[nrt])|(?<=%[0-9A-Fa-f]{{2}}))({self.pattern})(?![{b}])".encode()
+        )
+        self.search_regex = re.compile(rf"(?:{self.pattern})(?![{b}])".encode())
+        member = re.compile(f"[{b}]".encode())
+        self.boundary_bytes = frozenset(i for i in range(256) if member.fullmatch(bytes([i])))
+        simple = re.fullmatch(r"\[([^\]\\]+)\]\{(\d+)\}", self.pattern)
+        if simple and simple.group(1) == b:
+            self.runs = _Runs(b, int(simple.group(2)))
+        else:
+            lo, hi = _widths_within(self.pattern, b)
+            if lo:  # a UUID, `[0-9a-f]{32}` bounded by [A-Za-z0-9]: runs of the boundary class, then the pattern
+                self.runs = _Runs(b, lo)
+                self.run_max = hi
+                self.run_check = re.compile(self.pattern.encode())
+        kws = sorted({k for r in self.rules for k in r.keywords})
+        if kws:
+            self.keywords = Keywords(kws)
+            self.kw_key = self.keywords.regex.pattern.decode()
+        if self.length:
+            n = 4 * ((self.length + 2) // 3)  # base64 of the token; same length with a trailing newline
+            n1 = 4 * ((self.length + 3) // 3)
+            lens = sorted({n, n1})
+            alts = "|".join(rf"[A-Za-z0-9+/]{{{m - 2}}}(?:==|[A-Za-z0-9+/]=|[A-Za-z0-9+/]{{2}})" for m in lens)
+            self.b64_inner = re.compile(alts.encode())
+            self.b64_lens = tuple(lens)
+            self.b64_runs = _Runs("A-Za-z0-9+/=", min(lens))
+
+    def tokens(self, text: bytes, cache: dict[str, bytes]) -> Iterator[tuple[int, int, str]]:
+        """(start, end, value) of every match of `regex` (group 1), in order, one at a time (a chunk
+        may hold hundreds of thousands)."""
+        if self.runs is None:
+            # the pattern with its closing boundary, searched bare (so `re` can skip to a possible first
+            # character), and the opening boundary checked here: the same matches as `regex`
+            rx = self.search_regex
+            k = rx.groupindex.get("value", 0)  # a pattern may name its value: (?P<value>...)
+            member = self.boundary_bytes
+            pos = 0
+            while True:
+                m = rx.search(text, pos)
+                if m is None:
+                    return
+                s0 = m.start()
+                if (s0 and text[s0 - 1] in member and not (s0 > 1 and text[s0 - 2] == 0x5C and text[s0 - 1] in b"nrt")
+                        and not (s0 > 2 and _percent_escaped(text, s0 - 2, True))):
+                    pos = s0 + 1
+                    continue
+                if m.start(k) >= 0:
+                    yield m.start(k), m.end(k), m.group(k).decode("utf-8", "replace")
+                pos = m.end() if m.end() > s0 else s0 + 1
+            return
+        n = self.runs.n
+        top = max(n, self.run_max)
+        check = self.run_check
+        for i, j in self.runs.find(text, cache):
+            if i > 0 and text[i - 1] == 0x5C and text[i] in b"nrt" and n < j - i <= top + 1:  # after a \n escape
+                if check is None or not check.fullmatch(text, i, j):
+                    i += 1
+            elif j - i > top:
+                if not _percent_escaped(text, i, n <= j - i - 2 <= top):
+                    continue
+                i += 2  # (see _percent_escaped)
+            if check is None or check.fullmatch(text, i, j):
+                yield i, j, text[i:j].decode("ascii")
+            elif _percent_escaped(text, i, n <= j - i - 2 <= top) and check.fullmatch(text, i + 2, j):
+                yield i + 2, j, text[i + 2:j].decode("ascii")
+
+    def b64_tokens(self, text: bytes, cache: dict[str, bytes]) -> Iterator[tuple[int, int, bytes]]:
+        """(start, end, base64) of every maximal run of [A-Za-z0-9+/=] that is the base64 of a token
+        (with or without a trailing newline, as `echo -n | base64` and `echo | base64` write it)."""
+        if self.b64_runs is None or self.b64_inner is None:
+            return iter(())
+        return ((i, j, text[i:j]) for i, j in self.b64_runs.find(text, cache)
+                if j - i in self.b64_lens and self.b64_inner.fullmatch(text, i, j))
+
+    def gate_patterns(self) -> list[tuple[int, bytes, bytes | None]]:
+        if self.needs_word and self.keywords is not None:
+            # its values are reported only with the exchange named: a chunk without its words is passed
+            # over (a UUID or 32 hex digits alone would let nearly every file through); a path naming
+            # the exchange is checked in stage two
+            out: list[tuple[int, bytes, bytes | None]] = [
+                (self.gid, b"(?i)(?:" + self.keywords.regex.pattern + b")", None)]
+            if self.shape_gid is not None:
+                bare = self.pattern.replace("(?P<value>", "(?:")
+                out.append((self.shape_gid, f"(?:{bare})".encode(), _leading_literal(bare)))
+        else:
+            out = [
+                # the bare pattern: stage two checks exact boundaries; Hyperscan runs a plain bounded
+                # repeat ~15x faster than one wrapped in boundary context (7.5 GB/s vs 435 MB/s here)
+                (self.gid, f"(?:{self.pattern})".encode(), _leading_literal(self.pattern))]
+        if self.b64_gid is not None:
+            n = 4 * ((self.length + 2) // 3)
+            out.append((self.b64_gid, rf"[A-Za-z0-9+/]{{{n - 2}}}".encode(), None))
+        return out
+
+    def named_rule(self, seg: str, *, hex_value: bool = False) -> Rule | None:
+        """The rule whose name hints (for an all-hex value: strict hex_name_hints) the text before a
+        value matches, its last part (after `,({;&?[`) first; None: no name says which."""
+        for text in (_SPLIT.split(seg)[-1], seg):
+            for r in self.hint_order:
+                if any(re.search(h, text) for h in (r.hex_name_hints if hex_value else r.name_hints)):
+                    return r
+        return None
+
+    def by_role(self, role: str) -> Rule | None:
+        return next((r for r in self.rules if r.role == role), None)
+
+    @property
+    def default_rule(self) -> Rule:
+        return next((r for r in self.rules if r.default), self.rules[0])
+
+
+def _widths_within(pattern: str, boundary: str) -> tuple[int, int]:
+    """(shortest, longest) match of `pattern` when they differ by at most 8 and each character it can
+    match is in the boundary class (so a match is exactly a maximal run of that class), else (0, 0)."""
+    from scanner.rules import _sre
+
+    sp = _sre()
+    try:
+        parsed = sp.parse(pattern)
+    except Exception:
+        return 0, 0
+    lo, hi = parsed.getwidth()
+    if hi - lo > 8 or not lo or parsed.state.flags & re.IGNORECASE:
+        return 0, 0
+    chars: set[int] = set()
+
+    def walk(items: Any) -> bool:
+        for op, av in items:
+            if op is sp.LITERAL:
+                chars.add(av)
+            elif op is sp.IN:
+                for o, a in av:
+                    if o is sp.LITERAL:
+                        chars.add(a)
+                    elif o is sp.RANGE:
+                        chars.update(range(a[0], a[1] + 1))
+                    else:
+                        return False
+            elif op in (sp.MAX_REPEAT, sp.MIN_REPEAT):
+                if not walk(av[2]):
+                    return False
+            elif op is sp.SUBPATTERN:
+                if not walk(av[-1]):
+                    return False
+            elif op is sp.BRANCH:
+                if not all(walk(x) for x in av[1]):
+                    return False
+            else:
+                return False
+        return True
+
+    member = re.compile(f"[{boundary}]")
+    if not walk(parsed) or not all(c < 128 and member.fullmatch(chr(c)) for c in chars):
+        return 0, 0
+    return lo, hi
+
+
+def _leading_literal(pattern: str) -> bytes | None:
+    """The fixed prefix every match of `pattern` starts with (`bg_`, `mx0`), at least 3 characters, or
+    None: the regex prefilter then skips a chunk without it, as Hyperscan does."""
+    m = re.match(r"[A-Za-z0-9_]{3,}", pattern)
+    if m is None:
+        return None
+    lit = m.group()
+    if pattern[m.end():m.end() + 1] in ("{", "?", "*", "+"):
+        lit = lit[:-1]  # the last character is repeated or optional
+    return lit.encode() if len(lit) >= 3 else None
+
+
+def _alts(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    pats = sorted(set(patterns))
+    return re.compile("|".join(f"(?:{p})" for p in pats)) if pats else None
+
+
+_ENV_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_CLASS = re.compile(r"\\[A-Za-z]|\[(?:\\.|[^\]])*\]|\(\?[^:)]*[:)]|\{[0-9,]*\}")
+
+
+def _env_words(rules: Iterable[Rule]) -> tuple[bytes, ...]:
+    """Words every environment pattern holds (rule `environment_words`, else each pattern's longest
+    literal word): the environment regex runs only around them (over a whole file it is slow)."""
+    words: set[str] = set()
+    for r in rules:
+        if r.environment_words:
+            words.update(r.environment_words)
+            continue
+        for _name, pats in r.environments:
+            for p in pats:
+                literal = _CLASS.sub(" ", p).replace("\\", "")
+                found = re.findall(r"[A-Za-z0-9]{3,}", literal)
+                if found:
+                    words.add(max(found, key=len).lower())
+    return tuple(sorted(w.encode() for w in words))
+# a flag set to false does not name its environment: `testnet=False`, `"sandbox": false`
+_ENV_OFF = r"""(?!["']?\s*[:=]\s*["']?(?:false|0|no|off)\b)"""
+
+
+def _env_regex(rules: Iterable[Rule]) -> re.Pattern[bytes] | None:
+    by_env: dict[str, list[str]] = {}
+    for r in rules:
+        for name, pats in r.environments:
+            if _ENV_NAME.fullmatch(name):
+                by_env.setdefault(name, []).extend(pats)
+    if not by_env:
+        return None
+    alts = "|".join(f"(?P<{name}>(?:{'|'.join(pats)}){_ENV_OFF})" for name, pats in by_env.items())
+    return re.compile(alts.encode(), re.IGNORECASE)
+
+
