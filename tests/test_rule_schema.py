@@ -117,3 +117,18 @@ def test_builtin_rules_hold_what_the_engine_used_to_hard_code() -> None:
                                                   "gate", "mexc", "htx"}
     assert [r.title for r in binance] == ["Binance API key", "Binance secret key", "Binance private key",
                                                  "Private key (possibly Binance's)"]
+
+
+def test_rules_check_fails_a_rule_hyperscan_cannot_compile(tmp_path: Path) -> None:
+    """Scans would silently fall back to the slower regex prefilter for every rule: `rules check` names the rule."""
+    pytest.importorskip("hyperscan")
+    value = "acme_" + "q8x2kd9w0pz7m3vt5nby"
+    d = write(tmp_path / "r", TOKEN.format(id="acme", pattern="acme_(?<=_)[a-z0-9]{20}", extra="    distinct: true\n")
+              .replace("examples: []\n    negative", f"examples: ['{value}']\n    negative"))
+    r = run_cli("rules", "check", "--rules-dir", str(d))
+    assert r.code == 1 and "FAIL rule acme: hyperscan could not compile" in r.err
+    # without the zero-width assertion the same rule passes under both prefilters
+    d2 = write(tmp_path / "r2", TOKEN.format(id="acme", pattern="acme_[a-z0-9]{20}", extra="    distinct: true\n")
+               .replace("examples: []\n    negative", f"examples: ['{value}']\n    negative"))
+    r = run_cli("rules", "check", "--rules-dir", str(d2))
+    assert r.code == 0, r.err

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scanner.sources.git import open_repo
-from scanner.sources.history import DELTA_MEM, _DeltaOrder, list_all_objects
+from scanner.sources.objects import DELTA_MEM, _DeltaOrder, list_all_objects
 from tests.git.conftest import cg_json, commit, env_line, git, make_repo
 
 ZERO = b"0" * 40
@@ -82,7 +82,7 @@ def test_the_log_filter_finds_every_entry_whatever_the_block_boundaries(tmp_path
     """The whole-history log is filtered block by block, reading back only the entries that name a
     blob with findings: with tiny blocks (ids, entries and commit headers cut at every place) it gives
     the same events, in the same order, as parsing every record whole."""
-    from scanner.sources import history as h
+    from scanner.sources import gitlog as h
 
     repo = make_repo(tmp_path / "r")
     for v in range(12):
