@@ -106,7 +106,7 @@ def _provenance(repo: Repo, engine: Engine, stats: ScanStats, scan: _Scan, listi
     _report_missing(repo, stats, listing, walk)
     if not scan.hits:
         return []
-    cache = _BlobFps(scan.hits, repo, engine, max_size=max_size, scanned_all=True)
+    cache = _BlobFps(scan.hits, repo, engine, max_size=max_size, scanned_all=True, matches=scan.matches)
     want = set(scan.hits)
     groups: dict[tuple[str, str], _Group] = {}
     seen: set[str] = set()
@@ -150,7 +150,8 @@ def _audit_range(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: 
     _record_totals(stats, scan, listing)
     if not scan.hits:
         return []
-    cache = _BlobFps(scan.hits, repo, engine, max_size=max_size, scanned_all=False, scanned=set(new_blobs))
+    cache = _BlobFps(scan.hits, repo, engine, max_size=max_size, scanned_all=False, scanned=set(new_blobs),
+                     matches=scan.matches)
     groups: dict[tuple[str, str], _Group] = {}
     _apply_events([e for e in events if e.new in scan.hits], cache, groups, set())
     groups = {k: g for k, g in groups.items() if g.intro}  # kept, not added, by these commits: not theirs

@@ -8,13 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
-from scanner.models import Chunk, Finding, ScanStats
+from scanner.models import Finding, ScanStats
 from scanner.sources.git import CatFile, GitError, Repo, decode_path, ls_tree_blobs, popen, split_z
 from scanner.sources.gitlog import Commit, Event, log_events
 from scanner.sources.objects import _BATCH, _lines
 
 if TYPE_CHECKING:
-    from scanner.engine import Engine
+    from scanner.engine import Engine, Matches
     from scanner.sources.progress import Progress
 
 UNREACHABLE_PATH = "(unreachable)"
@@ -135,8 +135,10 @@ class _BlobFps:
     """The findings (and their fingerprints) of each blob; a blob not scanned yet is read lazily."""
 
     def __init__(self, hits: dict[str, list[Finding]], repo: Repo, engine: Engine, *, max_size: int,
-                 scanned_all: bool, scanned: set[str] | None = None) -> None:
+                 scanned_all: bool, scanned: set[str] | None = None, matches: dict[str, Matches] | None = None) -> None:
         self.hits = hits
+        self.matches = matches if matches is not None else {}
+        self._at: dict[tuple[str, str], list[Finding] | None] = {}
         self.repo, self.engine, self.max_size = repo, engine, max_size
         self.scanned_all = scanned_all
         self.scanned = scanned or set()
@@ -151,9 +153,28 @@ class _BlobFps:
         if self.scanned_all or oid in self.scanned:
             return []
         data = self.read(oid)
-        found = self.engine.scan(Chunk(data=data, path=""), ScanStats()) if data is not None else []
+        found = []
+        if data is not None:
+            m = self.engine.match(data)
+            found = self.engine.judge(m, "")
+            if found:
+                self.matches[oid] = m
         self.hits[oid] = found
         return found
+
+    def at(self, oid: str, path: str) -> list[Finding] | None:
+        """The blob's findings at `path`: its matches judged for the path (context from the path name
+        counts), not the blob read and scanned again; matched again only when the path names an exchange
+        its text does not. None: the blob cannot be read."""
+        key = (oid, path)
+        if key in self._at:
+            return self._at[key]
+        m = self.matches.get(oid)
+        if m is None or not self.engine.covers(m, path):
+            data = self.read(oid)
+            m = self.engine.match(data, paths=(path,)) if data is not None else None
+        got = self._at[key] = self.engine.judge(m, path, meta={"blob": oid}) if m is not None else None
+        return got
 
     def fps(self, oid: str | None) -> frozenset[str]:
         if oid is None:
@@ -288,19 +309,14 @@ def _findings(repo: Repo, engine: Engine, groups: dict[tuple[str, str], _Group],
         paths = sorted({g.path for g in groups.values() if g.where == "history"})
         at_head = _blobs_at(repo, head, paths) if head and paths else {}
         out: list[Finding] = []
-        rescanned: dict[tuple[str, str], list[Finding]] = {}
         for (fp, path), g in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             if not g.blobs:
                 continue  # only removals seen: it came in at this path before a shallow boundary
             intro = sorted(g.intro, key=lambda cb: (cb[0].at, cb[0].ct))
             first, blob = (intro[0][0], intro[0][1]) if intro else (None, min(g.blobs))
-            # the blob's findings again with its real path (context from the path name counts)
-            key = (blob, path)
-            if key not in rescanned:
-                data = cache.read(blob) if g.where != "refs" and path != UNREACHABLE_PATH else None
-                rescanned[key] = (engine.scan(Chunk(data=data, path=path, meta={"blob": blob}), ScanStats())
-                                  if data is not None else [])
-            base = next((f for f in rescanned[key] if f.fingerprint == fp), None)
+            # the blob's findings at its real path (context from the path name counts)
+            at_path = cache.at(blob, path) if g.where != "refs" and path != UNREACHABLE_PATH else None
+            base = next((f for f in at_path or () if f.fingerprint == fp), None)
             if base is None:
                 base = next(f for f in cache.findings(blob) if f.fingerprint == fp)
             present = g.where == "history" and at_head.get(path) is not None and fp in cache.fps(at_head.get(path))

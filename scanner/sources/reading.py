@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from scanner.models import Chunk, Finding, ScanStats
+from scanner.models import Finding, ScanStats
 from scanner.sources.git import GitError, GitProc, Repo, decode_path, popen, skip
 from scanner.sources.objects import _BATCH, Listing, _fatal_line
 
 if TYPE_CHECKING:
-    from scanner.engine import Engine
+    from scanner.engine import Engine, Matches
     from scanner.sources.progress import Progress
 
 
@@ -20,6 +20,7 @@ class _Scan:
     """What the streaming pass learned."""
 
     hits: dict[str, list[Finding]] = field(default_factory=dict)  # blob -> findings (paths unknown yet)
+    matches: dict[str, Matches] = field(default_factory=dict)  # blob with findings -> its matches (judged per path later)
     blobs: int = 0
     nbytes: int = 0
 
@@ -49,16 +50,18 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
     reader = threading.Thread(target=_read_blobs, args=(cat, engine, stats, counts, handover, max_size, progress),
                               name="cexguard-reader", daemon=True)
     reader.start()
-    scan = engine.scan
+    match, judge = engine.match, engine.judge
     try:
         while True:
             item = handover.get()
             if item is None:
                 break
             oid, path, data, pre = item
-            found = scan(Chunk(data=data, path=path, meta={"blob": oid}), stats, pre)
+            m = match(data, pre, paths=(path,), stats=stats)
+            found = judge(m, path, stats=stats, meta={"blob": oid})
             if found:
                 res.hits[oid] = found
+                res.matches[oid] = m  # (provenance judges it again for each path that holds it)
                 if on_hit is not None:
                     on_hit()
     finally:
