@@ -59,7 +59,10 @@ class _Judging:
         kept: list[_Cand] = []
         infile: list[bool] = []
         other = 0
+        named = self.path_sets(path)
         for c in tm.cands:
+            if c.wanted and c.wanted not in named:
+                continue  # searched for another path that names its exchange: not there at this one
             kw = self._kw_of_rule[c.rule.id]
             if not c.example and self._other_exchange(c, path, kw, path_names):
                 other += 1

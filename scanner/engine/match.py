@@ -55,6 +55,9 @@ class _Cand:
     other_near: bool = False  # another exchange named nearer before it than any of its own words
     ours_before: bool = False  # one of its own words before it (within CONTEXT_BYTES)
     environment: str | None = None
+    # the keyword set whose naming in the path (not the text) had its group searched: judged only at a
+    # path that names it too (elsewhere it would not exist, so it must not pair either)
+    wanted: str = ""
     count: int = 1  # times the value occurs in the chunk (repeats are counted, not judged again)
 
     @property
@@ -126,14 +129,20 @@ class _Matching:
                 if not named[k] and k not in want:
                     unsearched.add(k)  # (a path naming it would have it searched)
                     continue
+                wanted = "" if named[k] else k
                 raw: Iterable[tuple[int, int, str]] = self._group_tokens(g, text, derived, searched)
             elif g.gid not in gates and g.b64_gid not in gates:
                 continue
             else:
+                wanted = ""
                 raw = self._group_tokens(g, text, derived, searched) if g.gid in gates else ()
             if g.b64_gid in gates:
                 raw = heapq.merge(raw, self._decoded_b64(g, text, derived))  # both in offset order
-            cands += self._token_candidates(g, text, raw, spans, lines, derived, marked)
+            found = self._token_candidates(g, text, raw, spans, lines, derived, marked)
+            if wanted:
+                for c in found:
+                    c.wanted = wanted
+            cands += found
         if self.pem_gid in gates:
             cands += self._pem_candidates([(b, b.start, b.end, b.end - 1) for b in blocks])
         if encoded:

@@ -176,12 +176,19 @@ class _BlobFps:
         got = self._at[key] = self.engine.judge(m, path, meta={"blob": oid}) if m is not None else None
         return got
 
-    def fps(self, oid: str | None) -> frozenset[str]:
+    def fps(self, oid: str | None, path: str | None = None) -> frozenset[str]:
+        """The fingerprints of a blob's findings at `path` (None: at the path it was scanned with). A blob
+        with none at the path it was scanned with has none at any."""
         if oid is None:
             return frozenset()
-        got = self._fps.get(oid)
+        key = oid if path is None else f"{oid}\0{path}"
+        got = self._fps.get(key)
         if got is None:
-            got = self._fps[oid] = frozenset(f.fingerprint for f in self.findings(oid))
+            found = self.findings(oid)
+            if found and path is not None:
+                at = self.at(oid, path)
+                found = at if at is not None else found
+            got = self._fps[key] = frozenset(f.fingerprint for f in found)
         return got
 
     def read(self, oid: str) -> bytes | None:
@@ -203,12 +210,13 @@ class _BlobFps:
 def _apply_events(events: Iterable[Event], cache: _BlobFps, groups: dict[tuple[str, str], _Group],
                   seen: set[str]) -> None:
     for e in events:
-        new_fps = cache.fps(e.new)
+        # (judged at the event's path: a path naming an exchange, or another one, changes what a blob holds)
+        new_fps = cache.fps(e.new, e.path)
+        if e.new is not None and cache.fps(e.new):
+            seen.add(e.new)  # reachable (with findings at this path or not): never reported as unreachable
         if not new_fps and e.old is None:
             continue
-        old_fps = cache.fps(e.old)
-        if e.new is not None and new_fps:
-            seen.add(e.new)
+        old_fps = cache.fps(e.old, e.path)
         for fp in new_fps | old_fps:
             g = groups.get((fp, e.path))
             if g is None:  # (git log lists newest first: a removal may come before its addition)
@@ -319,7 +327,7 @@ def _findings(repo: Repo, engine: Engine, groups: dict[tuple[str, str], _Group],
             base = next((f for f in at_path or () if f.fingerprint == fp), None)
             if base is None:
                 base = next(f for f in cache.findings(blob) if f.fingerprint == fp)
-            present = g.where == "history" and at_head.get(path) is not None and fp in cache.fps(at_head.get(path))
+            present = g.where == "history" and at_head.get(path) is not None and fp in cache.fps(at_head.get(path), path)
             meta: dict[str, object] = {"blob": blob}
             if first is not None:
                 later = [c for c in g.removed if c.ct >= first.ct]
