@@ -223,7 +223,7 @@ class Finding(_Frozen):
 
     _FIELDS = ("rule", "kind", "path", "line", "end_line", "column", "secret", "fingerprint", "confidence",
                "paired_with", "git_status", "example", "environment", "reason", "count", "meta", "verification",
-               "verify")
+               "verify", "paired_with_all")
     _KEY = _FIELDS[:14]  # count, meta, verification and verify are not part of a finding's identity
     _HIDDEN = frozenset({"secret"})
     rule: str
@@ -244,16 +244,21 @@ class Finding(_Frozen):
     meta: Mapping[str, Any]
     verification: Mapping[str, Any] | None
     verify: str  # the verifier its rule names (rule `verify:`), "" when none
+    # every value it was paired with when more than one (a key with its secret and a passphrase):
+    # `paired_with` first; () when at most one (then `paired_with` says it all)
+    paired_with_all: tuple[str, ...]
 
     def __init__(self, rule: str, kind: str, path: str, line: int, end_line: int, column: int, secret: str,
                  fingerprint: str = "", confidence: str = "medium", paired_with: str | None = None,
                  git_status: str | None = None, example: bool = False, environment: str | None = None,
                  reason: str | None = None, count: int = 1, meta: Mapping[str, Any] | None = None,
-                 verification: Mapping[str, Any] | None = None, verify: str = "") -> None:
+                 verification: Mapping[str, Any] | None = None, verify: str = "",
+                 paired_with_all: tuple[str, ...] = ()) -> None:
         self._set(rule=rule, kind=kind, path=path, line=line, end_line=end_line, column=column, secret=secret,
                   fingerprint=fingerprint, confidence=confidence, paired_with=paired_with, git_status=git_status,
                   example=example, environment=environment, reason=reason, count=count,
-                  meta={} if meta is None else meta, verification=verification, verify=verify)
+                  meta={} if meta is None else meta, verification=verification, verify=verify,
+                  paired_with_all=tuple(paired_with_all))
 
     @property
     def redacted(self) -> str:
@@ -275,6 +280,8 @@ class Finding(_Frozen):
             "git_status": self.git_status,
             "count": self.count,
         }
+        if self.paired_with_all:
+            d["paired_with_all"] = list(self.paired_with_all)
         if self.example:
             d["example"] = True
         if self.environment:

@@ -76,3 +76,23 @@ def test_a_value_checked_once_is_judged_the_same_in_every_chunk(engine: Engine) 
         assert {f.secret for f in found} == {k, s}
         by = {f.secret: f for f in found}
         assert by[k].paired_with == by[s].fingerprint
+
+
+def test_a_key_with_a_secret_and_a_passphrase_names_both(engine: Engine) -> None:
+    """`paired_with` stays the partner the value's own rule chose; `paired_with_all` lists every value
+    it was paired with when there is more than one (so the passphrase's tie is not lost)."""
+    import json
+
+    k, s, p = str(uuid.uuid4()), secrets.token_hex(16).upper(), _mixed(12) + "!"
+    data = f'okx = {{"apiKey": "{k}", "secret": "{s}", "password": "{p}"}}\n'.encode()
+    by = {f.secret: f for f in engine.scan(Chunk(data=data, path="bot/config.py"))}
+    assert set(by) == {k, s, p}
+    key, sec, phrase = by[k], by[s], by[p]
+    assert key.paired_with == sec.fingerprint and sec.paired_with == key.fingerprint
+    # the passphrase takes the nearest of the key and the secret (the secret, here): that one names both
+    assert phrase.paired_with == sec.fingerprint and phrase.paired_with_all == ()
+    assert sec.paired_with_all == (key.fingerprint, phrase.fingerprint)
+    assert key.paired_with_all == ()  # one partner: paired_with says it
+    d = json.loads(json.dumps(sec.to_dict()))
+    assert d["paired_with"] == key.fingerprint and d["paired_with_all"] == [key.fingerprint, phrase.fingerprint]
+    assert "paired_with_all" not in key.to_dict()

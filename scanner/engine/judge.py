@@ -71,7 +71,7 @@ class _Judging:
             infile.append(c.text_named or (kw is not None and path_names(kw)))
         if stats is not None:
             stats.suppress("other_exchange", other)
-        partner = pair(kept, self.pairings)
+        partner, links = pair(kept, self.pairings)
         ci = bool(_CI_PATH.search(path))
         decided: list[tuple[int, Rule, str, str | None]] = []
         unattributed = 0
@@ -107,12 +107,13 @@ class _Judging:
         for i, rule, conf, reason in decided:
             c = kept[i]
             p = partner.get(i)
+            every = tuple(kept[j].fp for j in links.get(i, ()) if j in kept_ids)
             out.append(Finding(
                 rule=rule.id, kind=rule.kind, path=path, line=c.line, end_line=c.end_line,
                 column=c.column, secret=c.value, fingerprint=c.fp, confidence=conf,
                 paired_with=kept[p].fp if p is not None and p in kept_ids else None, git_status=git_status,
                 example=c.example, environment=c.environment, reason=reason, count=c.count,
-                meta=dict(meta or {}), verify=rule.verify,
+                meta=dict(meta or {}), verify=rule.verify, paired_with_all=every if len(every) > 1 else (),
             ))
         return out
 

@@ -23,13 +23,14 @@ class _Placed(Protocol):
     def example(self) -> bool: ...
 
 
-def pair(cands: Sequence[_Placed], pairings: Iterable[Pairing]) -> dict[int, int]:
+def pair(cands: Sequence[_Placed], pairings: Iterable[Pairing]) -> tuple[dict[int, int], dict[int, list[int]]]:
     """Each value of a declaring rule takes the nearest unpaired value of one of its partner rules in
     the chunk: fewest lines apart, one after it before one before it, then fewest bytes apart. With many
     candidates (a dump of thousands of accounts) each weighs only its PAIR_NEIGHBOURS nearest on either
     side, which keeps pairing O(n log n). A value's partner is the one its own rule chose; a value chosen
     by another rule's values (a passphrase chose this key) has that one otherwise.
-    Returns {index of a candidate in `cands`: index of its partner}; `cands` in offset order."""
+    Returns ({index of a candidate in `cands`: index of its partner}, {index: every value it was paired
+    with, either way: its partner first}); `cands` in offset order."""
     partner: dict[int, int] = {}
     chosen: list[tuple[int, int]] = []
     for rid, partners, within_lines, within_bytes in pairings:
@@ -61,4 +62,11 @@ def pair(cands: Sequence[_Placed], pairings: Iterable[Pairing]) -> dict[int, int
             chosen.append((others[j], keys[i]))
     for o, k in chosen:
         partner.setdefault(o, k)
-    return partner
+    links: dict[int, list[int]] = {}
+    for o, k in chosen:
+        links.setdefault(k, []).append(o)
+        links.setdefault(o, []).append(k)
+    for i, got in links.items():
+        first = partner[i]
+        links[i] = [first] + sorted({j for j in got if j != first})
+    return partner, links

@@ -13,6 +13,7 @@ from scanner.models import Rule
 
 _SPLIT = re.compile(r"[,({;&?\[]")
 _HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
+_B64_ALNUM_LEAD = b"MNOPQRSTUVWXYZabcde"  # base64 digits 12-30: the first of four encoding a letter or digit
 
 
 def _percent_escaped(text: bytes, i: int, room: bool) -> bool:
@@ -185,8 +186,12 @@ class _TokenGroup:
         (with or without a trailing newline, as `echo -n | base64` and `echo | base64` write it)."""
         if self.b64_runs is None or self.b64_inner is None:
             return iter(())
+        # every 4th character encodes the top six bits of a token byte: for a letter or digit
+        # (0x30-0x7A) that is 12-30, `M`-`e`; random base64 fails this within a few groups (a history
+        # holds hundreds of thousands of base64 runs of the right length)
         return ((i, j, text[i:j]) for i, j in self.b64_runs.find(text, cache)
-                if j - i in self.b64_lens and self.b64_inner.fullmatch(text, i, j))
+                if j - i in self.b64_lens and not text[i:j:4].translate(None, _B64_ALNUM_LEAD)
+                and self.b64_inner.fullmatch(text, i, j))
 
     def gate_patterns(self) -> list[tuple[int, bytes, bytes | None]]:
         if self.needs_word and self.keywords is not None:
