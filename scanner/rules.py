@@ -439,14 +439,14 @@ def _load_uncached(files: list[Path]) -> tuple[list[Rule], list[str], list[str]]
     notices: list[str] = []
     builtin = builtin_rules_dir().resolve()
     tokens: set[tuple[str, str, int]] = set()
-    labels: set[str] = set()
+    labels: set[tuple[str, str]] = set()  # (PEM label, key type) a built-in rule takes
     for f in files:
         rs, ex = _load_file(f)
         if f.resolve().parent == builtin:
             rules.extend(rs)
             examples.extend(ex)
             tokens |= {(r.pattern, r.boundary, r.length) for r in rs if r.type == "token"}
-            labels |= {lab for r in rs if r.type == "pem" for lab in r.labels}
+            labels |= {(lab, kt) for r in rs if r.type == "pem" for lab in r.labels for kt in r.key_types}
             continue
         if ex:
             notices.append(f"{f}: {len(ex)} documentation_examples ignored (documentation examples come from "
@@ -454,7 +454,7 @@ def _load_uncached(files: list[Path]) -> tuple[list[Rule], list[str], list[str]]
         for r in rs:
             _check_linear(r, f"{f}: rule {r.id}")
             same = (r.type == "token" and (r.pattern, r.boundary, r.length) in tokens) or \
-                (r.type == "pem" and bool(labels & set(r.labels)))
+                (r.type == "pem" and any((lab, kt) in labels for lab in r.labels for kt in r.key_types))
             if same:
                 notices.append(f"{f}: rule {r.id} ignored: it matches what a built-in rule matches, and extra rules "
                                "may add detections, never change built-in ones")

@@ -69,7 +69,13 @@ class Engine(_Matching, _Judging):
         self.pem_rules = [r for r in self.rules if r.type == "pem" and not r.neutral]
         self.neutral = {r.group: r for r in self.rules if r.type == "pem" and r.neutral}
         self.pem_gid = gid
-        self.pem_labels = {lab: r for r in self.pem_rules for lab in r.labels}
+        # each label's rules, in rule order: a block goes to the first whose key_types take its key's type
+        # (an encrypted key, of no known type, to the first): exchanges may share a label (PKCS#8 `PRIVATE
+        # KEY` holds Ed25519, RSA and EC keys alike)
+        self.pem_labels: dict[str, list[Rule]] = {}
+        for r in self.pem_rules:
+            for lab in r.labels:
+                self.pem_labels.setdefault(lab, []).append(r)
         self.key_files = _alts(p for r in self.rules for p in r.key_file_names)
         def policy(r: Rule) -> _Policy:
             default = DEFAULT_TOKEN_CONFIDENCE if r.type == "token" else (

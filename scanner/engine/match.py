@@ -100,7 +100,7 @@ class _Matching:
     min_entropy: float | None
     pem_gid: int
     pem_b64_gid: int
-    pem_labels: dict[str, Rule]
+    pem_labels: dict[str, list[Rule]]
     pem_keywords: Keywords | None
     pem_rule_keywords: dict[str, Keywords]
     _kw_of_rule: dict[str, Keywords | None]
@@ -307,7 +307,7 @@ class _Matching:
         return out
 
     def _bare_ed25519(self, value: str, s: int, e: int) -> _Cand | None:
-        rule = self.pem_labels.get("PRIVATE KEY")
+        rule = self._pem_rule("PRIVATE KEY", "ed25519")
         if rule is None:
             return None
         try:
@@ -338,10 +338,8 @@ class _Matching:
         """(block, start, end, offset of its last line or 0 when it sits on one line: base64-encoded)."""
         out = []
         for b, start, end, last in blocks:
-            rule = self.pem_labels.get(b.label)
+            rule = self._pem_rule(b.label, b.key_type)
             if rule is None or b.der is None:
-                continue
-            if b.key_type not in rule.key_types and b.key_type != "encrypted":
                 continue
             # every key type under one policy (see judge.py): Binance context makes it a Binance key; else
             # a reason to think it is one makes it a neutral `private_key`; else it is not reported
@@ -351,6 +349,15 @@ class _Matching:
             c.value_type = b.key_type
             out.append(c)
         return out
+
+    def _pem_rule(self, label: str, key_type: str | None) -> Rule | None:
+        """The rule a private key of this label and type goes to: the first of the label's rules that
+        takes its type; an encrypted key (its type unknown) goes to the label's first rule."""
+        rules = self.pem_labels.get(label, ())
+        for r in rules:
+            if key_type in r.key_types:
+                return r
+        return rules[0] if rules and key_type == "encrypted" else None
 
     @staticmethod
     def _allowed(text: bytes, lines: _Lines, ls: int, c: _Cand, memo: dict[int, bool]) -> bool:
