@@ -35,18 +35,22 @@ class _Runs:
         self.n = n
         self.needle = b"a" * n
 
-    def find(self, text: bytes, cache: dict[str, bytes]) -> Iterator[tuple[int, int]]:
+    def find(self, text: bytes, cache: dict[str, bytes], longest: int = 0) -> Iterator[tuple[int, int]]:
+        """(start, end) of each run; `longest`: only runs at most that long (a long identifier, a line of
+        minified code or base64 is passed over here, not handed out)."""
         t = cache.get(self.key)
         if t is None:
             t = cache[self.key] = text.translate(self.table)
         pos = 0
+        find, needle, n = t.find, self.needle, self.n
         while True:
-            i = t.find(self.needle, pos)
+            i = find(needle, pos)
             if i < 0:
                 return
-            j = t.find(b" ", i + self.n)
+            j = find(b" ", i + n)
             end = len(t) if j < 0 else j
-            yield i, end
+            if not longest or end - i <= longest:
+                yield i, end
             pos = end
 
 
@@ -168,7 +172,8 @@ class _TokenGroup:
         n = self.runs.n
         top = max(n, self.run_max)
         check = self.run_check
-        for i, j in self.runs.find(text, cache):
+        # a run longer than top + 2 is never a value (at most a \n escape or a %XX escape before one)
+        for i, j in self.runs.find(text, cache, top + 2):
             if i > 0 and text[i - 1] == 0x5C and text[i] in b"nrt" and n < j - i <= top + 1:  # after a \n escape
                 if check is None or not check.fullmatch(text, i, j):
                     i += 1
@@ -189,7 +194,7 @@ class _TokenGroup:
         # every 4th character encodes the top six bits of a token byte: for a letter or digit
         # (0x30-0x7A) that is 12-30, `M`-`e`; random base64 fails this within a few groups (a history
         # holds hundreds of thousands of base64 runs of the right length)
-        return ((i, j, text[i:j]) for i, j in self.b64_runs.find(text, cache)
+        return ((i, j, text[i:j]) for i, j in self.b64_runs.find(text, cache, self.b64_lens[-1])
                 if j - i in self.b64_lens and not text[i:j:4].translate(None, _B64_ALNUM_LEAD)
                 and self.b64_inner.fullmatch(text, i, j))
 
