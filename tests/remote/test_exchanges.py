@@ -52,7 +52,7 @@ def env_for(fx: FakeExchanges, key: FKey, *, secret: str | None = None, passphra
 def verify(run: RunCli, fx: FakeExchanges, key: FKey, **kw: Any) -> tuple[int, dict[str, Any], str]:
     r = run("verify", "--exchange", key.exchange, "--format", "json", env=env_for(fx, key, **kw))
     assert "Traceback" not in r.err
-    for s in (key.secret, key.passphrase):
+    for s in (key.secret, key.passphrase, key.api_key):  # the key itself is shown only redacted
         if s:
             assert s not in r.out + r.err
     return r.code, (json.loads(r.out) if r.out.strip() else {}), r.err

@@ -66,6 +66,7 @@ class Base:
             return Verdict(status="unknown", error=e.to_dict(),
                            reasons=(f"no verdict: {e}", "the key may be live or dead; try again later"), **base)
         risk, why = assess(perms)
+        raw = without_key(raw, credentials)
         return Verdict(status="live", permissions=raw, normalized=perms, risk=risk, risk_reasons=tuple(why),
                        created_at=created, account=account, reasons=("a signed call with this key succeeded",),
                        **base)
@@ -130,6 +131,13 @@ def scalars(d: Mapping[str, Any]) -> dict[str, Any]:
         elif isinstance(v, dict) and all(isinstance(x, list) for x in v.values()):
             out[k] = {kk: [str(x) for x in vv] for kk, vv in v.items()}
     return out
+
+
+def without_key(raw: Mapping[str, Any], credentials: ExchangeCredentials) -> dict[str, Any]:
+    """The exchange's own fields minus the key itself and any secret field: a verdict goes into scan
+    output, which shows keys only redacted (Bybit's query-api, KuCoin's and Kraken's key info echo it)."""
+    return {k: v for k, v in raw.items()
+            if v != credentials.api_key and k.lower() not in ("apikey", "accesskey", "secret", "secretkey")}
 
 
 def audit_and_return(result: Any, audit: Any) -> Any:
