@@ -46,12 +46,12 @@ def assess(p: Permissions | None) -> tuple[str, list[str]]:
     if p is None:
         return "unknown", ["the key's permissions could not be read"]
     if p.withdraw is None and not p.trade and not p.transfer:
-        reasons = ["the exchange does not report whether this key may withdraw or trade: treat it as able to"]
+        unknown = ["the exchange does not report whether this key may withdraw or trade: treat it as able to"]
         if p.ip_restricted is None:
-            reasons.append("the exchange does not report an IP whitelist for this key")
+            unknown.append("the exchange does not report an IP whitelist for this key")
         elif p.ip_restricted:
-            reasons.append("the key is IP-restricted")
-        return "unknown", reasons
+            unknown.append("the key is IP-restricted")
+        return "unknown", unknown
     ip = p.ip_restricted is True
     reasons: list[str] = []
     if p.withdraw:

@@ -114,7 +114,7 @@ class Htx(Base):
         return {"accounts": accounts["data"], "info": info}
 
     def read(self, data: Any, creds: ExchangeCredentials
-             ) -> tuple[dict[str, Any], Permissions | None, str | None, dict[str, Any] | None]:
+             ) -> tuple[dict[str, Any], Permissions, str | None, dict[str, Any] | None]:
         info = data.get("info")
         if not isinstance(info, dict) or not isinstance(info.get("permission"), str):
             p = Permissions(read=True)
