@@ -465,6 +465,19 @@ account_client = AccountClient(api_key="@@HTX_KEY@@",
     'secret': '@@HTX_SECRET@@',
 })
 """),
+    # camelCase names with the exchange as a prefix (JS/TS/Java style)
+    ("okx_camel_case", "src/okxClient.ts", """const okxApiKey = "@@OKX_KEY@@";
+const okxSecretKey = "@@OKX_SECRET@@";
+const okxPassphrase = "@@OKX_PASS@@";
+"""),
+    ("kucoin_camel_case", "kucoin/config.js", """export const kucoinApiKey = '@@KUCOIN_KEY@@';
+export const kucoinApiSecret = '@@KUCOIN_SECRET@@';
+export const kucoinPassphrase = '@@KUCOIN_PASS@@';
+"""),
+    ("bitget_camel_case", "Bitget.java", """String bitgetApiKey = "@@BITGET_KEY@@";
+String bitgetSecretKey = "@@BITGET_SECRET@@";
+String bitgetPassphrase = "@@BITGET_PASS@@";
+"""),
 ]
 
 # Files where nothing may be reported: exchange look-alikes, placeholders, other exchanges' shapes.
@@ -539,6 +552,11 @@ _api_secret = "@@NEG_UPPER36@@"
     ("password_alone", "settings.py", """# the okx and kucoin connectors read their keys from the vault
 DATABASE_PASSWORD = "Tr0ub4dor&3xyz"
 OKX_PASSPHRASE = os.environ["OKX_PASSPHRASE"]
+"""),
+    ("okx_camel_case_password_is_not_a_passphrase", "src/okx.ts", """// okx: login form, no API key
+const userPass = "Tr0ub4dor&3xyz";
+const dbPassword = "Tr0ub4dor&3xyz";
+const okxPassphrase = process.env.OKX_PASSPHRASE;
 """),
     ("uuid_pair_no_exchange", "settings.py", """# no exchange named anywhere
 SESSION_ID = "@@NEG_UUID@@"

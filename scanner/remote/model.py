@@ -41,9 +41,17 @@ class Permissions:
 def assess(p: Permissions | None) -> tuple[str, list[str]]:
     """critical: withdrawals on without an IP whitelist; high: withdrawals on behind a whitelist, or
     trading or transfers; medium: read-only without a whitelist; low: read-only behind one; unknown:
-    permissions not available. A whitelist the exchange does not report counts as none."""
+    permissions not available, or the exchange does not say whether the key may withdraw (and it is
+    not known to trade). A whitelist the exchange does not report counts as none."""
     if p is None:
         return "unknown", ["the key's permissions could not be read"]
+    if p.withdraw is None and not p.trade and not p.transfer:
+        unknown = ["the exchange does not report whether this key may withdraw or trade: treat it as able to"]
+        if p.ip_restricted is None:
+            unknown.append("the exchange does not report an IP whitelist for this key")
+        elif p.ip_restricted:
+            unknown.append("the key is IP-restricted")
+        return "unknown", unknown
     ip = p.ip_restricted is True
     reasons: list[str] = []
     if p.withdraw:

@@ -263,6 +263,7 @@ class Dialect:
     auth_statuses: frozenset[int]
     errors_in_2xx: bool = False
     text_errors: frozenset[str] = frozenset()  # whole plain-text bodies that are the exchange's error
+    empty_204: bool = False  # HTTP 204 with no body is a success (Gate's deletes): the call returns None
 
 
 def interpret(status: int, headers: Any, raw: bytes, endpoint: str, scrub: tuple[str, ...], dialect: Dialect) -> Any:
@@ -291,6 +292,8 @@ def interpret(status: int, headers: Any, raw: bytes, endpoint: str, scrub: tuple
         return cls(message, endpoint=endpoint, http_status=status, code=code, server_msg=server_msg)
 
     if 200 <= status < 300:
+        if status == 204 and dialect.empty_204 and raw.strip() == b"":
+            return None
         if not parsed or raw.strip() == b"":
             raise fail(Unavailable, f"{endpoint}: HTTP {status} but the answer is not JSON")
         if code is None:

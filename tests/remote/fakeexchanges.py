@@ -1,10 +1,15 @@
-"""A local stand-in for Bybit, OKX, KuCoin, Kraken and Coinbase, over real HTTP on 127.0.0.1.
+"""A local stand-in for Bybit, OKX, KuCoin, Kraken, Coinbase, Bitget, Gate, MEXC and HTX, over real
+HTTP on 127.0.0.1.
 
 Each family checks its own signature scheme with an implementation written here, apart from the
 client's: Bybit's hex HMAC-SHA256 over timestamp+key+recv window+payload and its recv window; OKX's
 base64 HMAC-SHA256 over ISO timestamp+method+path and the passphrase; KuCoin's v2 signature and
 HMAC-signed passphrase; Kraken's HMAC-SHA512 over path+SHA256(nonce+body) with increasing nonces;
-Coinbase's JWT (ES256 or EdDSA; header kid, nonce; claims iss, sub, nbf, exp 120 s later, uri).
+Coinbase's JWT (ES256 or EdDSA; header kid, nonce; claims iss, sub, nbf, exp 120 s later, uri);
+Bitget's base64 HMAC-SHA256 with its passphrase and a 30 s window; Gate's hex HMAC-SHA512 over
+method/path/query/SHA-512(body)/seconds with a 60 s window, and its sub-accounts (list, keys,
+delete with HTTP 204); MEXC's hex HMAC-SHA256 over the query with its recvWindow rule; HTX's
+signature v2 (base64 HMAC-SHA256 over "METHOD\nhost\npath\nsorted query").
 It answers each exchange's documented error codes and shapes, keeps keys (deleting one really
 kills it), a skewable clock, IP whitelists (`client_ip`), and injected faults (any status, any
 body). Every key is generated at run time; nothing key-shaped is written in this file.
@@ -32,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 ALNUM = string.ascii_letters + string.digits
+HEX = "0123456789abcdef"
 
 
 def rand(chars: str, n: int) -> str:
@@ -157,6 +163,16 @@ class FakeExchanges:
                 secret = priv_ec.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                                serialization.NoEncryption()).decode()
                 public = priv_ec.public_key()
+        elif exchange == "bitget":
+            api_key, secret, passphrase = "bg_" + rand(HEX, 32), rand(HEX, 64), rand(ALNUM, 12)
+        elif exchange == "gate":
+            api_key, secret = rand(HEX, 32), rand(HEX, 64)
+        elif exchange == "mexc":
+            api_key, secret = "mx0" + rand(ALNUM, 15), rand(HEX, 32)
+        elif exchange == "htx":
+            api_key = "-".join((rand(HEX, 8), rand(HEX, 8), rand(string.ascii_lowercase + string.digits, 10),
+                                rand(HEX, 5)))
+            secret = "-".join((rand(HEX, 8), rand(HEX, 8), rand(HEX, 8), rand(HEX, 5)))
         else:
             raise ValueError(exchange)
         key = FKey(exchange, api_key, secret, passphrase, uid=self._uid, is_master=is_master,
@@ -183,6 +199,14 @@ class FakeExchanges:
                 out = self.kraken(path, headers, body)
             elif path.startswith("/api/v3/brokerage/"):
                 out = self.coinbase(method, path, headers)
+            elif path.startswith("/api/v2/"):
+                out = self.bitget(method, path, query, headers)
+            elif path.startswith("/api/v4/"):
+                out = self.gate(method, path, query, headers, body)
+            elif path.startswith("/api/v3/"):
+                out = self.mexc(method, path, query, headers)
+            elif path.startswith(("/v1/", "/v2/")):
+                out = self.htx(method, path, query, headers)
             else:
                 raise Reply(404, {"error": "not found"})
         except Reply as r:
@@ -394,6 +418,160 @@ class FakeExchanges:
         return {"can_view": p.get("can_view", True), "can_trade": p.get("can_trade", False),
                 "can_transfer": p.get("can_transfer", False), "portfolio_uuid": str(uuid.UUID(int=key.uid)),
                 "portfolio_type": "DEFAULT"}
+
+    # -- Bitget
+    def bitget(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
+        def ok(data: Any) -> dict[str, Any]:
+            return {"code": "00000", "msg": "success", "requestTime": self.now_ms(), "data": data}
+
+        if path == "/api/v2/public/time":
+            return ok({"serverTime": str(self.now_ms())})
+
+        def err(code: str, msg: str) -> Reply:
+            return Reply(400, {"code": code, "msg": msg, "requestTime": self.now_ms(), "data": None})
+
+        key = self.keys.get(headers.get("access-key", ""))
+        if key is None or key.exchange != "bitget" or key.deleted:
+            raise err("40006", "Invalid ACCESS_KEY")
+        ts = headers.get("access-timestamp", "")
+        if not ts.isdigit():
+            raise err("40005", "Invalid ACCESS_TIMESTAMP")
+        if abs(int(ts) - self.now_ms()) > 30_000:
+            raise err("40008", "Request timestamp expired")
+        target = path + (f"?{query}" if query else "")
+        want = base64.b64encode(hmac.new(key.secret.encode(), (ts + method + target).encode(), hashlib.sha256).digest())
+        if not hmac.compare_digest(want.decode(), headers.get("access-sign", "")):
+            raise err("40009", "sign signature error")
+        if headers.get("access-passphrase") != key.passphrase:
+            raise err("40012", "apikey/password is incorrect")
+        if not self._ip_ok(key):
+            raise err("40018", "Invalid IP")
+        if path != "/api/v2/spot/account/info":
+            raise Reply(404, b"")
+        if key.permissions.get("unified"):
+            raise err("40085", "You are in Unified Account mode, and the Classic Account API is not supported")
+        return ok({"userId": str(key.uid), "inviterId": "0", "ips": ",".join(key.ips),
+                   "authorities": key.permissions.get("authorities", ["stor"]),
+                   "parentId": key.parent_uid or key.uid, "traderType": "not_trader", "channelCode": "",
+                   "channel": "", "regisTime": "1704164645000"})
+
+    # -- Gate
+    def gate(self, method: str, path: str, query: str, headers: dict[str, str], body: str) -> Any:
+        if path == "/api/v4/spot/time":
+            return {"server_time": self.now_ms()}
+
+        def err(label: str, message: str, status: int = 401) -> Reply:
+            return Reply(status, {"label": label, "message": message})
+
+        key = self.keys.get(headers.get("key", ""))
+        if key is None or key.exchange != "gate" or key.deleted:
+            raise err("INVALID_KEY", "Invalid key provided")
+        ts = headers.get("timestamp", "")
+        if not ts.isdigit():
+            raise err("MISSING_REQUIRED_HEADER", "Timestamp")
+        if abs(int(ts) - self.now_ms() // 1000) > 60:
+            raise err("REQUEST_EXPIRED", "gap between request Timestamp and server time exceeds 60")
+        payload = "\n".join((method, path, query, hashlib.sha512(body.encode()).hexdigest(), ts))
+        want = hmac.new(key.secret.encode(), payload.encode(), hashlib.sha512).hexdigest()
+        if not hmac.compare_digest(want, headers.get("sign", "")):
+            raise err("INVALID_SIGNATURE", "Signature mismatch")
+        if not self._ip_ok(key):
+            raise err("IP_FORBIDDEN", f"Request IP not in whitelist: {self.client_ip}")
+        if method == "GET" and path == "/api/v4/account/detail":
+            return {"user_id": key.uid, "ip_whitelist": key.ips, "currency_pairs": [], "key": {"mode": 1}, "tier": 0}
+        parts = path.split("/")  # '', api, v4, sub_accounts, uid, keys, key
+        if len(parts) < 4 or parts[3] != "sub_accounts":
+            raise Reply(404, {"label": "NOT_FOUND", "message": "not found"})
+        if not key.is_master:
+            raise err("FORBIDDEN", "Account has no permission to request operation")
+        mine = [k for k in self.keys.values() if k.exchange == "gate" and k.parent_uid == key.uid]
+        if len(parts) == 4 and method == "GET":
+            return [{"user_id": uid, "login_name": f"sub{uid}", "state": 1} for uid in sorted({k.uid for k in mine})]
+        uid = int(parts[4]) if parts[4].isdigit() else -1
+        if uid not in {k.uid for k in mine}:
+            raise err("SUB_ACCOUNT_NOT_FOUND", "Sub account not found", 400)
+        held = [k for k in mine if k.uid == uid and not k.deleted]
+        if len(parts) == 6 and method == "GET":
+            return [{"user_id": str(uid), "key": k.api_key, "name": "bot", "mode": 1, "state": 1,
+                     "perms": [{"name": "spot", "read_only": False}], "ip_whitelist": k.ips} for k in held]
+        if len(parts) == 7 and method == "DELETE":
+            target = [k for k in held if k.api_key == parts[6]]
+            if not target:
+                raise err("NOT_FOUND", "API key not found", 400)
+            target[0].deleted = True
+            raise Reply(204, b"")
+        raise Reply(404, {"label": "NOT_FOUND", "message": "not found"})
+
+    # -- MEXC
+    def mexc(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
+        if path == "/api/v3/time":
+            return {"serverTime": self.now_ms()}
+
+        def err(code: int, msg: str) -> Reply:
+            return Reply(400, {"code": code, "msg": msg})
+
+        key = self.keys.get(headers.get("x-mexc-apikey", ""))
+        if key is None or key.exchange != "mexc" or key.deleted:
+            raise err(10072, "Api key info invalid")
+        total, _, signature = query.rpartition("&signature=")
+        params = dict(parse_qsl(total))
+        if not params.get("timestamp", "").isdigit():
+            raise err(700004, "Param 'timestamp' must be sent")
+        want = hmac.new(key.secret.encode(), total.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(want, signature):
+            raise err(700002, "Signature for this request is not valid.")
+        ts, window, now = int(params["timestamp"]), int(params.get("recvWindow", "5000")), self.now_ms()
+        if not (ts < now + 1000 and now - ts <= window):
+            raise err(700003, "Timestamp for this request is outside of the recvWindow.")
+        if not self._ip_ok(key):
+            raise err(700006, f"IP [{self.client_ip}] not in the ip white list")
+        if path != "/api/v3/account":
+            raise Reply(404, b"")
+        p = key.permissions
+        return {"makerCommission": None, "takerCommission": None, "buyerCommission": None, "sellerCommission": None,
+                "canTrade": p.get("canTrade", True), "canWithdraw": p.get("canWithdraw", True), "canDeposit": True,
+                "updateTime": None, "accountType": "SPOT", "balances": [{"asset": "USDT", "free": "1", "locked": "0"}],
+                "permissions": ["SPOT"]}
+
+    # -- HTX
+    def htx(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
+        def err(msg: str) -> Reply:
+            return Reply(200, {"status": "error", "err-code": "api-signature-not-valid", "err-msg": msg, "data": None})
+
+        pairs = parse_qsl(query, keep_blank_values=True)
+        params = {k: v for k, v in pairs if k != "Signature"}
+        key = self.keys.get(params.get("AccessKeyId", ""))
+        if key is None or key.exchange != "htx" or key.deleted:
+            raise err("Signature not valid: Incorrect Access key [Access key错误]")
+        if (params.get("SignatureMethod"), params.get("SignatureVersion")) != ("HmacSHA256", "2"):
+            self.violations.append("HTX: SignatureMethod/SignatureVersion")
+        try:
+            when = _dt.datetime.strptime(params.get("Timestamp", ""), "%Y-%m-%dT%H:%M:%S")
+        except ValueError:
+            raise err("Signature not valid: Invalid Timestamp") from None
+        if abs(when.replace(tzinfo=_dt.timezone.utc).timestamp() * 1000 - self.now_ms()) > 5 * 60_000:
+            raise err("Signature not valid: Timestamp expired")
+        from urllib.parse import quote as _q
+
+        canon = "&".join(f"{k}={_q(v, safe='')}" for k, v in sorted(params.items()))
+        payload = f"{method}\n{headers.get('host', '').lower()}\n{path}\n{canon}"
+        want = base64.b64encode(hmac.new(key.secret.encode(), payload.encode(), hashlib.sha256).digest()).decode()
+        if not hmac.compare_digest(want, dict(pairs).get("Signature", "")):
+            raise err("Signature not valid: Verification failure [校验失败]")
+        if not self._ip_ok(key):
+            raise err("Signature not valid: Incorrect IP address")
+        if path == "/v1/account/accounts":
+            return {"status": "ok", "data": [{"id": key.uid * 10, "type": "spot", "subtype": "", "state": "working"}]}
+        if path == "/v2/user/uid":
+            return {"code": 200, "data": key.uid}
+        if path == "/v2/user/api-key":
+            if params.get("uid") != str(key.uid):
+                return {"code": 1003, "message": "invalid uid", "data": None}
+            return {"code": 200, "message": "success", "data": [
+                {"accessKey": key.api_key, "note": "bot", "permission": key.permissions.get("permission", "readOnly"),
+                 "ipAddresses": ",".join(key.ips), "validDays": -1, "status": "normal",
+                 "createTime": 1704164645000, "updateTime": 1704164645000}]}
+        raise Reply(404, b"")
 
 
 class _Handler(BaseHTTPRequestHandler):
