@@ -420,6 +420,9 @@ def _note_exposure(repo: Repo, findings: list[Finding]) -> None:
                 continue
             oid, _, path = item.decode("utf-8", "replace").partition(":")
             where.setdefault(secret, []).append(f"{tips.get(oid, oid[:12])}:{path}")
+    from scanner.models import FileProvenance
+
     for i, f in enumerate(findings):
         if f.secret in where:
-            findings[i] = f.replace(meta={**f.meta, "also_in": where[f.secret][:5]})
+            prov = f.provenance if isinstance(f.provenance, FileProvenance) else FileProvenance(staged=True)
+            findings[i] = f.replace(provenance=prov.replace(also_in=tuple(where[f.secret][:5])))

@@ -16,7 +16,7 @@ import click
 from scanner.clikit import finish, report_options
 from scanner.errors import CexguardError
 from scanner.hook import NO_COMMIT, SMALL_SCAN  # noqa: F401  (SMALL_SCAN: re-exported)
-from scanner.models import ScanResult, ScanStats
+from scanner.models import GitProvenance, ScanResult, ScanStats
 from scanner.safetext import safe
 
 if TYPE_CHECKING:
@@ -244,7 +244,9 @@ def _audit(repo: Repo, engine: Callable[[], Engine], config: Config, stats: Scan
     found = audit(repo, engine, stats, revs=revs, reachable_only=reachable_only, max_size=config.max_file_size,
                   progress=progress if progress.enabled else None)
     if prefix:
-        found = [f.replace(path=prefix + f.path, meta={**f.meta, "submodule": prefix.rstrip("/")}) for f in found]
+        sub = prefix.rstrip("/")
+        found = [f.replace(path=prefix + f.path, provenance=(f.git or GitProvenance()).replace(submodule=sub))
+                 for f in found]
     if recurse and revs is None and repo.root is not None:  # (a range names superproject commits only)
         from scanner.sources.git import open_repo
 

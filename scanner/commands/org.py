@@ -215,8 +215,8 @@ def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, g
 def build_report(specs: list[RepoSpec], state: Any, run: int, *, config: Any, baseline_path: str | None,
                  include_examples: bool, min_confidence: str, resumed: bool) -> Any:
     from scanner import filters
-    from scanner.models import ScanStats
-    from scanner.org.report import OrgReport
+    from scanner.models import GitProvenance, ScanStats
+    from scanner.org.report import OrgReport, repository_of
 
     names = {s.id: s for s in specs}
     rows, errors = [], []
@@ -234,13 +234,14 @@ def build_report(specs: list[RepoSpec], state: Any, run: int, *, config: Any, ba
             counts["audited"] += 1
         stats.files_scanned += row["blobs"]
         stats.bytes_scanned += row["bytes"]
-    found = [f.replace(meta={**f.meta, "repository": names[rid].name}) for rid, f in state.findings(names)]
+    found = [f.replace(provenance=(f.git or GitProvenance()).replace(repository=names[rid].name))
+             for rid, f in state.findings(names)]
     found = filters.apply(found, config=config, baseline_path=baseline_path, include_examples=include_examples,
                           min_confidence=min_confidence, stats=stats)
-    with_findings = {f.meta.get("repository") for f in found}
+    with_findings = {repository_of(f) for f in found}
     by_repo: dict[str, int] = {}
     for f in found:
-        by_repo[str(f.meta.get("repository"))] = by_repo.get(str(f.meta.get("repository")), 0) + 1
+        by_repo[repository_of(f)] = by_repo.get(repository_of(f), 0) + 1
     for row in rows:
         row["findings"] = by_repo.get(row["name"], 0)
     extra = {"repositories": len(specs), **counts, "repositories_with_findings": len(with_findings), "run": run,
