@@ -12,6 +12,7 @@ import signal
 import sys
 from scanner import __version__
 from scanner.errors import CexguardError, OutputError, output_error
+from scanner.status import ExitCode
 
 TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the pre-commit hook ~2 ms)
 if TYPE_CHECKING:
@@ -97,9 +98,9 @@ def __getattr__(name: str) -> Any:  # `scanner.cli.cli`, the click group, for wh
     raise AttributeError(name)
 
 
-EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT
-EXIT_TERMINATED = 143  # 128 + SIGTERM
+EXIT_ERROR = ExitCode.ERROR
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
+EXIT_TERMINATED = ExitCode.TERMINATED
 DEBUG_ENV = "CEXGUARD_DEBUG"
 # errors only writing raises: broken pipe, full disk, quota, file too large
 _WRITE_ERRNOS = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG})

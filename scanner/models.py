@@ -218,11 +218,6 @@ class FileProvenance(_Frozen):
         return d
 
 
-# where a git finding's blob is held (GitProvenance.reachable): a branch, tag, remote or stash; only
-# reflog entries; only the index (staged, never committed); nothing at all
-REACH = ("refs", "reflog", "index", "unreachable")
-
-
 class GitProvenance(_Frozen):
     """A blob in a repository's object store. A source knows only `blob`; the history audit adds the
     rest (`mapped`): the commit that first added the secret at this path, its author and date, the
@@ -243,7 +238,7 @@ class GitProvenance(_Frozen):
     removed_at: str | None
     exposure: str | None  # "DATE -> still present | DATE | not on HEAD", or what holds it
     exposure_days: int | None
-    reachable: str | None  # one of REACH (None: not mapped to the history yet)
+    reachable: str | None  # a scanner.status.Reach value (None: not mapped to the history yet)
     commits: int  # commits holding it at this path
     blobs: int  # blobs holding it at this path
     submodule: str | None

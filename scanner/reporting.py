@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from scanner.errors import OutputError, output_error
+from scanner.status import ExitCode
 
 TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the hook ~2 ms)
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def use_color(fmt: str, output: str | None, stream: Any = None) -> bool:
 
 def findings_exit_code(n: int) -> int:
     if not n or SETTINGS.exit_zero:
-        return 0
+        return ExitCode.OK
     return SETTINGS.exit_code
 
 
@@ -105,15 +106,12 @@ def finish(result: ScanResult, *, fmt: str, output: str | None, show_secrets: bo
     return exit_code(result)
 
 
-EXIT_INCOMPLETE = 4  # no findings, but objects or files could not be read: not a clean result
-
-
 def exit_code(result: ScanResult) -> int:
     """Findings: 1 (or --exit-code N; 0 with --exit-zero), even if the scan is also incomplete (the
     report says so); nothing found but something could not be read: 4, never a silent clean."""
     if result.findings:
         return findings_exit_code(len(result.findings))
-    return EXIT_INCOMPLETE if result.stats.incomplete and not SETTINGS.exit_zero else 0
+    return ExitCode.INCOMPLETE if result.stats.incomplete and not SETTINGS.exit_zero else ExitCode.OK
 
 
 def write_out(text: str) -> None:

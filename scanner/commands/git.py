@@ -18,6 +18,7 @@ from scanner.errors import CexguardError
 from scanner.hook import NO_COMMIT, SMALL_SCAN  # noqa: F401  (SMALL_SCAN: re-exported)
 from scanner.models import GitProvenance, ScanResult, ScanStats
 from scanner.safetext import safe
+from scanner.status import ExitCode
 
 if TYPE_CHECKING:
     from scanner.config import Config
@@ -387,12 +388,12 @@ def install_hook(repo_path: str | None, hook_type: str, force: bool, uninstall: 
     if uninstall:
         if existing is None:
             click.echo(safe(f"cexguard: no {hook_type} hook at {target}"), err=True)
-            return 0
+            return ExitCode.OK
         if not ours:
             raise CexguardError(f"{target} was not installed by cexguard; not removing it")
         target.unlink()
         click.echo(safe(f"cexguard: removed {target}"), err=True)
-        return 0
+        return ExitCode.OK
     if existing is not None and not ours:
         if not force:
             raise CexguardError(f"a {hook_type} hook already exists at {target} (not written by cexguard); "
@@ -408,4 +409,4 @@ def install_hook(repo_path: str | None, hook_type: str, force: bool, uninstall: 
 
     write_atomic(target, hook_script(hook_type), what="hook", mode=0o755)
     click.echo(safe(f"cexguard: installed the {hook_type} hook at {target}"), err=True)
-    return 0
+    return ExitCode.OK

@@ -205,11 +205,11 @@ def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, g
         if fmt != "text":
             click.echo(table(report.repositories), err=True, nl=False)
         click.echo(summary_line(report, n), err=True)
-    if n:
-        return 1
-    from scanner.reporting import EXIT_INCOMPLETE
+    from scanner.status import ExitCode
 
-    return EXIT_INCOMPLETE if report.errors else 0
+    if n:
+        return ExitCode.FINDINGS
+    return ExitCode.INCOMPLETE if report.errors else ExitCode.OK
 
 
 def build_report(specs: list[RepoSpec], state: Any, run: int, *, config: Any, baseline_path: str | None,

@@ -11,6 +11,7 @@ import click
 from scanner.clikit import finish, report_options
 from scanner.config import Config, load_config, parse_size
 from scanner.models import ScanResult, ScanStats
+from scanner.status import ExitCode
 
 
 def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: str | None,
@@ -175,7 +176,7 @@ def baseline(paths: tuple[str, ...], output: str, config_path: str | None, max_f
     found = filters.apply(result.findings, config=config, stats=result.stats)
     n = write_baseline(found, output)
     click.echo(f"cexguard: wrote {n} fingerprint(s) to {output}", err=True)
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":  # pragma: no cover
