@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 # name -> "module:attribute"; an explicit registry, no reflection
 COMMANDS: dict[str, str] = {
     "scan": "scanner.commands.scan:scan",
-    "staged": "scanner.commands.git:staged",
-    "history": "scanner.commands.git:history",
+    "staged": "scanner.commands.staged:staged",
+    "history": "scanner.commands.history:history",
     "org": "scanner.commands.org:org",
-    "install-hook": "scanner.commands.git:install_hook",
+    "install-hook": "scanner.commands.install_hook:install_hook",
     "baseline": "scanner.commands.scan:baseline",
     "rules": "scanner.commands.rules:rules",
     "verify": "scanner.commands.remote:verify",
@@ -210,9 +210,6 @@ def _invoke(argv: list[str] | None) -> Any:
 
 
 def _run(argv: list[str] | None) -> int:
-    from scanner.reporting import reset
-
-    reset()
     try:
         rc = _invoke(argv)
     except OutputError as e:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from scanner.clikit import Seconds, report_options, write_out
+from scanner.clikit import ReportOptions, Seconds, report_options, write_out
 from scanner.errors import CexguardError
 from scanner.safetext import safe
 
@@ -145,9 +145,7 @@ def collect_specs(repos_file: str | None, dirs: tuple[str, ...], github_org: str
 @report_options
 def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, github_api: str,
         gitlab_group: str | None, gitlab_api: str, workers: int | None, scheduler: str | None, state_dir: str,
-        mirror_dir: str | None, timeout: float, retries: int, full: bool, fmt: str, output: str | None,
-        show_secrets: bool, baseline_path: str | None, config_path: str | None, include_examples: bool,
-        max_file_size: str | None, min_confidence: str, quiet: bool, do_verify: bool, api_url: str | None) -> int:
+        mirror_dir: str | None, timeout: float, retries: int, full: bool, opts: ReportOptions) -> int:
     """Audit many repositories (an organisation) on Dask: one report, resumable.
 
     \b
@@ -168,11 +166,12 @@ def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, g
     from scanner.org.state import State
     from scanner.org.tasks import Job, run_org
 
-    progress = OrgProgress(enabled=not quiet)
+    progress = OrgProgress(enabled=not opts.quiet)
     specs = collect_specs(repos_file, dirs, github_org, github_api, gitlab_group, gitlab_api, progress.say)
-    config = load_config(Path.cwd(), Path(config_path) if config_path else None, committed=lambda _name: None)
-    if max_file_size:
-        config = config.with_(max_file_size=parse_size(max_file_size, where="--max-file-size"))
+    config = load_config(Path.cwd(), Path(opts.config_path) if opts.config_path else None,
+                         committed=lambda _name: None)
+    if opts.max_file_size:
+        config = config.with_(max_file_size=parse_size(opts.max_file_size, where="--max-file-size"))
     state = State(state_dir)
     try:
         mirrors = os.path.abspath(mirror_dir or os.path.join(state_dir, "mirrors"))
@@ -182,26 +181,28 @@ def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, g
                            on_outcome=progress.outcome, on_start=progress.begin)
         finally:
             progress.close()
-        report = build_report(specs, state, info.run, config=config, baseline_path=baseline_path,
-                              include_examples=include_examples, min_confidence=min_confidence, resumed=info.resumed)
+        report = build_report(specs, state, info.run, config=config, baseline_path=opts.baseline_path,
+                              include_examples=opts.include_examples, min_confidence=opts.min_confidence,
+                              resumed=info.resumed)
     finally:
         state.close()
-    if do_verify and report.findings:
+    if opts.verify and report.findings:
         from scanner.org.report import verify_once
 
-        report.findings = verify_once(report.findings, api_url=api_url)
+        report.findings = verify_once(report.findings, api_url=opts.api_url)
     from scanner.org.report import render, summary_line, table
 
-    color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    text = render(report, fmt, show_secrets=show_secrets, color=color)
-    if output:
+    fmt = opts.fmt
+    color = opts.output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    text = render(report, fmt, show_secrets=opts.show_secrets, color=color)
+    if opts.output:
         from scanner.atomic import write_atomic
 
-        write_atomic(output, text, what="report")
+        write_atomic(opts.output, text, what="report")
     else:
         write_out(text)
     n = len({f.fingerprint for f in report.findings})
-    if not quiet and (fmt != "text" or output):
+    if not opts.quiet and (fmt != "text" or opts.output):
         if fmt != "text":
             click.echo(table(report.repositories), err=True, nl=False)
         click.echo(summary_line(report, n), err=True)
