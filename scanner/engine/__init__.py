@@ -1094,7 +1094,7 @@ class Engine:
                 rule=rule.id, kind=rule.kind, path=chunk.path, line=c.line, end_line=c.end_line,
                 column=c.column, secret=c.value, fingerprint=c.fp, confidence=conf,
                 paired_with=partner.fp if partner is not None else None, git_status=chunk.git_status,
-                example=c.example, environment=env, reason=reason, count=c.count, meta=dict(chunk.meta),
+                example=c.example, environment=env, reason=reason, count=c.count, provenance=chunk.provenance,
                 verify=rule.verify,
             ))
         return out

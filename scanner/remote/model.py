@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.status import VERIFY_EXIT
+
 # status -> exit code of `cexguard verify`: 1 the key works (somewhere), 0 it is dead, 5 refused but
 # not proven dead, 3 no verdict (`not_verifiable`: cexguard has no verifier for this exchange)
-EXIT_CODES = {"live": 1, "live_ip_restricted": 1, "deleted": 0, "malformed": 0, "rejected": 5,
-              "wrong_secret": 5, "unknown": 3, "not_verifiable": 3}
+EXIT_CODES = VERIFY_EXIT  # (one table, in scanner/status.py)
 STATUSES = tuple(EXIT_CODES)
 DEAD = frozenset({"deleted", "malformed"})
 LIVE = frozenset({"live", "live_ip_restricted"})

@@ -19,6 +19,7 @@ from typing import Any
 from scanner.errors import CexguardError
 from scanner.models import Finding, fingerprint_of
 from scanner.safetext import safe
+from scanner.status import VERIFY_EXIT
 from scanner.remote.binance import (
     CODE_BAD_KEY_ID,
     CODE_BAD_SIGNATURE,
@@ -40,8 +41,7 @@ from scanner.remote.binance import (
 STATUSES = ("live", "live_ip_restricted", "rejected", "wrong_secret", "deleted", "malformed", "unknown")
 # exit codes of `cexguard verify`: 1 the key works (somewhere), 0 it is dead, 5 refused but not
 # proven dead, 3 no verdict
-EXIT_CODES = {"live": 1, "live_ip_restricted": 1, "deleted": 0, "malformed": 0, "rejected": 5,
-              "wrong_secret": 5, "unknown": 3}
+EXIT_CODES = {s: VERIFY_EXIT[s] for s in STATUSES}  # (one table, in scanner/status.py)
 DEAD = frozenset({"deleted", "malformed"})
 LIVE = frozenset({"live", "live_ip_restricted"})
 RISKS = ("critical", "high", "medium", "low", "unknown")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from scanner.models import Chunk, Finding, ScanStats
+from scanner.models import Chunk, Finding, GitProvenance, ScanStats
 from scanner.sources.git import GitError, GitProc, Repo, decode_path, popen, skip
 from scanner.sources.objects import _BATCH, Listing, _fatal_line
 
@@ -56,7 +56,7 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
             if item is None:
                 break
             oid, path, data, pre = item
-            found = scan(Chunk(data=data, path=path, meta={"blob": oid}), stats, pre)
+            found = scan(Chunk(data=data, path=path, provenance=GitProvenance(blob=oid)), stats, pre)
             if found:
                 res.hits[oid] = found
                 if on_hit is not None:
