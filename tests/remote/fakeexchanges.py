@@ -192,7 +192,7 @@ class FakeExchanges:
             if path.startswith("/v5/"):
                 out = self.bybit(method, path, query, headers, body)
             elif path.startswith("/api/v5/"):
-                out = self.okx(method, path, query, headers)
+                out = self.okx(method, path, query, headers, body)
             elif path.startswith("/api/v1/"):
                 out = self.kucoin(method, path, query, headers)
             elif path.startswith("/0/"):
@@ -206,7 +206,7 @@ class FakeExchanges:
             elif path.startswith("/api/v3/"):
                 out = self.mexc(method, path, query, headers)
             elif path.startswith(("/v1/", "/v2/")):
-                out = self.htx(method, path, query, headers)
+                out = self.htx(method, path, query, headers, body)
             else:
                 raise Reply(404, {"error": "not found"})
         except Reply as r:
@@ -285,7 +285,7 @@ class FakeExchanges:
         return ok
 
     # -- OKX
-    def okx(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
+    def okx(self, method: str, path: str, query: str, headers: dict[str, str], body: str = "") -> Any:
         if path == "/api/v5/public/time":
             return {"code": "0", "msg": "", "data": [{"ts": str(self.now_ms())}]}
 
@@ -303,19 +303,65 @@ class FakeExchanges:
         if abs(when.timestamp() * 1000 - self.now_ms()) > 30_000:
             raise err("50102", "Timestamp request expired")
         target = path + (f"?{query}" if query else "")
-        want = base64.b64encode(hmac.new(key.secret.encode(), (ts + method + target).encode(), hashlib.sha256).digest())
+        prehash = ts + method + target + (body if method == "POST" else "")
+        want = base64.b64encode(hmac.new(key.secret.encode(), prehash.encode(), hashlib.sha256).digest())
         if not hmac.compare_digest(want.decode(), headers.get("ok-access-sign", "")):
             raise err("50113", "Invalid Sign")
         if headers.get("ok-access-passphrase") != key.passphrase:
             raise err("50105", "Your OK-ACCESS-PASSPHRASE is incorrect.")
         if not self._ip_ok(key):
             raise err("50110", f"Your IP {self.client_ip} is not included in your API key's IP whitelist.")
-        if path != "/api/v5/account/config":
-            raise Reply(404, b"")
-        main = str(key.uid if key.is_master else key.parent_uid)
-        return {"code": "0", "msg": "", "data": [{"uid": str(key.uid), "mainUid": main, "acctLv": "2",
-                                                   "posMode": "net_mode", "perm": key.permissions.get("perm", "read_only"),
-                                                   "ip": ",".join(key.ips), "label": "bot", "level": "Lv1"}]}
+        if method == "GET" and path == "/api/v5/account/config":
+            main = str(key.uid if key.is_master else key.parent_uid)
+            return {"code": "0", "msg": "", "data": [{"uid": str(key.uid), "mainUid": main, "acctLv": "2",
+                                                       "posMode": "net_mode",
+                                                       "perm": key.permissions.get("perm", "read_only"),
+                                                       "ip": ",".join(key.ips), "label": "bot", "level": "Lv1"}]}
+        return self._okx_subaccounts(key, method, path, dict(parse_qsl(query)), headers, body)
+
+    def _okx_subaccounts(self, key: FKey, method: str, path: str, params: dict[str, str], headers: dict[str, str],
+                         body: str) -> Any:
+        """The master's sub-account endpoints: list (100 a page, older pages by `after`=ts), a
+        sub-account's keys by name, and the delete, which needs a master key with Trade and bound IPs."""
+        def fail(code: str, msg: str) -> Reply:
+            return Reply(200, {"code": code, "msg": msg, "data": []})
+
+        if not key.is_master:
+            raise fail("59500", "Only the APIKey of the main account has permission for this operation.")
+        mine = [k for k in self.keys.values() if k.exchange == "okx" and k.parent_uid == key.uid]
+        subs = {k.uid: f"sub{k.uid}" for k in mine}
+        by_name = {v: u for u, v in subs.items()}
+        if method == "GET" and path == "/api/v5/users/subaccount/list":
+            limit = int(params.get("limit", "100"))
+            if limit > 100:
+                raise fail("51000", "Parameter limit error")
+            rows = [{"subAcct": name, "uid": str(uid), "ts": str(1_600_000_000_000 + uid), "type": "1", "enable": True,
+                     "label": "", "canTransOut": True} for uid, name in sorted(subs.items(), reverse=True)]
+            if "after" in params:
+                rows = [r for r in rows if int(r["ts"]) < int(params["after"])]
+            return {"code": "0", "msg": "", "data": rows[:limit]}
+        if method == "GET" and path == "/api/v5/users/subaccount/apikey":
+            uid = by_name.get(params.get("subAcct", ""))
+            if uid is None:
+                raise fail("59510", "Sub-account does not exist")
+            return {"code": "0", "msg": "", "data": [
+                {"label": "bot", "apiKey": k.api_key, "perm": k.permissions.get("perm", "read_only"),
+                 "ip": ",".join(k.ips), "ts": "1704164645000"} for k in mine if k.uid == uid and not k.deleted]}
+        if method == "POST" and path == "/api/v5/users/subaccount/delete-apikey":
+            if headers.get("content-type") != "application/json":
+                self.violations.append("OKX delete-apikey: not a JSON body")
+            data = json.loads(body or "{}")
+            if "trade" not in key.permissions.get("perm", "read_only") or not key.ips:
+                raise fail("59001", "the master key needs the Trade permission and bound IP addresses")
+            uid = by_name.get(str(data.get("subAcct", "")))
+            if uid is None:
+                raise fail("59510", "Sub-account does not exist")
+            target = [k for k in mine if k.uid == uid and k.api_key == data.get("apiKey") and not k.deleted]
+            if not target:
+                raise fail("59506", "APIKey does not exist")
+            target[0].deleted = True
+            return {"code": "0", "msg": "", "data": [{"subAcct": data["subAcct"]}]}
+        raise Reply(404, b"")
 
     # -- KuCoin
     def kucoin(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
@@ -534,7 +580,7 @@ class FakeExchanges:
                 "permissions": ["SPOT"]}
 
     # -- HTX
-    def htx(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
+    def htx(self, method: str, path: str, query: str, headers: dict[str, str], body: str = "") -> Any:
         def err(msg: str) -> Reply:
             return Reply(200, {"status": "error", "err-code": "api-signature-not-valid", "err-msg": msg, "data": None})
 
@@ -564,13 +610,37 @@ class FakeExchanges:
             return {"status": "ok", "data": [{"id": key.uid * 10, "type": "spot", "subtype": "", "state": "working"}]}
         if path == "/v2/user/uid":
             return {"code": 200, "data": key.uid}
+        subs = sorted({k.uid for k in self.keys.values() if k.exchange == "htx" and k.parent_uid == key.uid})
         if path == "/v2/user/api-key":
-            if params.get("uid") != str(key.uid):
+            uid = params.get("uid")
+            if uid != str(key.uid) and not (key.is_master and uid in {str(u) for u in subs}):
                 return {"code": 1003, "message": "invalid uid", "data": None}
+            held = [k for k in self.keys.values() if k.exchange == "htx" and str(k.uid) == uid and not k.deleted
+                    and (k is key or key.is_master) and k.api_key == params.get("accessKey", k.api_key)]
             return {"code": 200, "message": "success", "data": [
-                {"accessKey": key.api_key, "note": "bot", "permission": key.permissions.get("permission", "readOnly"),
-                 "ipAddresses": ",".join(key.ips), "validDays": -1, "status": "normal",
-                 "createTime": 1704164645000, "updateTime": 1704164645000}]}
+                {"accessKey": k.api_key, "note": "bot", "permission": k.permissions.get("permission", "readOnly"),
+                 "ipAddresses": ",".join(k.ips), "validDays": -1, "status": "normal",
+                 "createTime": 1704164645000, "updateTime": 1704164645000} for k in held]}
+        if not key.is_master:
+            return {"code": 1003, "message": "only the parent user may do this", "data": None}
+        if method == "GET" and path == "/v2/sub-user/user-list":  # two a page, to exercise fromId/nextId
+            start = int(params.get("fromId", "0"))
+            page = [u for u in subs if u >= start][:2]
+            more = [u for u in subs if u > page[-1]] if page else []
+            out: dict[str, Any] = {"code": 200, "data": [{"uid": u, "userState": "normal"} for u in page]}
+            if more:
+                out["nextId"] = more[0]
+            return out
+        if method == "POST" and path == "/v2/sub-user/api-key-deletion":
+            if headers.get("content-type") != "application/json":
+                self.violations.append("HTX api-key-deletion: not a JSON body")
+            data = json.loads(body or "{}")
+            target = [k for k in self.keys.values() if k.exchange == "htx" and k.parent_uid == key.uid
+                      and k.uid == data.get("subUid") and k.api_key == data.get("accessKey") and not k.deleted]
+            if not target:
+                return {"code": 1003, "message": "invalid accessKey", "data": None}
+            target[0].deleted = True
+            return {"code": 200, "data": None, "ok": True}
         raise Reply(404, b"")
 
 
