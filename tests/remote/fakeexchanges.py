@@ -9,7 +9,10 @@ Coinbase's JWT (ES256 or EdDSA; header kid, nonce; claims iss, sub, nbf, exp 120
 Bitget's base64 HMAC-SHA256 with its passphrase and a 30 s window; Gate's hex HMAC-SHA512 over
 method/path/query/SHA-512(body)/seconds with a 60 s window, and its sub-accounts (list, keys,
 delete with HTTP 204); MEXC's hex HMAC-SHA256 over the query with its recvWindow rule; HTX's
-signature v2 (base64 HMAC-SHA256 over "METHOD\nhost\npath\nsorted query").
+signature v2 (base64 HMAC-SHA256 over "METHOD\nhost\npath\nsorted query"). OKX, MEXC and HTX
+also keep master/sub-account relations: the master's sub-account list, each sub-account's keys and
+the delete (OKX: POST with a signed JSON body; MEXC: DELETE with signed query parameters; HTX:
+POST with a JSON body, parent only).
 It answers each exchange's documented error codes and shapes, keeps keys (deleting one really
 kills it), a skewable clock, IP whitelists (`client_ip`), and injected faults (any status, any
 body). Every key is generated at run time; nothing key-shaped is written in this file.
@@ -75,6 +78,7 @@ class Fault:
     path: str | None = None
     times: int = 1
     content_type: str = "application/json"
+    method: str | None = None
 
 
 @dataclass
@@ -83,6 +87,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: str
+    query: str = ""
 
 
 class FakeExchanges:
@@ -125,8 +130,9 @@ class FakeExchanges:
         return int(time.time() * 1000) + self.clock_offset_ms
 
     def inject(self, status: int, body: bytes | str, *, path: str | None = None, times: int = 1,
-               content_type: str = "application/json") -> None:
-        self.faults.append(Fault(status, body.encode() if isinstance(body, str) else body, path, times, content_type))
+               content_type: str = "application/json", method: str | None = None) -> None:
+        self.faults.append(Fault(status, body.encode() if isinstance(body, str) else body, path, times, content_type,
+                                 method))
 
     def mutating(self) -> list[Seen]:
         return [r for r in self.requests if r.method == "POST" and ("/delete" in r.path or "/update" in r.path)]
@@ -183,9 +189,9 @@ class FakeExchanges:
     # ---------------------------------------------------------------------------- serving
     def handle(self, method: str, path: str, query: str, headers: dict[str, str], body: str) -> tuple[int, bytes, str]:
         with self.lock:
-            self.requests.append(Seen(method, path, headers, body))
+            self.requests.append(Seen(method, path, headers, body, query))
             for f in self.faults:
-                if f.times > 0 and (f.path is None or f.path == path):
+                if f.times > 0 and (f.path is None or f.path == path) and f.method in (None, method):
                     f.times -= 1
                     return f.status, f.body, f.content_type
         try:
@@ -323,7 +329,7 @@ class FakeExchanges:
                          body: str) -> Any:
         """The master's sub-account endpoints: list (100 a page, older pages by `after`=ts), a
         sub-account's keys by name, and the delete, which needs a master key with Trade and bound IPs."""
-        def fail(code: str, msg: str) -> Reply:
+        def fail(code: str, msg: str) -> Reply:  # codes and words illustrative: the client relies on none
             return Reply(200, {"code": code, "msg": msg, "data": []})
 
         if not key.is_master:
@@ -571,6 +577,8 @@ class FakeExchanges:
             raise err(700003, "Timestamp for this request is outside of the recvWindow.")
         if not self._ip_ok(key):
             raise err(700006, f"IP [{self.client_ip}] not in the ip white list")
+        if path.startswith("/api/v3/sub-account/"):
+            return self._mexc_subaccounts(key, method, path, params)
         if path != "/api/v3/account":
             raise Reply(404, b"")
         p = key.permissions
@@ -578,6 +586,37 @@ class FakeExchanges:
                 "canTrade": p.get("canTrade", True), "canWithdraw": p.get("canWithdraw", True), "canDeposit": True,
                 "updateTime": None, "accountType": "SPOT", "balances": [{"asset": "USDT", "free": "1", "locked": "0"}],
                 "permissions": ["SPOT"]}
+
+    def _mexc_subaccounts(self, key: FKey, method: str, path: str, params: dict[str, str]) -> Any:
+        """The master's sub-account endpoints: list (pages of `limit`), a sub-account's keys, delete."""
+        def err(code: int, msg: str) -> Reply:
+            return Reply(400, {"code": code, "msg": msg})
+
+        if not key.is_master:
+            raise err(700007, "No permission to access the endpoint.")
+        mine = [k for k in self.keys.values() if k.exchange == "mexc" and k.parent_uid == key.uid]
+        subs = {f"sub{u}": u for u in sorted({k.uid for k in mine})}
+        if method == "GET" and path == "/api/v3/sub-account/list":
+            page, limit = int(params.get("page", "1")), int(params.get("limit", "10"))
+            if limit > 200:
+                raise err(700004, "limit must be at most 200")  # illustrative: the client never sends more
+            rows = [{"subAccount": n, "isFreeze": False, "createTime": 1704164645000, "uid": str(u)}
+                    for n, u in subs.items()]
+            return {"subAccounts": rows[(page - 1) * limit: page * limit]}
+        uid = subs.get(params.get("subAccount", ""))
+        if uid is None:
+            raise err(140001, "sub account does not exist")  # illustrative code
+        held = [k for k in mine if k.uid == uid and not k.deleted]
+        if method == "GET" and path == "/api/v3/sub-account/apiKey":
+            return {"subAccount": [{"note": "bot", "apiKey": k.api_key, "permissions": "SPOT_ACCOUNT_READ",
+                                    "ip": ",".join(k.ips), "creatTime": 1704164645000} for k in held]}
+        if method == "DELETE" and path == "/api/v3/sub-account/apiKey":
+            target = [k for k in held if k.api_key == params.get("apiKey")]
+            if not target:
+                raise err(140002, "api key does not exist")  # illustrative code
+            target[0].deleted = True
+            return {"subAccount": params["subAccount"]}
+        raise Reply(404, b"")
 
     # -- HTX
     def htx(self, method: str, path: str, query: str, headers: dict[str, str], body: str = "") -> Any:
