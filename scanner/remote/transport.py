@@ -97,8 +97,16 @@ def scrub_values(api_key: str | None, target: str, body: bytes | None) -> tuple[
 
     found = [api_key] if api_key else []
     query = target.partition("?")[2]
-    for k, v in parse_qsl(query) + parse_qsl((body or b"").decode("ascii", "replace")):
-        if k.lower().endswith("apikey") and len(v) >= 16:
+    text = (body or b"").decode("utf-8", "replace")
+    pairs = parse_qsl(query) + parse_qsl(text)
+    try:
+        obj = json.loads(text) if text.lstrip().startswith("{") else None
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict):  # a JSON body (OKX's and HTX's sub-account deletes name the key in it)
+        pairs += [(k, v) for k, v in obj.items() if isinstance(k, str) and isinstance(v, str)]
+    for k, v in pairs:
+        if k.lower().endswith(("apikey", "accesskey")) and len(v) >= 16:
             found.append(v)
     return tuple(found)
 

@@ -9,7 +9,10 @@ Coinbase's JWT (ES256 or EdDSA; header kid, nonce; claims iss, sub, nbf, exp 120
 Bitget's base64 HMAC-SHA256 with its passphrase and a 30 s window; Gate's hex HMAC-SHA512 over
 method/path/query/SHA-512(body)/seconds with a 60 s window, and its sub-accounts (list, keys,
 delete with HTTP 204); MEXC's hex HMAC-SHA256 over the query with its recvWindow rule; HTX's
-signature v2 (base64 HMAC-SHA256 over "METHOD\nhost\npath\nsorted query").
+signature v2 (base64 HMAC-SHA256 over "METHOD\nhost\npath\nsorted query"). OKX, MEXC and HTX
+also keep master/sub-account relations: the master's sub-account list, each sub-account's keys and
+the delete (OKX: POST with a signed JSON body; MEXC: DELETE with signed query parameters; HTX:
+POST with a JSON body, parent only).
 It answers each exchange's documented error codes and shapes, keeps keys (deleting one really
 kills it), a skewable clock, IP whitelists (`client_ip`), and injected faults (any status, any
 body). Every key is generated at run time; nothing key-shaped is written in this file.
@@ -75,6 +78,7 @@ class Fault:
     path: str | None = None
     times: int = 1
     content_type: str = "application/json"
+    method: str | None = None
 
 
 @dataclass
@@ -83,6 +87,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: str
+    query: str = ""
 
 
 class FakeExchanges:
@@ -125,8 +130,9 @@ class FakeExchanges:
         return int(time.time() * 1000) + self.clock_offset_ms
 
     def inject(self, status: int, body: bytes | str, *, path: str | None = None, times: int = 1,
-               content_type: str = "application/json") -> None:
-        self.faults.append(Fault(status, body.encode() if isinstance(body, str) else body, path, times, content_type))
+               content_type: str = "application/json", method: str | None = None) -> None:
+        self.faults.append(Fault(status, body.encode() if isinstance(body, str) else body, path, times, content_type,
+                                 method))
 
     def mutating(self) -> list[Seen]:
         return [r for r in self.requests if r.method == "POST" and ("/delete" in r.path or "/update" in r.path)]
@@ -183,16 +189,16 @@ class FakeExchanges:
     # ---------------------------------------------------------------------------- serving
     def handle(self, method: str, path: str, query: str, headers: dict[str, str], body: str) -> tuple[int, bytes, str]:
         with self.lock:
-            self.requests.append(Seen(method, path, headers, body))
+            self.requests.append(Seen(method, path, headers, body, query))
             for f in self.faults:
-                if f.times > 0 and (f.path is None or f.path == path):
+                if f.times > 0 and (f.path is None or f.path == path) and f.method in (None, method):
                     f.times -= 1
                     return f.status, f.body, f.content_type
         try:
             if path.startswith("/v5/"):
                 out = self.bybit(method, path, query, headers, body)
             elif path.startswith("/api/v5/"):
-                out = self.okx(method, path, query, headers)
+                out = self.okx(method, path, query, headers, body)
             elif path.startswith("/api/v1/"):
                 out = self.kucoin(method, path, query, headers)
             elif path.startswith("/0/"):
@@ -206,7 +212,7 @@ class FakeExchanges:
             elif path.startswith("/api/v3/"):
                 out = self.mexc(method, path, query, headers)
             elif path.startswith(("/v1/", "/v2/")):
-                out = self.htx(method, path, query, headers)
+                out = self.htx(method, path, query, headers, body)
             else:
                 raise Reply(404, {"error": "not found"})
         except Reply as r:
@@ -285,7 +291,7 @@ class FakeExchanges:
         return ok
 
     # -- OKX
-    def okx(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
+    def okx(self, method: str, path: str, query: str, headers: dict[str, str], body: str = "") -> Any:
         if path == "/api/v5/public/time":
             return {"code": "0", "msg": "", "data": [{"ts": str(self.now_ms())}]}
 
@@ -303,19 +309,65 @@ class FakeExchanges:
         if abs(when.timestamp() * 1000 - self.now_ms()) > 30_000:
             raise err("50102", "Timestamp request expired")
         target = path + (f"?{query}" if query else "")
-        want = base64.b64encode(hmac.new(key.secret.encode(), (ts + method + target).encode(), hashlib.sha256).digest())
+        prehash = ts + method + target + (body if method == "POST" else "")
+        want = base64.b64encode(hmac.new(key.secret.encode(), prehash.encode(), hashlib.sha256).digest())
         if not hmac.compare_digest(want.decode(), headers.get("ok-access-sign", "")):
             raise err("50113", "Invalid Sign")
         if headers.get("ok-access-passphrase") != key.passphrase:
             raise err("50105", "Your OK-ACCESS-PASSPHRASE is incorrect.")
         if not self._ip_ok(key):
             raise err("50110", f"Your IP {self.client_ip} is not included in your API key's IP whitelist.")
-        if path != "/api/v5/account/config":
-            raise Reply(404, b"")
-        main = str(key.uid if key.is_master else key.parent_uid)
-        return {"code": "0", "msg": "", "data": [{"uid": str(key.uid), "mainUid": main, "acctLv": "2",
-                                                   "posMode": "net_mode", "perm": key.permissions.get("perm", "read_only"),
-                                                   "ip": ",".join(key.ips), "label": "bot", "level": "Lv1"}]}
+        if method == "GET" and path == "/api/v5/account/config":
+            main = str(key.uid if key.is_master else key.parent_uid)
+            return {"code": "0", "msg": "", "data": [{"uid": str(key.uid), "mainUid": main, "acctLv": "2",
+                                                       "posMode": "net_mode",
+                                                       "perm": key.permissions.get("perm", "read_only"),
+                                                       "ip": ",".join(key.ips), "label": "bot", "level": "Lv1"}]}
+        return self._okx_subaccounts(key, method, path, dict(parse_qsl(query)), headers, body)
+
+    def _okx_subaccounts(self, key: FKey, method: str, path: str, params: dict[str, str], headers: dict[str, str],
+                         body: str) -> Any:
+        """The master's sub-account endpoints: list (100 a page, older pages by `after`=ts), a
+        sub-account's keys by name, and the delete, which needs a master key with Trade and bound IPs."""
+        def fail(code: str, msg: str) -> Reply:  # codes and words illustrative: the client relies on none
+            return Reply(200, {"code": code, "msg": msg, "data": []})
+
+        if not key.is_master:
+            raise fail("59500", "Only the APIKey of the main account has permission for this operation.")
+        mine = [k for k in self.keys.values() if k.exchange == "okx" and k.parent_uid == key.uid]
+        subs = {k.uid: f"sub{k.uid}" for k in mine}
+        by_name = {v: u for u, v in subs.items()}
+        if method == "GET" and path == "/api/v5/users/subaccount/list":
+            limit = int(params.get("limit", "100"))
+            if limit > 100:
+                raise fail("51000", "Parameter limit error")
+            rows = [{"subAcct": name, "uid": str(uid), "ts": str(1_600_000_000_000 + uid), "type": "1", "enable": True,
+                     "label": "", "canTransOut": True} for uid, name in sorted(subs.items(), reverse=True)]
+            if "after" in params:
+                rows = [r for r in rows if int(r["ts"]) < int(params["after"])]
+            return {"code": "0", "msg": "", "data": rows[:limit]}
+        if method == "GET" and path == "/api/v5/users/subaccount/apikey":
+            uid = by_name.get(params.get("subAcct", ""))
+            if uid is None:
+                raise fail("59510", "Sub-account does not exist")
+            return {"code": "0", "msg": "", "data": [
+                {"label": "bot", "apiKey": k.api_key, "perm": k.permissions.get("perm", "read_only"),
+                 "ip": ",".join(k.ips), "ts": "1704164645000"} for k in mine if k.uid == uid and not k.deleted]}
+        if method == "POST" and path == "/api/v5/users/subaccount/delete-apikey":
+            if headers.get("content-type") != "application/json":
+                self.violations.append("OKX delete-apikey: not a JSON body")
+            data = json.loads(body or "{}")
+            if "trade" not in key.permissions.get("perm", "read_only") or not key.ips:
+                raise fail("59001", "the master key needs the Trade permission and bound IP addresses")
+            uid = by_name.get(str(data.get("subAcct", "")))
+            if uid is None:
+                raise fail("59510", "Sub-account does not exist")
+            target = [k for k in mine if k.uid == uid and k.api_key == data.get("apiKey") and not k.deleted]
+            if not target:
+                raise fail("59506", "APIKey does not exist")
+            target[0].deleted = True
+            return {"code": "0", "msg": "", "data": [{"subAcct": data["subAcct"]}]}
+        raise Reply(404, b"")
 
     # -- KuCoin
     def kucoin(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
@@ -525,6 +577,8 @@ class FakeExchanges:
             raise err(700003, "Timestamp for this request is outside of the recvWindow.")
         if not self._ip_ok(key):
             raise err(700006, f"IP [{self.client_ip}] not in the ip white list")
+        if path.startswith("/api/v3/sub-account/"):
+            return self._mexc_subaccounts(key, method, path, params)
         if path != "/api/v3/account":
             raise Reply(404, b"")
         p = key.permissions
@@ -533,8 +587,39 @@ class FakeExchanges:
                 "updateTime": None, "accountType": "SPOT", "balances": [{"asset": "USDT", "free": "1", "locked": "0"}],
                 "permissions": ["SPOT"]}
 
+    def _mexc_subaccounts(self, key: FKey, method: str, path: str, params: dict[str, str]) -> Any:
+        """The master's sub-account endpoints: list (pages of `limit`), a sub-account's keys, delete."""
+        def err(code: int, msg: str) -> Reply:
+            return Reply(400, {"code": code, "msg": msg})
+
+        if not key.is_master:
+            raise err(700007, "No permission to access the endpoint.")
+        mine = [k for k in self.keys.values() if k.exchange == "mexc" and k.parent_uid == key.uid]
+        subs = {f"sub{u}": u for u in sorted({k.uid for k in mine})}
+        if method == "GET" and path == "/api/v3/sub-account/list":
+            page, limit = int(params.get("page", "1")), int(params.get("limit", "10"))
+            if limit > 200:
+                raise err(700004, "limit must be at most 200")  # illustrative: the client never sends more
+            rows = [{"subAccount": n, "isFreeze": False, "createTime": 1704164645000, "uid": str(u)}
+                    for n, u in subs.items()]
+            return {"subAccounts": rows[(page - 1) * limit: page * limit]}
+        uid = subs.get(params.get("subAccount", ""))
+        if uid is None:
+            raise err(140001, "sub account does not exist")  # illustrative code
+        held = [k for k in mine if k.uid == uid and not k.deleted]
+        if method == "GET" and path == "/api/v3/sub-account/apiKey":
+            return {"subAccount": [{"note": "bot", "apiKey": k.api_key, "permissions": "SPOT_ACCOUNT_READ",
+                                    "ip": ",".join(k.ips), "creatTime": 1704164645000} for k in held]}
+        if method == "DELETE" and path == "/api/v3/sub-account/apiKey":
+            target = [k for k in held if k.api_key == params.get("apiKey")]
+            if not target:
+                raise err(140002, "api key does not exist")  # illustrative code
+            target[0].deleted = True
+            return {"subAccount": params["subAccount"]}
+        raise Reply(404, b"")
+
     # -- HTX
-    def htx(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
+    def htx(self, method: str, path: str, query: str, headers: dict[str, str], body: str = "") -> Any:
         def err(msg: str) -> Reply:
             return Reply(200, {"status": "error", "err-code": "api-signature-not-valid", "err-msg": msg, "data": None})
 
@@ -564,13 +649,37 @@ class FakeExchanges:
             return {"status": "ok", "data": [{"id": key.uid * 10, "type": "spot", "subtype": "", "state": "working"}]}
         if path == "/v2/user/uid":
             return {"code": 200, "data": key.uid}
+        subs = sorted({k.uid for k in self.keys.values() if k.exchange == "htx" and k.parent_uid == key.uid})
         if path == "/v2/user/api-key":
-            if params.get("uid") != str(key.uid):
+            uid = params.get("uid")
+            if uid != str(key.uid) and not (key.is_master and uid in {str(u) for u in subs}):
                 return {"code": 1003, "message": "invalid uid", "data": None}
+            held = [k for k in self.keys.values() if k.exchange == "htx" and str(k.uid) == uid and not k.deleted
+                    and (k is key or key.is_master) and k.api_key == params.get("accessKey", k.api_key)]
             return {"code": 200, "message": "success", "data": [
-                {"accessKey": key.api_key, "note": "bot", "permission": key.permissions.get("permission", "readOnly"),
-                 "ipAddresses": ",".join(key.ips), "validDays": -1, "status": "normal",
-                 "createTime": 1704164645000, "updateTime": 1704164645000}]}
+                {"accessKey": k.api_key, "note": "bot", "permission": k.permissions.get("permission", "readOnly"),
+                 "ipAddresses": ",".join(k.ips), "validDays": -1, "status": "normal",
+                 "createTime": 1704164645000, "updateTime": 1704164645000} for k in held]}
+        if not key.is_master:
+            return {"code": 1003, "message": "only the parent user may do this", "data": None}
+        if method == "GET" and path == "/v2/sub-user/user-list":  # two a page, to exercise fromId/nextId
+            start = int(params.get("fromId", "0"))
+            page = [u for u in subs if u >= start][:2]
+            more = [u for u in subs if u > page[-1]] if page else []
+            out: dict[str, Any] = {"code": 200, "data": [{"uid": u, "userState": "normal"} for u in page]}
+            if more:
+                out["nextId"] = more[0]
+            return out
+        if method == "POST" and path == "/v2/sub-user/api-key-deletion":
+            if headers.get("content-type") != "application/json":
+                self.violations.append("HTX api-key-deletion: not a JSON body")
+            data = json.loads(body or "{}")
+            target = [k for k in self.keys.values() if k.exchange == "htx" and k.parent_uid == key.uid
+                      and k.uid == data.get("subUid") and k.api_key == data.get("accessKey") and not k.deleted]
+            if not target:
+                return {"code": 1003, "message": "invalid accessKey", "data": None}
+            target[0].deleted = True
+            return {"code": 200, "data": None, "ok": True}
         raise Reply(404, b"")
 
 

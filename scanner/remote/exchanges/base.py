@@ -157,12 +157,13 @@ class MasterRevoke(Base):
     master-account key is `not_revocable` with the playbook; every run is audited; nothing is sent
     before the plan is printed, and the master's calls are read-only until the delete.
 
-    An exchange supplies `sub_of(info)` (the sub-account a live key's own read names, or None for a
-    master-account key), `locate(transport, master, api_key, hint)` (the sub-account that holds the
+    An exchange supplies `sub_of(info)` (the sub-account a live key's own read names, None for a
+    master-account key, `unknown_owner` when the read does not say), `locate(transport, master, api_key, hint)` (the sub-account that holds the
     key, listing the master's sub-accounts when there is no hint; None when none does),
     `delete_sub(transport, master, sub, api_key)` and `gone_codes` (the key's own check: unknown key)."""
 
     gone_codes: frozenset[Any] = frozenset()
+    unknown_owner: Any = object()  # what `sub_of` returns when a live key's own read does not name its account
     delete_request = ""  # e.g. "DELETE /api/v4/sub_accounts/{sub}/keys/{key}" for the plan
 
     def sub_of(self, info: Any) -> Any:
@@ -228,6 +229,7 @@ class MasterRevoke(Base):
         if ips:
             step("quarantine", None, f"not done: {self.title}'s sub-account key is deleted at once").outcome = "skipped"
         hint = None
+        live = False  # the key itself proved it works (its owner may not be told)
         if leaked.secret is not None and (not self.needs_passphrase or leaked.passphrase is not None):
             s = step("check_key", f"{self.verify_endpoint} (leaked key)",
                      f"ask {self.title} about the leaked key with the key itself")
@@ -238,13 +240,18 @@ class MasterRevoke(Base):
                                     "nothing to do", confirmed=True)
             if state == "live":
                 hint = self.sub_of(info)
+                live = True
                 s.outcome = "ok"
-                if hint is None:
+                if hint is self.unknown_owner:
+                    hint = None
+                    s.detail = "live; its own answer does not say which account holds it"
+                elif hint is None:
                     s.detail = "live, a master-account key"
                     r.owner = {"type": "master_account", "source": "the key's own read"}
                     return self._finish(r, "not_revocable", f"a master-account key cannot be deleted through "
                                         f"{self.title}'s API: delete it by hand; nothing was changed", playbook=True)
-                s.detail = f"live, a key of sub-account {hint}"
+                else:
+                    s.detail = f"live, a key of sub-account {hint}"
             else:
                 s.outcome = "unknown" if state == "unknown" else "error"
                 s.detail = str(info)
@@ -264,6 +271,11 @@ class MasterRevoke(Base):
             f.outcome, f.detail = "ok", f"sub-account {hint} of this master does not hold the key"
             return self._finish(r, "failed", "the key works but no sub-account of this master account holds it "
                                 "(the key of another master account?): nothing was changed", playbook=True)
+        if sub is None and live:
+            f.outcome, f.detail = "ok", "no sub-account of this master holds the key"
+            return self._finish(r, "failed", "the key works but no sub-account of this master account holds it (a "
+                                "key of the master account itself, or of another account): delete it by hand; nothing "
+                                "was changed", playbook=True)
         if sub is None:
             f.outcome, f.detail = "ok", "no sub-account of this master holds the key"
             r.owner = {"type": "unknown", "source": "master"}

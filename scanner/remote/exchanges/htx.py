@@ -14,8 +14,15 @@ are {"code": 200, "data": ...}.
 Verify: GET /v1/account/accounts (any key may read it) tells live or refused; then, best effort,
 GET /v2/user/uid and GET /v2/user/api-key?uid=..&accessKey=.. for the key's own `permission`
 ("readOnly,trade,withdraw"), `ipAddresses`, `status` and `validDays`. When those two fail the key
-is still live, with its permissions unknown. Revoke: not done by cexguard (`not_revocable`, the
-playbook).
+is still live, with its permissions unknown.
+
+Revoke (HTX's docs, "Sub-user management"; huobi_Python `SubuserClient`): the parent user deletes
+a sub user's key with POST /v2/sub-user/api-key-deletion {"subUid", "accessKey"} (answer
+{"code": 200, "data": null}; the Trade permission). The sub user is the uid the leaked key's own
+GET /v2/user/uid names, checked against the parent's GET /v2/sub-user/user-list (rows {uid,
+userState}, `nextId` when there are more, asked again with `fromId`); without the leaked secret
+every sub user's keys are listed with GET /v2/user/api-key?uid=.. and the key matched here. A
+parent-account key has no API delete: `not_revocable`.
 """
 from __future__ import annotations
 
@@ -23,18 +30,23 @@ import base64
 import datetime as _dt
 import hashlib
 import hmac
+import json
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from scanner.remote.errors import ApiError, Unavailable
 from scanner.remote.exchanges import ExchangeCredentials
-from scanner.remote.exchanges.base import DELETED, Base, scalars
+from scanner.remote.exchanges.base import DELETED, MasterRevoke, scalars
 from scanner.remote.model import Permissions
 from scanner.remote.transport import Dialect, HttpTransport, base_headers
 
 ACCOUNTS = "/v1/account/accounts"
 UID = "/v2/user/uid"
 API_KEY = "/v2/user/api-key"
+SUB_LIST = "/v2/sub-user/user-list"
+SUB_DELETE = "/v2/sub-user/api-key-deletion"
+MAX_PAGES = 50  # of the sub-user list
+MAX_SEARCHED = 500  # sub users whose keys are listed when the key's own uid is not known
 REFUSED = "api-signature-not-valid"
 UNKNOWN_KEY = REFUSED + ":access-key"
 
@@ -68,7 +80,7 @@ def sign(secret: str, method: str, host: str, path: str, query: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()).decode()
 
 
-class Htx(Base):
+class Htx(MasterRevoke):
     name = "htx"
     title = "HTX (Huobi)"
     production_url = "https://api.huobi.pro"
@@ -80,8 +92,12 @@ class Htx(Base):
                             ("HTX refused the signature: a wrong secret, an IP outside the key's whitelist or a "
                              "deleted key (HTX's answer does not say which)",))}
 
+    gone_codes = frozenset({UNKNOWN_KEY})
+    delete_request = f"POST {SUB_DELETE}"
+
     def request(self, transport: HttpTransport, creds: ExchangeCredentials, method: str, path: str,
-                extra: dict[str, str] | None = None) -> Any:
+                extra: dict[str, str] | None = None, body: dict[str, Any] | None = None) -> Any:
+        """One signed call: the signature covers the query's parameters (a POST's JSON body is not signed)."""
         host = urlsplit(transport.base_url).netloc
         prefix = urlsplit(transport.base_url).path.rstrip("/")
 
@@ -91,7 +107,12 @@ class Htx(Base):
                       "Timestamp": when.strftime("%Y-%m-%dT%H:%M:%S"), **(extra or {})}
             query = canonical(params)
             sig = sign(creds.secret or "", method, host, prefix + path, query)
-            return f"{path}?{query}&Signature={quote(sig, safe='')}", None, base_headers()
+            headers = base_headers()
+            target = f"{path}?{query}&Signature={quote(sig, safe='')}"
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+                return target, json.dumps(body, separators=(",", ":")).encode(), headers
+            return target, None, headers
 
         return transport.exchange(method, path, prepare, api_key=creds.api_key)
 
@@ -129,6 +150,68 @@ class Htx(Base):
         raw = {k: v for k, v in scalars(info).items() if k != "accessKey"}
         created = info.get("createTime")
         return raw, p, str(created) if isinstance(created, (int, str)) else None, {"uid": info["uid"]}
+
+    # ------------------------------------------------------------------------------------ revoke
+
+    def sub_of(self, info: Any) -> Any:
+        """The uid the leaked key's own GET /v2/user/uid named (a sub user's or the parent's own)."""
+        account = info[3]
+        return account["uid"] if isinstance(account, dict) and "uid" in account else self.unknown_owner
+
+    def _v2(self, data: Any, ep: str) -> Any:
+        if not (isinstance(data, dict) and data.get("code") == 200 and "data" in data):
+            raise Unavailable(f"{ep}: the answer lacks code 200 and data: outcome unknown", endpoint=ep)
+        return data["data"]
+
+    def _subs(self, transport: HttpTransport, master: ExchangeCredentials) -> tuple[list[int], bool]:
+        """The parent's sub users' uids, and whether the list was cut short."""
+        out: list[int] = []
+        extra: dict[str, str] = {}
+        for _ in range(MAX_PAGES):
+            data = self.call(transport, self.request, master, "GET", SUB_LIST, extra)
+            rows = self._v2(data, f"GET {SUB_LIST}")
+            if not isinstance(rows, list):
+                raise Unavailable(f"GET {SUB_LIST}: data is not a list: outcome unknown", endpoint=f"GET {SUB_LIST}")
+            out += [r["uid"] for r in rows if isinstance(r, dict) and isinstance(r.get("uid"), int)
+                    and not isinstance(r.get("uid"), bool)]
+            nxt = data.get("nextId")
+            if not isinstance(nxt, int) or isinstance(nxt, bool) or str(nxt) == extra.get("fromId"):
+                return out, False
+            extra = {"fromId": str(nxt)}
+        return out, True
+
+    def _keys(self, transport: HttpTransport, master: ExchangeCredentials, uid: int) -> list[str]:
+        data = self.call(transport, self.request, master, "GET", API_KEY, {"uid": str(uid)})
+        rows = self._v2(data, f"GET {API_KEY}")
+        if not isinstance(rows, list):
+            raise Unavailable(f"GET {API_KEY}: data is not a list: outcome unknown", endpoint=f"GET {API_KEY}")
+        return [str(r.get("accessKey")) for r in rows if isinstance(r, dict)]
+
+    def locate(self, transport: HttpTransport, master: ExchangeCredentials, api_key: str, hint: Any) -> Any:
+        subs, cut = self._subs(transport, master)
+        if hint is not None:
+            if hint not in subs:
+                if cut:
+                    raise Unavailable(f"the parent account has more sub users than cexguard lists ({MAX_PAGES} "
+                                      "pages) and the key's is not among those listed: delete it by hand")
+                return None
+            return hint if api_key in self._keys(transport, master, hint) else None
+        for uid in subs[:MAX_SEARCHED]:
+            if api_key in self._keys(transport, master, uid):
+                return uid
+        if cut or len(subs) > MAX_SEARCHED:
+            raise Unavailable(f"the parent account has more than {MAX_SEARCHED} sub users: give the leaked key's "
+                              "secret so its own uid is asked directly")
+        return None
+
+    def master_owns(self, transport: HttpTransport, master: ExchangeCredentials, hint: Any) -> bool:
+        uid = self._v2(self.call(transport, self.request, master, "GET", UID), f"GET {UID}")
+        return bool(uid == hint)
+
+    def delete_sub(self, transport: HttpTransport, master: ExchangeCredentials, sub: Any, api_key: str) -> None:
+        data = self.call(transport, self.request, master, "POST", SUB_DELETE, None,
+                         {"subUid": sub, "accessKey": api_key})
+        self._v2(data, f"POST {SUB_DELETE}")
 
 
 EXCHANGE = Htx()

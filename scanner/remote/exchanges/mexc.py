@@ -11,25 +11,45 @@ in the key's whitelist, 700007 no permission to access the endpoint, 401 no auth
 Verify: GET /api/v3/account: canTrade, canWithdraw, canDeposit, accountType, permissions. These
 describe what the account may do, not what the key may: a False is a ceiling (the key cannot do
 it either), a True says nothing about the key, so the normalised trade/withdraw are False or
-unknown. It does not report the key's IP whitelist. Revoke: not done by cexguard (the master's
-DELETE /api/v3/sub-account/apiKey needs the sub-account's name and is not wired here):
-`not_revocable`, the playbook.
+unknown. It does not report the key's IP whitelist, nor the account that holds the key.
+
+Revoke (MEXC's Spot v3 docs, "Sub-Account Endpoints", for master accounts): DELETE
+/api/v3/sub-account/apiKey with subAccount (the name) and apiKey answers {"subAccount": name}.
+The sub-account is found by the master: GET /api/v3/sub-account/list (page, limit up to 200:
+{"subAccounts": [{subAccount, isFreeze, createTime, uid}]}) and each one's GET
+/api/v3/sub-account/apiKey?subAccount=.. ({"subAccount": [{apiKey, permissions, ip, ...}]}), the
+key matched here. MEXC's own answer never names the key's account, so a key that works but that no
+sub-account of the master holds (the master's own, or another master's) is left alone with the
+playbook.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 from typing import Any
+from urllib.parse import urlencode
 
 from scanner.remote.errors import Unavailable
 from scanner.remote.exchanges import ExchangeCredentials
-from scanner.remote.exchanges.base import DELETED, IP_RESTRICTED, NO_PERMISSION, WRONG_SECRET, Base, scalars
+from scanner.remote.exchanges.base import (
+    DELETED,
+    IP_RESTRICTED,
+    NO_PERMISSION,
+    WRONG_SECRET,
+    MasterRevoke,
+    scalars,
+)
 from scanner.remote.model import Permissions
 from scanner.remote.transport import Dialect, HttpTransport, base_headers
 
 ACCOUNT = "/api/v3/account"
 SERVER_TIME = "/api/v3/time"
 RECV_WINDOW = 5000
+SUB_LIST = "/api/v3/sub-account/list"
+SUB_KEYS = "/api/v3/sub-account/apiKey"  # GET: a sub-account's keys; DELETE: one of them
+PAGE = 200  # MEXC's largest page of sub-accounts
+MAX_PAGES = 25
+MAX_SEARCHED = 500  # sub-accounts whose keys are listed
 
 
 def _error(data: Any) -> tuple[int, str | None] | None:
@@ -49,7 +69,7 @@ def sign(secret: str, query: str) -> str:
     return hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
 
 
-class Mexc(Base):
+class Mexc(MasterRevoke):
     name = "mexc"
     title = "MEXC"
     production_url = "https://api.mexc.com"
@@ -60,9 +80,14 @@ class Mexc(Base):
     rejections = {10072: DELETED, 700002: WRONG_SECRET, 700006: IP_RESTRICTED, 700007: NO_PERMISSION,
                   401: ("rejected", ("rejected",), ("MEXC answered 'no authority' for this key",))}
 
-    def request(self, transport: HttpTransport, creds: ExchangeCredentials, method: str, path: str) -> Any:
+    gone_codes = frozenset({10072})
+    delete_request = f"DELETE {SUB_KEYS}"
+
+    def request(self, transport: HttpTransport, creds: ExchangeCredentials, method: str, path: str,
+                params: dict[str, str] | None = None) -> Any:
+        """One SIGNED call: the parameters, recvWindow and timestamp in the query, signed together."""
         def prepare() -> tuple[str, bytes | None, dict[str, str]]:
-            query = f"recvWindow={RECV_WINDOW}&timestamp={transport.now_ms()}"
+            query = (f"{urlencode(params)}&" if params else "") + f"recvWindow={RECV_WINDOW}&timestamp={transport.now_ms()}"
             headers = base_headers()
             headers.update({"X-MEXC-APIKEY": creds.api_key, "Content-Type": "application/json"})
             return f"{path}?{query}&signature={sign(creds.secret or '', query)}", None, headers
@@ -90,6 +115,50 @@ class Mexc(Base):
                         withdraw=False if not can_withdraw else None, transfer=None, ip_restricted=None)
         raw = {k: v for k, v in scalars(data).items() if k != "balances"}
         return raw, p, None, None
+
+    # ------------------------------------------------------------------------------------ revoke
+
+    def sub_of(self, info: Any) -> Any:
+        return self.unknown_owner  # GET /api/v3/account does not name the key's account
+
+    def _subs(self, transport: HttpTransport, master: ExchangeCredentials) -> tuple[list[str], bool]:
+        out: list[str] = []
+        for page in range(1, MAX_PAGES + 1):
+            data = self.call(transport, self.request, master, "GET", SUB_LIST, {"page": str(page), "limit": str(PAGE)})
+            rows = data.get("subAccounts") if isinstance(data, dict) else None
+            if not isinstance(rows, list):
+                raise Unavailable(f"GET {SUB_LIST}: the answer lacks subAccounts: outcome unknown",
+                                  endpoint=f"GET {SUB_LIST}")
+            out += [r["subAccount"] for r in rows if isinstance(r, dict) and isinstance(r.get("subAccount"), str)]
+            if len(rows) < PAGE:
+                return out, False
+        return out, True
+
+    def _keys(self, transport: HttpTransport, master: ExchangeCredentials, sub: str) -> list[str]:
+        data = self.call(transport, self.request, master, "GET", SUB_KEYS, {"subAccount": sub})
+        rows = data.get("subAccount") if isinstance(data, dict) else None
+        if not isinstance(rows, list):
+            raise Unavailable(f"GET {SUB_KEYS}: the answer lacks the subAccount list: outcome unknown",
+                              endpoint=f"GET {SUB_KEYS}")
+        return [str(r.get("apiKey")) for r in rows if isinstance(r, dict)]
+
+    def locate(self, transport: HttpTransport, master: ExchangeCredentials, api_key: str, hint: Any) -> Any:
+        if hint is not None:  # the check after the delete: the sub-account found before it
+            return hint if api_key in self._keys(transport, master, hint) else None
+        subs, cut = self._subs(transport, master)
+        for sub in subs[:MAX_SEARCHED]:
+            if api_key in self._keys(transport, master, sub):
+                return sub
+        if cut or len(subs) > MAX_SEARCHED:
+            raise Unavailable(f"the master account has more than {MAX_SEARCHED} sub-accounts: cexguard does not "
+                              "search them all; delete the key by hand")
+        return None
+
+    def delete_sub(self, transport: HttpTransport, master: ExchangeCredentials, sub: Any, api_key: str) -> None:
+        data = self.call(transport, self.request, master, "DELETE", SUB_KEYS, {"subAccount": sub, "apiKey": api_key})
+        if not (isinstance(data, dict) and data.get("subAccount") == sub):
+            raise Unavailable(f"DELETE {SUB_KEYS}: the answer does not name the sub-account: outcome unknown",
+                              endpoint=f"DELETE {SUB_KEYS}")
 
 
 EXCHANGE = Mexc()
