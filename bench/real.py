@@ -3,7 +3,8 @@
 
   real.py clone [--from DIR]       clone every repository of REPOS into /tmp/bench/NAME.git (bare mirrors)
   real.py run [NAME ...] [--reps 1] time them side by side (run.py's measurement), smallest first, and
-                                    write a Markdown table of cost against blobs and bytes
+        [--base DIR]                write a Markdown table of cost against blobs and bytes; --base: also an
+                                    earlier cexguard (PYTHONPATH=DIR), interleaved
 
 Real histories are what matter: long delta chains, thousands of refs, missing objects. A history written by
 `git fast-import` (make_history.py) has almost no deltas and hides those costs; it stays for scale beyond
@@ -83,6 +84,10 @@ def cmd_run(a) -> None:
         print(f"\n== {name}: {f['commits']} commits, {f['refs']} refs, {f['blobs']} blobs, "
               f"{f['blob_bytes'] / 1e9:.2f} GB of blob content (HEAD {f['head']})")
         tools = R.contenders(repo, "history", a)
+        if a.base:  # an earlier revision of cexguard, timed in the same interleaved run
+            R.ensure_bytecode(R.cexguard_argv(), a.base)
+            argv = ["env", f"PYTHONPATH={a.base}", *R.cexguard_argv(), "history", repo, "--format", "json", "-q"]
+            tools.insert(1, R.Tool("cexguard@base", lambda out, argv=argv: argv, ok_rcs=(0, 1, 4)))
         floor = R.Tool("cat-file -u", lambda out, repo=repo: ["git", "-C", repo, "cat-file", "--batch-all-objects",
                                                                "--batch", "--unordered"],
                        ok_rcs=(0,), needs_json=False, report=None)
@@ -93,7 +98,8 @@ def cmd_run(a) -> None:
              f"Machine: {R.machine()}; before: {load}. Median of {a.reps} run(s) after a warm-up, interleaved. "
              "Ratios are cexguard / other; `failed` = the tool aborted (its message is in the log).", "",
              "| repository | commits | refs | blobs | GB | cexguard s | tree MiB | betterleaks | kingfisher | "
-             "cat-file -u | s per GB | s per 10k blobs |", "|" + " --- |" * 12]
+             "cat-file -u | s per GB | s per 10k blobs |" + (" cexguard@base |" if a.base else ""),
+             "|" + " --- |" * (13 if a.base else 12)]
     for name, f, res in rows:
         by = {r["tool"]: r for r in res["rows"]}
         cex = by.get("cexguard", {})
@@ -110,6 +116,7 @@ def cmd_run(a) -> None:
                      f"{wall:.1f} | {cex.get('tree_mib') or 0:.0f} | {cell('betterleaks')} | {cell('kingfisher')} | "
                      f"{cell('cat-file -u')} | {wall / gb if wall and gb else 0:.1f} | "
                      f"{wall / f['blobs'] * 1e4 if wall and f['blobs'] else 0:.2f} |"
+                     + (f" {cell('cexguard@base')} |" if a.base else "")
                      if wall else f"| {name} | {f['commits']} | {f['refs']} | {f['blobs']} | {gb:.2f} | failed | | "
                      f"{cell('betterleaks')} | {cell('kingfisher')} | {cell('cat-file -u')} | | |")
     text = "\n".join(lines) + "\n"
@@ -135,6 +142,8 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=1)
     p.add_argument("--no-warmup", action="store_true")
     p.add_argument("--md", default=os.path.join(HERE, "results", "real.md"))
+    p.add_argument("--base", metavar="DIR", help="also time cexguard with PYTHONPATH=DIR (a snapshot of an earlier "
+                   "commit, see README), interleaved: its column is cexguard / base")
     a = ap.parse_args()
     (cmd_clone if a.cmd == "clone" else cmd_run)(a)
 

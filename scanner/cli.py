@@ -12,6 +12,7 @@ import signal
 import sys
 from scanner import __version__
 from scanner.errors import CexguardError, OutputError, output_error
+from scanner.status import ExitCode
 
 TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the pre-commit hook ~2 ms)
 if TYPE_CHECKING:
@@ -20,10 +21,10 @@ if TYPE_CHECKING:
 # name -> "module:attribute"; an explicit registry, no reflection
 COMMANDS: dict[str, str] = {
     "scan": "scanner.commands.scan:scan",
-    "staged": "scanner.commands.git:staged",
-    "history": "scanner.commands.git:history",
+    "staged": "scanner.commands.staged:staged",
+    "history": "scanner.commands.history:history",
     "org": "scanner.commands.org:org",
-    "install-hook": "scanner.commands.git:install_hook",
+    "install-hook": "scanner.commands.install_hook:install_hook",
     "baseline": "scanner.commands.scan:baseline",
     "rules": "scanner.commands.rules:rules",
     "verify": "scanner.commands.remote:verify",
@@ -97,9 +98,9 @@ def __getattr__(name: str) -> Any:  # `scanner.cli.cli`, the click group, for wh
     raise AttributeError(name)
 
 
-EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT
-EXIT_TERMINATED = 143  # 128 + SIGTERM
+EXIT_ERROR = ExitCode.ERROR
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
+EXIT_TERMINATED = ExitCode.TERMINATED
 DEBUG_ENV = "CEXGUARD_DEBUG"
 # errors only writing raises: broken pipe, full disk, quota, file too large
 _WRITE_ERRNOS = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -209,9 +210,6 @@ def _invoke(argv: list[str] | None) -> Any:
 
 
 def _run(argv: list[str] | None) -> int:
-    from scanner.reporting import reset
-
-    reset()
     try:
         rc = _invoke(argv)
     except OutputError as e:

@@ -1,18 +1,21 @@
 """Options and the ending shared by the commands that report findings (scan, staged, history).
 
 The ending itself (finish, write_out, summary_line) lives in scanner/reporting.py, without click,
-so the pre-commit hook's fast path can use it; it is re-exported here.
+so the pre-commit hook's fast path can use it; it is re-exported here. The shared options reach a
+command as one frozen `opts: ReportOptions` parameter.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 from collections.abc import Callable
 
 import click
 
-from scanner.reporting import COLORS, FORMATS, SETTINGS, finish, summary_line, write_out
+from scanner.reporting import REPORT_OPTION_DEFAULTS, COLORS, FORMATS, ReportOptions, finish, summary_line, write_out
 
-__all__ = ["FORMATS", "Seconds", "convention_options", "finish", "report_options", "summary_line", "write_out"]
+__all__ = ["FORMATS", "ReportOptions", "Seconds", "convention_options", "finish", "report_options", "summary_line",
+           "write_out"]
 
 
 class Seconds(click.ParamType):
@@ -36,7 +39,15 @@ class Seconds(click.ParamType):
 
 
 def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--format, -o, --show-secrets, --baseline, --config, --include-examples, --quiet."""
+    """--format, -o, --show-secrets, --baseline, --config, --include-examples, --max-file-size,
+    --min-confidence, --quiet, --verify, --api-url and the conventions (convention_options), given
+    to the command as one `opts: ReportOptions` keyword argument."""
+
+    @functools.wraps(fn)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name in REPORT_OPTION_DEFAULTS if name in kwargs}
+        return fn(*args, opts=ReportOptions(**given), **kwargs)
+
     opts = [
         click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
                      help="Output format (jsonl: one finding per line; html: a self-contained report for a browser)."),
@@ -53,38 +64,28 @@ def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--min-confidence", type=click.Choice(["low", "medium", "high"]), default="low",
                      show_default=True, help="Drop findings below this confidence."),
         click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr."),
-        click.option("--verify", "do_verify", is_flag=True,
+        click.option("--verify", "verify", is_flag=True,
                      help="Verify found key/secret pairs against the Binance API (network)."),
         click.option("--api-url", default=None, envvar="CEXGUARD_API_URL",
                      help="Binance API base URL for --verify (default production)."),
     ]
     for opt in reversed(opts):
-        fn = opt(fn)
-    return convention_options(fn)
-
-
-def _setting(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
-    def store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-        if value is not None and value != ():
-            setattr(SETTINGS, name, tuple(value) if isinstance(value, (list, tuple)) else value)
-    return store
+        command = opt(command)
+    return convention_options(command)
 
 
 def convention_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--color, --exit-zero, --exit-code, -v/--verbose, --exclude: stored in reporting.SETTINGS
-    (not passed to the command), so every reporting command gets them without a new parameter."""
+    """--color, --exit-zero, --exit-code, -v/--verbose, --exclude (fields of ReportOptions)."""
     opts = [
-        click.option("--color", type=click.Choice(COLORS), default=None, expose_value=False,
-                     callback=_setting("color"),
+        click.option("--color", type=click.Choice(COLORS), default="auto",
                      help="Colour in the text report: auto (a terminal, unless NO_COLOR is set), always, never."),
-        click.option("--exit-zero", is_flag=True, default=None, expose_value=False, callback=_setting("exit_zero"),
+        click.option("--exit-zero", is_flag=True,
                      help="Exit 0 even when findings are reported (errors still exit 2)."),
-        click.option("--exit-code", type=click.IntRange(0, 255), default=None, metavar="N", expose_value=False,
-                     callback=_setting("exit_code"), help="Exit code when findings are reported (default 1)."),
-        click.option("-v", "--verbose", is_flag=True, default=None, expose_value=False, callback=_setting("verbose"),
+        click.option("--exit-code", type=click.IntRange(0, 255), default=1, metavar="N",
+                     help="Exit code when findings are reported (default 1)."),
+        click.option("-v", "--verbose", is_flag=True,
                      help="Say on stderr what was read: config, prefilter, counts by reason, excluded paths, time."),
-        click.option("--exclude", "exclude", multiple=True, metavar="GLOB", expose_value=False,
-                     callback=_setting("exclude"),
+        click.option("--exclude", "exclude", multiple=True, metavar="GLOB",
                      help="Skip paths matching GLOB (relative to the scan root; repeatable; counted and listed)."),
     ]
     for opt in reversed(opts):

@@ -13,14 +13,14 @@ runs without click, yaml, dataclasses or the engine:
   whatever the prefilter), so the engine is imported only when one does.
 
 Anything else (a gate hit, a file over 1 MB or not in the work tree, UTF-16 or binary data) takes
-the full path: the engine, exactly as before. `commands/git.py`'s click command calls
+the full path: the engine, exactly as before. `commands/staged.py`'s click command calls
 `run_staged` too, so both paths share one implementation.
 """
 from __future__ import annotations
 
 import os
 from scanner.errors import CexguardError
-from scanner.reporting import COLORS, CONFIDENCES, FORMATS, SETTINGS, finish, say
+from scanner.reporting import COLORS, CONFIDENCES, FORMATS, ReportOptions, finish, say
 
 TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the hook ~2 ms)
 if TYPE_CHECKING:
@@ -49,8 +49,8 @@ _FLAGS = {"--show-secrets": "show_secrets", "--include-examples": "include_examp
 
 
 def parse_staged_args(argv: list[str]) -> dict[str, Any] | None:
-    """The options of `staged ARGV`, or None when click should parse them (--help, --verify, an
-    unknown option, a bad value: click then says what is wrong, exactly as before)."""
+    """The arguments (`args`) and ReportOptions fields of `staged ARGV`, or None when click should
+    parse them (--help, --verify, an unknown option, a bad value: click then says what is wrong)."""
     opts: dict[str, Any] = {"args": [], "fmt": "text", "output": None, "show_secrets": False,
                             "baseline_path": None, "config_path": None, "include_examples": False,
                             "max_file_size": None, "min_confidence": "low", "quiet": False, "color": "auto",
@@ -87,32 +87,20 @@ def parse_staged_args(argv: list[str]) -> dict[str, Any] | None:
     return opts
 
 
-def apply_settings(*, color: str = "auto", exit_zero: bool = False, exit_code: int | str = 1,
-                   verbose: bool = False, exclude: list[str] | tuple[str, ...] = ()) -> None:
-    SETTINGS.color = color
-    SETTINGS.exit_zero = exit_zero
-    SETTINGS.exit_code = int(exit_code)
-    SETTINGS.verbose = verbose
-    SETTINGS.exclude = tuple(exclude)
-
-
-def fast_main(opts: dict[str, Any]) -> int:
-    apply_settings(color=opts["color"], exit_zero=opts["exit_zero"], exit_code=opts["exit_code"],
-                   verbose=opts["verbose"], exclude=opts["exclude"])
-    return run_staged(tuple(opts["args"]), fmt=opts["fmt"], output=opts["output"], show_secrets=opts["show_secrets"],
-                      baseline_path=opts["baseline_path"], config_path=opts["config_path"],
-                      include_examples=opts["include_examples"], max_file_size=opts["max_file_size"],
-                      min_confidence=opts["min_confidence"], quiet=opts["quiet"])
+def fast_main(parsed: dict[str, Any]) -> int:
+    args = tuple(parsed.pop("args"))
+    return run_staged(args, ReportOptions(**parsed))
 
 
 # --------------------------------------------------------------------------------------------
 # the check
 
 
-def load_repo_config(root: Path, config_path: str | None, max_file_size: str | None, *, repo: Repo | None = None,
+def load_repo_config(root: Path, opts: ReportOptions, *, repo: Repo | None = None,
                      at: str | None = None, committed_ignore: bool = True) -> Config:
     """The user's config (--config, or the user config file) and the repository's: from the work
-    tree, or with `repo` and `at`, as commit `at` has it (NO_COMMIT: none). --exclude is added."""
+    tree, or with `repo` and `at`, as commit `at` has it (NO_COMMIT: none); --max-file-size and
+    --exclude applied."""
     from pathlib import Path
 
     from scanner.config import committed_reader, load_config, parse_size
@@ -120,13 +108,12 @@ def load_repo_config(root: Path, config_path: str | None, max_file_size: str | N
     committed = None
     if repo is not None and at is not None:
         committed = committed_reader(repo, at) if at != NO_COMMIT else (lambda _name: None)
-    config = load_config(root, Path(config_path) if config_path else None, committed=committed,
+    config = load_config(root, Path(opts.config_path) if opts.config_path else None, committed=committed,
                          committed_at=(at or "")[:12], committed_ignore=committed_ignore)
-    if max_file_size:
-        config = config.with_(max_file_size=parse_size(max_file_size, where="--max-file-size"))
-    if SETTINGS.exclude:
-        config = config.with_(exclude=config.exclude + SETTINGS.exclude)
-    SETTINGS.config_source = config.source
+    if opts.max_file_size:
+        config = config.with_(max_file_size=parse_size(opts.max_file_size, where="--max-file-size"))
+    if opts.exclude:
+        config = config.with_(exclude=config.exclude + opts.exclude)
     return config
 
 
@@ -142,10 +129,7 @@ def _split_args(args: tuple[str, ...]) -> tuple[Path | None, list[str]]:
     return None, list(args)
 
 
-def run_staged(args: tuple[str, ...], *, fmt: str, output: str | None, show_secrets: bool,
-               baseline_path: str | None, config_path: str | None, include_examples: bool,
-               max_file_size: str | None, min_confidence: str, quiet: bool, do_verify: bool = False,
-               api_url: str | None = None) -> int:
+def run_staged(args: tuple[str, ...], opts: ReportOptions) -> int:
     from scanner.models import ScanResult, ScanStats
     from scanner.sources.git import open_repo
 
@@ -155,8 +139,7 @@ def run_staged(args: tuple[str, ...], *, fmt: str, output: str | None, show_secr
     # the repository's config as HEAD has it: never the version this commit would add
     # (the ignore file is the developer's, read from the work tree: adding a false positive's
     # fingerprint to it unblocks the commit, as documented)
-    config = load_repo_config(repo.root, config_path, max_file_size, repo=repo, at=repo.head_at_open or NO_COMMIT,
-                              committed_ignore=False)
+    config = load_repo_config(repo.root, opts, repo=repo, at=repo.head_at_open or NO_COMMIT, committed_ignore=False)
     stats = ScanStats()
     rels = [_repo_relative(f, repo.root) for f in files]
     from scanner.sources.staged import estimated_size, staged_files
@@ -175,14 +158,14 @@ def run_staged(args: tuple[str, ...], *, fmt: str, output: str | None, show_secr
         findings = _scan_index(repo, in_index, config, stats, small=estimated_size(repo, in_index) < SMALL_SCAN)
     from scanner import filters
 
-    findings = filters.apply(findings, config=config, baseline_path=baseline_path, include_examples=include_examples,
-                             min_confidence=min_confidence, stats=stats)
+    findings = filters.apply(findings, config=config, baseline_path=opts.baseline_path,
+                             include_examples=opts.include_examples, min_confidence=opts.min_confidence, stats=stats)
     from scanner.config import record_notices
 
     record_notices(stats, config)
     if mode == "index" and findings:
         _note_exposure(repo, findings)
-    if rels and stats.files_scanned == 0 and not quiet:
+    if rels and stats.files_scanned == 0 and not opts.quiet:
         say(f"cexguard: warning: none of the {len(rels)} file(s) given could be scanned "
             f"(skipped: {', '.join(f'{k}: {v}' for k, v in sorted(stats.skipped.items())) or 'none'})")
     rules: tuple[Any, ...] = ()
@@ -190,9 +173,8 @@ def run_staged(args: tuple[str, ...], *, fmt: str, output: str | None, show_secr
         from scanner.rules import load_rules
 
         rules = tuple(load_rules(config.rules_dirs))
-    rc = finish(ScanResult(findings=findings, stats=stats, rules=rules), fmt=fmt, output=output, show_secrets=show_secrets,
-                quiet=quiet, do_verify=do_verify, api_url=api_url, root=repo.root)
-    if findings and mode == "index" and not quiet:
+    rc = finish(ScanResult(findings=findings, stats=stats, rules=rules), opts, config_source=config.source)
+    if findings and mode == "index" and not opts.quiet:
         say("cexguard: commit blocked: it adds the secret(s) above. Unstage them (git restore --staged FILE), "
             "move each value to an environment variable or a secret manager, or mark a false positive with a "
             "`cexguard:allow` comment.")
@@ -420,6 +402,9 @@ def _note_exposure(repo: Repo, findings: list[Finding]) -> None:
                 continue
             oid, _, path = item.decode("utf-8", "replace").partition(":")
             where.setdefault(secret, []).append(f"{tips.get(oid, oid[:12])}:{path}")
+    from scanner.models import FileProvenance
+
     for i, f in enumerate(findings):
         if f.secret in where:
-            findings[i] = f.replace(meta={**f.meta, "also_in": where[f.secret][:5]})
+            prov = f.provenance if isinstance(f.provenance, FileProvenance) else FileProvenance(staged=True)
+            findings[i] = f.replace(provenance=prov.replace(also_in=tuple(where[f.secret][:5])))

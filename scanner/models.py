@@ -187,19 +187,121 @@ ENVIRONMENTS = ("production", "testnet", "demo", "th")
 CONFIDENCES = ("low", "medium", "high")
 
 
+# -- provenance ---------------------------------------------------------------------------------------
+# Where a finding came from, its own stage: a source says what it read (a file; a blob), the engine
+# carries that through untouched, and the history audit completes a blob's record with its git
+# history (introducing commit, refs, exposure window). Reporters read these typed fields; `to_dict`
+# is the JSON report's shape for them (documented in the README).
+
+
+class FileProvenance(_Frozen):
+    """A file as it is now: in a working tree (`scan`), or staged in the index (`staged`: `blob` is
+    the staged blob; `also_in` names the `REF:PATH` tips that already hold the same value)."""
+
+    _FIELDS = ("staged", "blob", "also_in")
+    _KEY = _FIELDS
+    staged: bool  # read from the index: what the next commit adds, never committed
+    blob: str | None
+    also_in: tuple[str, ...]
+
+    def __init__(self, *, staged: bool = False, blob: str | None = None, also_in: Sequence[str] = ()) -> None:
+        self._set(staged=staged, blob=blob, also_in=tuple(also_in))
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self.blob is not None:
+            d["blob"] = self.blob
+        if self.staged:
+            d["source"] = "index"
+        if self.also_in:
+            d["also_in"] = list(self.also_in)
+        return d
+
+
+class GitProvenance(_Frozen):
+    """A blob in a repository's object store. A source knows only `blob`; the history audit adds the
+    rest (`mapped`): the commit that first added the secret at this path, its author and date, the
+    refs that hold that commit, whether HEAD still has it, where it was removed, the exposure window,
+    how many commits and blobs hold it. `submodule` and `repository` say which repository (a
+    checked-out submodule; one of an organisation's)."""
+
+    _FIELDS = ("blob", "commit", "author", "date", "refs", "present_at_head", "removed_in", "removed_at",
+               "exposure", "exposure_days", "reachable", "commits", "blobs", "submodule", "repository")
+    _KEY = _FIELDS
+    blob: str | None
+    commit: str | None  # the commit that introduced it (None: no commit names it)
+    author: str | None
+    date: str | None  # ISO 8601, the author date of `commit` (also the JSON's `first_seen`)
+    refs: tuple[str, ...]  # refs holding `commit` (or naming the blob itself)
+    present_at_head: bool
+    removed_in: str | None  # the commit that removed it from this path
+    removed_at: str | None
+    exposure: str | None  # "DATE -> still present | DATE | not on HEAD", or what holds it
+    exposure_days: int | None
+    reachable: str | None  # a scanner.status.Reach value (None: not mapped to the history yet)
+    commits: int  # commits holding it at this path
+    blobs: int  # blobs holding it at this path
+    submodule: str | None
+    repository: str | None
+
+    def __init__(self, *, blob: str | None = None, commit: str | None = None, author: str | None = None,
+                 date: str | None = None, refs: Sequence[str] = (), present_at_head: bool = False,
+                 removed_in: str | None = None, removed_at: str | None = None, exposure: str | None = None,
+                 exposure_days: int | None = None, reachable: str | None = None, commits: int = 0, blobs: int = 0,
+                 submodule: str | None = None, repository: str | None = None) -> None:
+        self._set(blob=blob, commit=commit, author=author, date=date, refs=tuple(refs),
+                  present_at_head=present_at_head, removed_in=removed_in, removed_at=removed_at, exposure=exposure,
+                  exposure_days=exposure_days, reachable=reachable, commits=commits, blobs=blobs,
+                  submodule=submodule, repository=repository)
+
+    @property
+    def mapped(self) -> bool:
+        """The history audit has placed this blob (commit, refs, exposure are known)."""
+        return self.reachable is not None
+
+    @property
+    def first_seen(self) -> str | None:
+        return self.date
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"blob": self.blob} if self.blob is not None else {}
+        if self.mapped:
+            d.update({"commit": self.commit, "author": self.author, "date": self.date, "refs": list(self.refs),
+                      "present_at_head": self.present_at_head, "first_seen": self.date,
+                      "removed_in": self.removed_in, "removed_at": self.removed_at, "exposure": self.exposure,
+                      "exposure_days": self.exposure_days, "reachable": self.reachable,
+                      "occurrences": {"commits": self.commits, "blobs": self.blobs}})
+        if self.submodule is not None:
+            d["submodule"] = self.submodule
+        if self.repository is not None:
+            d["repository"] = self.repository
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GitProvenance:
+        """Back from `to_dict` (the org state's rows)."""
+        occ = d.get("occurrences") or {}
+        return cls(blob=d.get("blob"), commit=d.get("commit"), author=d.get("author"), date=d.get("date"),
+                   refs=d.get("refs") or (), present_at_head=bool(d.get("present_at_head")),
+                   removed_in=d.get("removed_in"), removed_at=d.get("removed_at"), exposure=d.get("exposure"),
+                   exposure_days=d.get("exposure_days"), reachable=d.get("reachable"),
+                   commits=int(occ.get("commits") or 0), blobs=int(occ.get("blobs") or 0),
+                   submodule=d.get("submodule"), repository=d.get("repository"))
+
+
 class Chunk(_Frozen):
     """Bytes to scan plus where they came from. Sources build these; they know nothing of rules."""
 
-    _FIELDS = ("data", "path", "git_status", "meta")
+    _FIELDS = ("data", "path", "git_status", "provenance")
     _KEY = ("data", "path", "git_status")
     data: bytes
     path: str  # relative to the scan root, '/'-separated
     git_status: str | None  # tracked | untracked | ignored | None outside a work tree
-    meta: Mapping[str, Any]  # blob, commit, ...
+    provenance: FileProvenance | GitProvenance | None  # carried to each finding unchanged
 
     def __init__(self, data: bytes, path: str, git_status: str | None = None,
-                 meta: Mapping[str, Any] | None = None) -> None:
-        self._set(data=data, path=path, git_status=git_status, meta={} if meta is None else meta)
+                 provenance: FileProvenance | GitProvenance | None = None) -> None:
+        self._set(data=data, path=path, git_status=git_status, provenance=provenance)
 
 
 def fingerprint_of(secret: str | bytes) -> str:
@@ -222,9 +324,9 @@ class Finding(_Frozen):
     """One secret at one place. `secret` is never shown unless the user asks (--show-secrets)."""
 
     _FIELDS = ("rule", "kind", "path", "line", "end_line", "column", "secret", "fingerprint", "confidence",
-               "paired_with", "git_status", "example", "environment", "reason", "count", "meta", "verification",
+               "paired_with", "git_status", "example", "environment", "reason", "count", "provenance", "verification",
                "verify", "paired_with_all")
-    _KEY = _FIELDS[:14]  # count, meta, verification and verify are not part of a finding's identity
+    _KEY = _FIELDS[:14]  # count, provenance, verification and verify are not part of a finding's identity
     _HIDDEN = frozenset({"secret"})
     rule: str
     kind: str
@@ -241,7 +343,7 @@ class Finding(_Frozen):
     environment: str | None  # production | testnet | demo | th, where the context tells
     reason: str | None  # why a `private_key` (no Binance word around it) might be Binance's
     count: int  # times the secret occurs in the file; `line` is the first
-    meta: Mapping[str, Any]
+    provenance: FileProvenance | GitProvenance | None  # where it came from (None: a stream, a report)
     verification: Mapping[str, Any] | None
     verify: str  # the verifier its rule names (rule `verify:`), "" when none
     # every value it was paired with when more than one (a key with its secret and a passphrase):
@@ -251,18 +353,31 @@ class Finding(_Frozen):
     def __init__(self, rule: str, kind: str, path: str, line: int, end_line: int, column: int, secret: str,
                  fingerprint: str = "", confidence: str = "medium", paired_with: str | None = None,
                  git_status: str | None = None, example: bool = False, environment: str | None = None,
-                 reason: str | None = None, count: int = 1, meta: Mapping[str, Any] | None = None,
+                 reason: str | None = None, count: int = 1,
+                 provenance: FileProvenance | GitProvenance | None = None,
                  verification: Mapping[str, Any] | None = None, verify: str = "",
                  paired_with_all: tuple[str, ...] = ()) -> None:
         self._set(rule=rule, kind=kind, path=path, line=line, end_line=end_line, column=column, secret=secret,
                   fingerprint=fingerprint, confidence=confidence, paired_with=paired_with, git_status=git_status,
                   example=example, environment=environment, reason=reason, count=count,
-                  meta={} if meta is None else meta, verification=verification, verify=verify,
+                  provenance=provenance, verification=verification, verify=verify,
                   paired_with_all=tuple(paired_with_all))
 
     @property
     def redacted(self) -> str:
         return redact(self.secret)
+
+    @property
+    def git(self) -> GitProvenance | None:
+        """Its git provenance, if it came from a repository's objects."""
+        p = self.provenance
+        return p if isinstance(p, GitProvenance) else None
+
+    @property
+    def staged(self) -> bool:
+        """Read from the index by `staged`: never committed."""
+        p = self.provenance
+        return isinstance(p, FileProvenance) and p.staged
 
     def to_dict(self, *, show_secrets: bool = False) -> dict[str, Any]:
         """The JSON shape of a finding (documented in the README)."""
@@ -288,7 +403,8 @@ class Finding(_Frozen):
             d["environment"] = self.environment
         if self.reason:
             d["reason"] = self.reason
-        d.update(self.meta)
+        if self.provenance is not None:
+            d.update(self.provenance.to_dict())
         if self.verification is not None:
             d["verification"] = dict(self.verification)
         if show_secrets:

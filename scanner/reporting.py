@@ -3,9 +3,9 @@
 `cexguard staged` runs this from the pre-commit hook's fast path (scanner/hook.py), where importing
 click would cost more than the check itself; the click commands use it through scanner/clikit.py.
 
-The conventions shared by every reporting command live in SETTINGS, set once per run from the
-command line (click options in clikit, or hook.parse_staged_args): --color, --exit-zero,
---exit-code, -v/--verbose, --exclude.
+The options shared by every reporting command (--format, -o, --show-secrets, ..., --color,
+--exit-zero, --exit-code, -v, --exclude) are one frozen ReportOptions, built once from the command
+line (click options in clikit, or hook.parse_staged_args) and passed down: no module state.
 """
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import os
 import sys
 import time
 from scanner.errors import OutputError, output_error
+from scanner.models import _Frozen
+from scanner.status import ExitCode
 
 TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the hook ~2 ms)
 if TYPE_CHECKING:
-    from pathlib import Path
     from typing import Any
 
     from scanner.models import ScanResult
@@ -26,24 +27,46 @@ COLORS = ("auto", "always", "never")
 CONFIDENCES = ("low", "medium", "high")
 
 
-class Settings:
-    """This run's output conventions (reset by cli.main for every run)."""
-
-    def __init__(self) -> None:
-        self.color = "auto"  # auto | always | never
-        self.exit_zero = False  # --exit-zero: report, never fail on findings
-        self.exit_code = 1  # --exit-code N: the code for "findings reported"
-        self.verbose = False
-        self.exclude: tuple[str, ...] = ()  # --exclude GLOB (the user's own: trusted)
-        self.started = time.monotonic()
-        self.config_source: str | None = None  # for -v
+REPORT_OPTION_DEFAULTS: dict[str, Any] = {
+    "fmt": "text", "output": None, "show_secrets": False, "baseline_path": None, "config_path": None,
+    "include_examples": False, "max_file_size": None, "min_confidence": "low", "quiet": False, "verify": False,
+    "api_url": None, "color": "auto", "exit_zero": False, "exit_code": 1, "verbose": False, "exclude": (),
+}
 
 
-SETTINGS = Settings()
+class ReportOptions(_Frozen):
+    """The options every reporting command shares (scan, staged, history, org), as given on the
+    command line; built once per run and passed to whatever needs them."""
 
+    _FIELDS = (*REPORT_OPTION_DEFAULTS, "started")
+    _KEY = _FIELDS
+    fmt: str  # --format: one of FORMATS
+    output: str | None  # -o FILE (None: standard output)
+    show_secrets: bool
+    baseline_path: str | None
+    config_path: str | None
+    include_examples: bool
+    max_file_size: str | None  # as given ("10MB"); parsed with the config
+    min_confidence: str
+    quiet: bool
+    verify: bool  # --verify
+    api_url: str | None
+    color: str  # auto | always | never
+    exit_zero: bool  # --exit-zero: report, never fail on findings
+    exit_code: int  # --exit-code N: the code for "findings reported"
+    verbose: bool
+    exclude: tuple[str, ...]  # --exclude GLOB (the user's own: trusted)
+    started: float  # time.monotonic() when the run began (for -v)
 
-def reset() -> None:
-    SETTINGS.__init__()  # type: ignore[misc]  # in place: other modules hold this object
+    def __init__(self, **options: Any) -> None:
+        unknown = set(options) - set(self._FIELDS)
+        if unknown:
+            raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        values = {**REPORT_OPTION_DEFAULTS, **options}
+        values["exclude"] = tuple(values["exclude"])
+        values["exit_code"] = int(values["exit_code"])
+        values.setdefault("started", time.monotonic())
+        self._set(**values)
 
 
 def say(line: str) -> None:
@@ -57,14 +80,14 @@ def say(line: str) -> None:
         pass
 
 
-def use_color(fmt: str, output: str | None, stream: Any = None) -> bool:
+def use_color(opts: ReportOptions, stream: Any = None) -> bool:
     """--color always: yes; never: no; auto: text to a terminal, unless NO_COLOR is set to a
     non-empty value (https://no-color.org: the command line wins over the environment)."""
-    if fmt != "text" or SETTINGS.color == "never":
+    if opts.fmt != "text" or opts.color == "never":
         return False
-    if SETTINGS.color == "always":
+    if opts.color == "always":
         return True
-    if output is not None or os.environ.get("NO_COLOR", "") != "":
+    if opts.output is not None or os.environ.get("NO_COLOR", "") != "":
         return False
     stream = stream if stream is not None else sys.stdout
     try:
@@ -73,47 +96,37 @@ def use_color(fmt: str, output: str | None, stream: Any = None) -> bool:
         return False
 
 
-def findings_exit_code(n: int) -> int:
-    if not n or SETTINGS.exit_zero:
-        return 0
-    return SETTINGS.exit_code
-
-
-def finish(result: ScanResult, *, fmt: str, output: str | None, show_secrets: bool, quiet: bool,
-           do_verify: bool = False, api_url: str | None = None, root: Path | None = None) -> int:
+def finish(result: ScanResult, opts: ReportOptions, *, config_source: str | None = None) -> int:
     """Verify if asked, render, write, print the summary line; return the exit code (0 clean,
-    1 findings, or what --exit-zero / --exit-code say)."""
-    if do_verify and result.findings:
+    1 findings, or what --exit-zero / --exit-code say). `config_source`: what -v says was read."""
+    if opts.verify and result.findings:
         from scanner.remote.verify import verify_findings  # only when asked: the network layer
 
-        result.findings[:] = verify_findings(result.findings, api_url=api_url)
+        result.findings[:] = verify_findings(result.findings, api_url=opts.api_url)
         result.stats.extra["verified"] = True
     from scanner.report import render
 
-    text = render(result, fmt, show_secrets=show_secrets, color=use_color(fmt, output))
-    if output:
+    text = render(result, opts.fmt, show_secrets=opts.show_secrets, color=use_color(opts))
+    if opts.output:
         from scanner.atomic import write_atomic
 
-        write_atomic(output, text, what="report")
+        write_atomic(opts.output, text, what="report")
     else:
         write_out(text)
-    if not quiet and (fmt != "text" or output):
+    if not opts.quiet and (opts.fmt != "text" or opts.output):
         say(summary_line(result))
-    if SETTINGS.verbose and not quiet:
-        for line in verbose_lines(result):
+    if opts.verbose and not opts.quiet:
+        for line in verbose_lines(result, opts, config_source):
             say(line)
-    return exit_code(result)
+    return exit_code(result, opts)
 
 
-EXIT_INCOMPLETE = 4  # no findings, but objects or files could not be read: not a clean result
-
-
-def exit_code(result: ScanResult) -> int:
+def exit_code(result: ScanResult, opts: ReportOptions) -> int:
     """Findings: 1 (or --exit-code N; 0 with --exit-zero), even if the scan is also incomplete (the
     report says so); nothing found but something could not be read: 4, never a silent clean."""
     if result.findings:
-        return findings_exit_code(len(result.findings))
-    return EXIT_INCOMPLETE if result.stats.incomplete and not SETTINGS.exit_zero else 0
+        return ExitCode.OK if opts.exit_zero else opts.exit_code
+    return ExitCode.INCOMPLETE if result.stats.incomplete and not opts.exit_zero else ExitCode.OK
 
 
 def write_out(text: str) -> None:
@@ -150,17 +163,17 @@ def summary_line(result: ScanResult) -> str:
     return "cexguard: " + "; ".join(parts)
 
 
-def verbose_lines(result: ScanResult) -> list[str]:
+def verbose_lines(result: ScanResult, opts: ReportOptions, config_source: str | None = None) -> list[str]:
     """-v: what was read and how, on stderr (never a secret)."""
     s = result.stats
     x = s.extra
-    lines = [f"cexguard: config: {SETTINGS.config_source or 'built-in defaults'}"]
+    lines = [f"cexguard: config: {config_source or 'built-in defaults'}"]
     if x.get("prefilter"):
         lines.append(f"cexguard: prefilter: {x['prefilter']}")
     if x.get("mode"):
         lines.append(f"cexguard: mode: {x['mode']}")
     lines.append(f"cexguard: scanned {s.files_scanned} file(s), {s.bytes_scanned} byte(s) in "
-                 f"{time.monotonic() - SETTINGS.started:.2f} s")
+                 f"{time.monotonic() - opts.started:.2f} s")
     for k, v in sorted(s.skipped.items()):
         lines.append(f"cexguard: skipped {v}: {k.replace('_', ' ')}")
     for k, v in sorted(s.suppressed.items()):

@@ -16,3 +16,9 @@ def builtin_rules_dir() -> str:
     """The folder of the built-in rules/*.yaml."""
     packaged = os.path.join(_HERE, "_rules")
     return packaged if os.path.isdir(packaged) else os.path.join(os.path.dirname(_HERE), "rules")
+
+
+def hook_template() -> str:
+    """The git hook script `cexguard install-hook` writes (scanner/hook-tmpl), not yet rendered."""
+    with open(os.path.join(_HERE, "hook-tmpl"), encoding="utf-8") as fh:
+        return fh.read()

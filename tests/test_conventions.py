@@ -173,3 +173,31 @@ def test_readme_documents_the_conventions() -> None:
                  "-V/--version", "--exclude GLOB", "_CEXGUARD_COMPLETE=bash_source", "cexguard scan -",
                  "--stdin-filename", "--format jsonl", "--format html"):
         assert text in readme, text
+
+
+def test_options_do_not_outlive_their_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The shared options are one ReportOptions per run, no module state: an embedding program that
+    calls main() twice gets the second run's options only (click and the hook's own parser alike)."""
+    from scanner.cli import main
+
+    leak(tmp_path)
+    codes = []
+    for argv in (["scan", "-j", "1", str(tmp_path), "-q", "--exit-code", "7", "--exclude", "other/*"],
+                 ["scan", "-j", "1", str(tmp_path), "-q"],
+                 ["scan", "-j", "1", str(tmp_path), "-q", "--exclude", "*.env"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        codes.append(e.value.code)
+    assert codes == [7, 1, 0]
+    capsys.readouterr()
+
+
+def test_report_options_are_frozen_and_checked() -> None:
+    from scanner.reporting import ReportOptions
+
+    opts = ReportOptions(fmt="json", exit_code="3", exclude=["a/*"])
+    assert (opts.fmt, opts.exit_code, opts.exclude, opts.color) == ("json", 3, ("a/*",), "auto")
+    with pytest.raises(AttributeError):
+        opts.fmt = "text"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        ReportOptions(format="json")

@@ -81,6 +81,12 @@ def _ec_pem() -> str:
                              serialization.NoEncryption()).decode()
 
 
+def _ed25519_pem() -> str:
+    """CDP's Ed25519 key as PKCS#8 PEM (BEGIN PRIVATE KEY), which coinbase-advanced-py also accepts."""
+    return ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
 def _ed25519_b64() -> str:
     """CDP's Ed25519 secret: base64 of the 32-byte seed followed by the 32-byte public key."""
     key = ed25519.Ed25519PrivateKey.generate()
@@ -97,7 +103,7 @@ GENERATORS = {
     "KRAKEN_KEY": lambda: base64.b64encode(secrets.token_bytes(42)).decode(),
     "KRAKEN_SECRET": lambda: base64.b64encode(secrets.token_bytes(64)).decode(),
     "CB_NAME": lambda: f"organizations/{uuid.uuid4()}/apiKeys/{uuid.uuid4()}", "CB_ID": lambda: str(uuid.uuid4()),
-    "CB_EC": _ec_pem, "CB_ED": _ed25519_b64,
+    "CB_EC": _ec_pem, "CB_ED": _ed25519_b64, "CB_EDPEM": _ed25519_pem,
     "BITGET_KEY": lambda: "bg_" + _hex(32), "BITGET_SECRET": lambda: _hex(64), "BITGET_PASS": _passphrase,
     "GATE_KEY": lambda: _hex(32), "GATE_SECRET": lambda: _hex(64),
     "MEXC_KEY": lambda: "mx0" + _mixed(15), "MEXC_SECRET": lambda: _hex(32),
@@ -118,7 +124,7 @@ def kind_of(name: str) -> str | None:
     ex = EXCHANGE[ex]
     if name in ("CB_NAME", "CB_ID"):
         return "coinbase_api_key"
-    if name in ("CB_EC", "CB_ED"):
+    if name in ("CB_EC", "CB_ED", "CB_EDPEM"):
         return "coinbase_private_key"
     return {"KEY": f"{ex}_api_key", "SECRET": f"{ex}_secret_key", "PASS": f"{ex}_passphrase"}[role]
 
@@ -465,6 +471,19 @@ account_client = AccountClient(api_key="@@HTX_KEY@@",
     'secret': '@@HTX_SECRET@@',
 })
 """),
+    # camelCase names with the exchange as a prefix (JS/TS/Java style)
+    ("okx_camel_case", "src/okxClient.ts", """const okxApiKey = "@@OKX_KEY@@";
+const okxSecretKey = "@@OKX_SECRET@@";
+const okxPassphrase = "@@OKX_PASS@@";
+"""),
+    ("kucoin_camel_case", "kucoin/config.js", """export const kucoinApiKey = '@@KUCOIN_KEY@@';
+export const kucoinApiSecret = '@@KUCOIN_SECRET@@';
+export const kucoinPassphrase = '@@KUCOIN_PASS@@';
+"""),
+    ("bitget_camel_case", "Bitget.java", """String bitgetApiKey = "@@BITGET_KEY@@";
+String bitgetSecretKey = "@@BITGET_SECRET@@";
+String bitgetPassphrase = "@@BITGET_PASS@@";
+"""),
 ]
 
 # Files where nothing may be reported: exchange look-alikes, placeholders, other exchanges' shapes.
@@ -540,6 +559,11 @@ _api_secret = "@@NEG_UPPER36@@"
 DATABASE_PASSWORD = "Tr0ub4dor&3xyz"
 OKX_PASSPHRASE = os.environ["OKX_PASSPHRASE"]
 """),
+    ("okx_camel_case_password_is_not_a_passphrase", "src/okx.ts", """// okx: login form, no API key
+const userPass = "Tr0ub4dor&3xyz";
+const dbPassword = "Tr0ub4dor&3xyz";
+const okxPassphrase = process.env.OKX_PASSPHRASE;
+"""),
     ("uuid_pair_no_exchange", "settings.py", """# no exchange named anywhere
 SESSION_ID = "@@NEG_UUID@@"
 REQUEST_TOKEN = "@@NEG_HEX32U@@"
@@ -550,6 +574,46 @@ TENANT = "@@NEG_HEX24@@"
 
 def _describe(f: Finding) -> str:
     return f"{f.kind} line {f.line} col {f.column} ({f.confidence})"
+
+
+# Coinbase's Ed25519 key as PKCS#8 PEM (BEGIN PRIVATE KEY) beside its key name or in a CDP key file:
+# Coinbase's, not a generic private key. Needs the engine to let more than one `pem` rule claim a PEM
+# label (today `Engine.pem_labels` maps each label to one rule, Binance's for PRIVATE KEY: such a key
+# is dropped as another exchange's next to a Coinbase word, or reported as a generic `private_key`
+# verified against Binance in a key file without one). Rule data is ready: coinbase-private-key's
+# labels + ['PRIVATE KEY'] and key_types + [ed25519] (issue 14, left to the engine's owner).
+PEM_ENGINE = pytest.mark.xfail(strict=True, reason="one pem rule per PEM label in the engine (see above)")
+COINBASE_ED25519_PEM_CASES: list[tuple[str, str, str]] = [
+    ("coinbase_rest_ed25519_pem", "cb.py", """from coinbase.rest import RESTClient
+
+api_key = "@@CB_NAME@@"
+api_secret = "@@CB_EDPEM|json@@"
+client = RESTClient(api_key=api_key, api_secret=api_secret)
+"""),
+    ("coinbase_key_file_name_ed25519_pem", "cdp_api_key.json", """{
+   "name": "@@CB_NAME@@",
+   "privateKey": "@@CB_EDPEM|json@@"
+}
+"""),
+    ("coinbase_key_file_id_ed25519_pem", "cdp_api_key.json", """{
+   "id": "@@CB_ID@@",
+   "privateKey": "@@CB_EDPEM|json@@"
+}
+"""),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=PEM_ENGINE, id=c[0]) for c in COINBASE_ED25519_PEM_CASES])
+def test_coinbase_ed25519_pem_is_coinbases(case: tuple[str, str, str], engine: Engine) -> None:
+    test_exchange_credentials_are_found(case, engine)
+
+
+def test_binance_ed25519_pem_stays_binances_beside_coinbase_rules(engine: Engine) -> None:
+    """What the engine change must keep: a PKCS#8 Ed25519 key next to a Binance word is Binance's."""
+    pem = _ed25519_pem()
+    text = f'# binance bot\nPRIVATE_KEY = """{pem}"""\n'
+    kinds = {f.kind for f in engine.scan_bytes(text.encode(), path="bot.py") if not f.example}
+    assert kinds == {"binance_private_key"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -573,7 +637,7 @@ def test_exchange_credentials_are_found(case: tuple[str, str, str], engine: Engi
         assert f.confidence in ("medium", "high"), f"{path}: {e.name}: {_describe(f)}"
         got[e.name] = f
     keys = [n for n in got if n.endswith(("_KEY", "_NAME", "_ID"))]
-    secrets_ = [n for n in got if n.endswith(("_SECRET", "_EC", "_ED"))]
+    secrets_ = [n for n in got if n.endswith(("_SECRET", "_EC", "_ED", "_EDPEM"))]
     assert len(keys) == len(secrets_) == 1, "each case holds one key and one secret"
     key, sec = got[keys[0]], got[secrets_[0]]
     assert key.paired_with == sec.fingerprint and sec.paired_with == key.fingerprint, \

@@ -5,6 +5,7 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from scanner import __version__
@@ -74,3 +75,34 @@ def test_readme_pre_commit_snippet_names_real_hooks_and_a_pinnable_rev() -> None
 def test_ci_installs_a_browser_when_it_can() -> None:
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     assert "apt-get install -y -qq chromium" in ci and "never fail the run" in ci
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_rules_and_the_hook_template(tmp_path: Path) -> None:
+    """An installed cexguard finds its built-in rules and its git hook script (scanner/hook-tmpl),
+    both package data: built offline with the project's own backend and run from the wheel's files."""
+    import subprocess
+    import zipfile
+
+    pytest.importorskip("hatchling", reason="building the wheel offline needs hatchling (in the `test` extra)")
+    out = tmp_path / "dist"
+    p = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                        "-q", "-w", str(out), str(REPO_ROOT)], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    wheel = next(out.glob("cexguard-*.whl"))
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        z.extractall(site)
+    assert "scanner/hook-tmpl" in names
+    assert {f"scanner/_rules/{r.name}" for r in (REPO_ROOT / "rules").glob("*.yaml")} <= names
+    code = ("from scanner.commands.install_hook import hook_script; from scanner.resources import builtin_rules_dir; "
+            "import scanner; print(scanner.__file__); print(builtin_rules_dir()); print(hook_script('pre-commit'))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    where, rules, script = r.stdout.split("\n", 2)
+    assert where.startswith(str(site)) and rules == str(site / "scanner" / "_rules")
+    assert script.startswith("#!/bin/sh\n# cexguard-hook: installed by `cexguard install-hook`\n")
+    assert "@" not in script.replace("$@", "") and "\n##" not in script
+    assert f"CEXGUARD_PYTHON='{sys.executable}'" in script and "exec cexguard staged\n" in script

@@ -100,4 +100,6 @@ def activity(*, since: str | None, until: str | None, from_report: str | None, r
         tail = "" if result.complete else f"; INCOMPLETE: {len(result.not_read)} read(s) missing (listed in the report)"
         click.echo(f"cexguard: activity: {s['events']} event(s), {s['after_exposure']} after the first exposure; "
                    f"weight {data['weight']['spent']}/{data['weight']['budget']}{tail}", err=True)
-    return 1 if result.flagged else 0
+    from scanner.status import ExitCode
+
+    return ExitCode.FINDINGS if result.flagged else ExitCode.OK

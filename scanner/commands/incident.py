@@ -76,4 +76,6 @@ def incident(*, key_fp: str | None, history_report: str | None, verifications: t
         from scanner.clikit import write_out
 
         write_out(text)
-    return 0 if inc["status"] == "closed" else 1
+    from scanner.status import ExitCode
+
+    return ExitCode.OK if inc["status"] == "closed" else ExitCode.FINDINGS

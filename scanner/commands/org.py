@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from scanner.clikit import Seconds, report_options, write_out
+from scanner.clikit import ReportOptions, Seconds, report_options, write_out
 from scanner.errors import CexguardError
 from scanner.safetext import safe
 
@@ -145,9 +145,7 @@ def collect_specs(repos_file: str | None, dirs: tuple[str, ...], github_org: str
 @report_options
 def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, github_api: str,
         gitlab_group: str | None, gitlab_api: str, workers: int | None, scheduler: str | None, state_dir: str,
-        mirror_dir: str | None, timeout: float, retries: int, full: bool, fmt: str, output: str | None,
-        show_secrets: bool, baseline_path: str | None, config_path: str | None, include_examples: bool,
-        max_file_size: str | None, min_confidence: str, quiet: bool, do_verify: bool, api_url: str | None) -> int:
+        mirror_dir: str | None, timeout: float, retries: int, full: bool, opts: ReportOptions) -> int:
     """Audit many repositories (an organisation) on Dask: one report, resumable.
 
     \b
@@ -168,11 +166,12 @@ def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, g
     from scanner.org.state import State
     from scanner.org.tasks import Job, run_org
 
-    progress = OrgProgress(enabled=not quiet)
+    progress = OrgProgress(enabled=not opts.quiet)
     specs = collect_specs(repos_file, dirs, github_org, github_api, gitlab_group, gitlab_api, progress.say)
-    config = load_config(Path.cwd(), Path(config_path) if config_path else None, committed=lambda _name: None)
-    if max_file_size:
-        config = config.with_(max_file_size=parse_size(max_file_size, where="--max-file-size"))
+    config = load_config(Path.cwd(), Path(opts.config_path) if opts.config_path else None,
+                         committed=lambda _name: None)
+    if opts.max_file_size:
+        config = config.with_(max_file_size=parse_size(opts.max_file_size, where="--max-file-size"))
     state = State(state_dir)
     try:
         mirrors = os.path.abspath(mirror_dir or os.path.join(state_dir, "mirrors"))
@@ -182,41 +181,43 @@ def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, g
                            on_outcome=progress.outcome, on_start=progress.begin)
         finally:
             progress.close()
-        report = build_report(specs, state, info.run, config=config, baseline_path=baseline_path,
-                              include_examples=include_examples, min_confidence=min_confidence, resumed=info.resumed)
+        report = build_report(specs, state, info.run, config=config, baseline_path=opts.baseline_path,
+                              include_examples=opts.include_examples, min_confidence=opts.min_confidence,
+                              resumed=info.resumed)
     finally:
         state.close()
-    if do_verify and report.findings:
+    if opts.verify and report.findings:
         from scanner.org.report import verify_once
 
-        report.findings = verify_once(report.findings, api_url=api_url)
+        report.findings = verify_once(report.findings, api_url=opts.api_url)
     from scanner.org.report import render, summary_line, table
 
-    color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    text = render(report, fmt, show_secrets=show_secrets, color=color)
-    if output:
+    fmt = opts.fmt
+    color = opts.output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    text = render(report, fmt, show_secrets=opts.show_secrets, color=color)
+    if opts.output:
         from scanner.atomic import write_atomic
 
-        write_atomic(output, text, what="report")
+        write_atomic(opts.output, text, what="report")
     else:
         write_out(text)
     n = len({f.fingerprint for f in report.findings})
-    if not quiet and (fmt != "text" or output):
+    if not opts.quiet and (fmt != "text" or opts.output):
         if fmt != "text":
             click.echo(table(report.repositories), err=True, nl=False)
         click.echo(summary_line(report, n), err=True)
-    if n:
-        return 1
-    from scanner.reporting import EXIT_INCOMPLETE
+    from scanner.status import ExitCode
 
-    return EXIT_INCOMPLETE if report.errors else 0
+    if n:
+        return ExitCode.FINDINGS
+    return ExitCode.INCOMPLETE if report.errors else ExitCode.OK
 
 
 def build_report(specs: list[RepoSpec], state: Any, run: int, *, config: Any, baseline_path: str | None,
                  include_examples: bool, min_confidence: str, resumed: bool) -> Any:
     from scanner import filters
-    from scanner.models import ScanStats
-    from scanner.org.report import OrgReport
+    from scanner.models import GitProvenance, ScanStats
+    from scanner.org.report import OrgReport, repository_of
 
     names = {s.id: s for s in specs}
     rows, errors = [], []
@@ -234,13 +235,14 @@ def build_report(specs: list[RepoSpec], state: Any, run: int, *, config: Any, ba
             counts["audited"] += 1
         stats.files_scanned += row["blobs"]
         stats.bytes_scanned += row["bytes"]
-    found = [f.replace(meta={**f.meta, "repository": names[rid].name}) for rid, f in state.findings(names)]
+    found = [f.replace(provenance=(f.git or GitProvenance()).replace(repository=names[rid].name))
+             for rid, f in state.findings(names)]
     found = filters.apply(found, config=config, baseline_path=baseline_path, include_examples=include_examples,
                           min_confidence=min_confidence, stats=stats)
-    with_findings = {f.meta.get("repository") for f in found}
+    with_findings = {repository_of(f) for f in found}
     by_repo: dict[str, int] = {}
     for f in found:
-        by_repo[str(f.meta.get("repository"))] = by_repo.get(str(f.meta.get("repository")), 0) + 1
+        by_repo[repository_of(f)] = by_repo.get(repository_of(f), 0) + 1
     for row in rows:
         row["findings"] = by_repo.get(row["name"], 0)
     extra = {"repositories": len(specs), **counts, "repositories_with_findings": len(with_findings), "run": run,

@@ -13,13 +13,11 @@ import click
 
 from scanner.clikit import Seconds
 from scanner.errors import CexguardError
+from scanner.status import REVOKE_EXIT, VERIFY_EXIT, ExitCode
 
-VERIFY_EXIT = {"live": 1, "live_ip_restricted": 1, "deleted": 0, "malformed": 0, "rejected": 5,
-               "wrong_secret": 5, "unknown": 3, "not_verifiable": 3}
 EXCHANGES = ("binance", "bybit", "okx", "kucoin", "kraken", "coinbase", "bitget", "gate", "mexc", "htx")
 EXCHANGE_HELP = ("The exchange the key belongs to (default binance). Others read <EXCHANGE>_API_KEY, "
                  "<EXCHANGE>_API_SECRET and <EXCHANGE>_API_PASSPHRASE, e.g. BYBIT_API_KEY.")
-REVOKE_EXIT = {"revoked": 0, "already_revoked": 0, "dry_run": 0, "failed": 1, "not_revocable": 1}
 
 API_URL_HELP = ("API base URL (default the exchange's, https://api.binance.com for Binance; also CEXGUARD_API_URL). "
                 "https only; plain http only to 127.0.0.1/::1/localhost.")
@@ -128,7 +126,7 @@ def _revoke_other(name: str, *, execute: bool, ips: list[str], fmt: str, api_url
     if show_playbook:
         steps = ex.playbook("(the leaked key)")
         _emit({"playbook": steps}, "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)) + "\n", fmt)
-        return 0
+        return ExitCode.OK
     leaked = exchanges.credentials_from_env(ex, require_secret=False)
     master = (exchanges.credentials_from_env(ex, master=True)
               if os.environ.get(exchanges.env_names(name, master=True)[0], "").strip() else None)
@@ -217,7 +215,7 @@ def revoke(*, execute: bool, email: str | None, quarantine_ip: tuple[str, ...], 
     if show_playbook:
         steps = playbook("(the leaked key)")
         _emit({"playbook": steps}, "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)) + "\n", fmt)
-        return 0
+        return ExitCode.OK
     ips = _split_ips(quarantine_ip)
     check_options(email=email, broker=broker, sub_account_id=sub_account_id, quarantine_ips=ips)
     base_url = resolve_base_url(api_url)

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from scanner.models import Rule
+from scanner.status import ExitCode
 
 
 @click.group()
@@ -26,7 +27,7 @@ def list_rules(rules_dir: tuple[str, ...]) -> int:
     rs, _ = _load(rules_dir)
     for r in rs:
         click.echo(f"{r.id:<24} {r.kind:<22} {r.description}")
-    return 0
+    return ExitCode.OK
 
 
 @rules.command("check")
@@ -41,7 +42,7 @@ def check_rules(rules_dir: tuple[str, ...]) -> int:
     n_neg = sum(len(r.negative_examples) for r in rs)
     click.echo(f"{len(rs)} rule(s), {n_ex} example(s), {n_neg} negative example(s): "
                + ("ok" if not problems else f"{len(problems)} problem(s)"))
-    return 1 if problems else 0
+    return ExitCode.FINDINGS if problems else ExitCode.OK
 
 
 def check_examples(rules: list[Rule], examples: list[str]) -> list[str]:

@@ -8,17 +8,17 @@ from typing import Any
 
 import click
 
-from scanner.clikit import finish, report_options
+from scanner.clikit import ReportOptions, finish, report_options
 from scanner.config import Config, load_config, parse_size
 from scanner.models import ScanResult, ScanStats
+from scanner.status import ExitCode
 
 
 def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: str | None,
-             prefilter: str = "auto", jobs: int = 0, stdin_filename: str | None = None
+             exclude: tuple[str, ...] = (), prefilter: str = "auto", jobs: int = 0, stdin_filename: str | None = None
              ) -> tuple[ScanResult, Config, Path]:
     from scanner.engine import Engine
     from scanner.errors import CexguardError
-    from scanner.reporting import SETTINGS
     from scanner.rules import build_engine
     from scanner.sources.files import annotate_git_status, scan_tree
 
@@ -33,9 +33,8 @@ def run_scan(paths: tuple[str, ...], *, config_path: str | None, max_file_size: 
     config = load_config(root, Path(config_path) if config_path else None)
     if max_file_size:
         config = config.with_(max_file_size=parse_size(max_file_size, where="--max-file-size"))
-    if SETTINGS.exclude:
-        config = config.with_(exclude=config.exclude + SETTINGS.exclude)
-    SETTINGS.config_source = config.source
+    if exclude:
+        config = config.with_(exclude=config.exclude + exclude)
     stats = ScanStats()
     engine: Engine = build_engine(config, prefilter=prefilter)
     jobs, _ = effective_jobs(jobs)
@@ -125,10 +124,7 @@ def effective_jobs(requested: int) -> tuple[int, str | None]:
                    f"at most two per core and {MAX_JOBS} in all).")
 @click.option("--stdin-filename", metavar="NAME", default=None,
               help="With `scan -`: the name standard input is reported under (its words count as context).")
-def scan(paths: tuple[str, ...], fmt: str, output: str | None, show_secrets: bool, baseline_path: str | None,
-         config_path: str | None, include_examples: bool, max_file_size: str | None, min_confidence: str,
-         quiet: bool, do_verify: bool, api_url: str | None, prefilter: str, jobs: int,
-         stdin_filename: str | None) -> int:
+def scan(paths: tuple[str, ...], opts: ReportOptions, prefilter: str, jobs: int, stdin_filename: str | None) -> int:
     """Scan files and folders (default: the current folder) for Binance credentials.
 
     Walks tracked, untracked and git-ignored files alike (that is where .env files live), never
@@ -141,20 +137,20 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, show_secrets: boo
     from scanner import filters
 
     jobs, lowered = effective_jobs(jobs)
-    if lowered and not quiet:
+    if lowered and not opts.quiet:
         click.echo(f"cexguard: notice: {lowered}", err=True)
     if stdin_filename is not None and "-" not in paths:
         raise click.UsageError("--stdin-filename applies to `-` (standard input)")
-    result, config, root = run_scan(paths, config_path=config_path, max_file_size=max_file_size, prefilter=prefilter,
-                                    jobs=jobs, stdin_filename=stdin_filename)
-    result.findings = filters.apply(result.findings, config=config, baseline_path=baseline_path,
-                                    include_examples=include_examples, min_confidence=min_confidence,
+    result, config, _root = run_scan(paths, config_path=opts.config_path, max_file_size=opts.max_file_size,
+                                     exclude=opts.exclude, prefilter=prefilter, jobs=jobs,
+                                     stdin_filename=stdin_filename)
+    result.findings = filters.apply(result.findings, config=config, baseline_path=opts.baseline_path,
+                                    include_examples=opts.include_examples, min_confidence=opts.min_confidence,
                                     stats=result.stats)
-    if result.stats.files_scanned == 0 and not quiet:
+    if result.stats.files_scanned == 0 and not opts.quiet:
         click.echo("cexguard: warning: no file was scanned "
                    f"(skipped: {sum(result.stats.skipped.values())})", err=True)
-    return finish(result, fmt=fmt, output=output, show_secrets=show_secrets, quiet=quiet, do_verify=do_verify,
-                  api_url=api_url, root=root)
+    return finish(result, opts, config_source=config.source)
 
 
 @click.command()
@@ -175,7 +171,7 @@ def baseline(paths: tuple[str, ...], output: str, config_path: str | None, max_f
     found = filters.apply(result.findings, config=config, stats=result.stats)
     n = write_baseline(found, output)
     click.echo(f"cexguard: wrote {n} fingerprint(s) to {output}", err=True)
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":  # pragma: no cover

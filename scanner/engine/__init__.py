@@ -136,7 +136,7 @@ class Engine(_Matching, _Judging):
     def scan(self, chunk: Chunk, stats: ScanStats | None = None, prepared: Prepared | None = None) -> list[Finding]:
         """Matching and judging in one: the chunk's findings at its path."""
         m = self.match(chunk.data, prepared, paths=(chunk.path,), stats=stats)
-        return self.judge(m, chunk.path, stats=stats, git_status=chunk.git_status, meta=chunk.meta)
+        return self.judge(m, chunk.path, stats=stats, git_status=chunk.git_status, provenance=chunk.provenance)
 
     def match(self, data: bytes, prepared: Prepared | None = None, *, paths: Iterable[str] = (),
               stats: ScanStats | None = None) -> Matches:

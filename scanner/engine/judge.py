@@ -3,7 +3,7 @@ history judges one blob's matches once per path that holds it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from scanner.engine import checks
 from scanner.engine.confidence import _CI_PATH, _LOWER, _Policy, signals
@@ -11,7 +11,7 @@ from scanner.engine.keywords import Keywords, _is_word
 from scanner.engine.match import Matches, TextMatches, _Cand
 from scanner.engine.pairing import Pairing, pair
 from scanner.engine.tokens import _TokenGroup
-from scanner.models import Finding, Rule, ScanStats
+from scanner.models import FileProvenance, Finding, GitProvenance, Rule, ScanStats
 
 
 class _Judging:
@@ -34,20 +34,20 @@ class _Judging:
         return not (matches.unsearched and matches.unsearched & self.path_sets(path))
 
     def judge(self, matches: Matches, path: str, *, stats: ScanStats | None = None, git_status: str | None = None,
-              meta: Mapping[str, object] | None = None) -> list[Finding]:
+              provenance: FileProvenance | GitProvenance | None = None) -> list[Finding]:
         """The findings of a chunk with these matches at `path`."""
         if not self.covers(matches, path):
             raise ValueError("matches do not cover this path: match the content again for it")
         found: list[Finding] = []
         if matches.text is not None and matches.text.cands:
-            found = self._judge_text(matches.text, path, stats, git_status, meta)
+            found = self._judge_text(matches.text, path, stats, git_status, provenance)
         if matches.raw is not None and matches.raw.cands:  # a decoding (UTF-16) may be wrong: the raw bytes too
             seen = {f.fingerprint for f in found}
-            found += [f for f in self._judge_text(matches.raw, path, stats, git_status, meta) if f.fingerprint not in seen]
+            found += [f for f in self._judge_text(matches.raw, path, stats, git_status, provenance) if f.fingerprint not in seen]
         return found
 
     def _judge_text(self, tm: TextMatches, path: str, stats: ScanStats | None, git_status: str | None,
-                    meta: Mapping[str, object] | None) -> list[Finding]:
+                    provenance: FileProvenance | GitProvenance | None) -> list[Finding]:
         in_path: dict[int, bool] = {}
 
         def path_names(kw: Keywords) -> bool:
@@ -113,7 +113,7 @@ class _Judging:
                 column=c.column, secret=c.value, fingerprint=c.fp, confidence=conf,
                 paired_with=kept[p].fp if p is not None and p in kept_ids else None, git_status=git_status,
                 example=c.example, environment=c.environment, reason=reason, count=c.count,
-                meta=dict(meta or {}), verify=rule.verify, paired_with_all=every if len(every) > 1 else (),
+                provenance=provenance, verify=rule.verify, paired_with_all=every if len(every) > 1 else (),
             ))
         return out
 

@@ -22,9 +22,14 @@ _LOCATION_KEYS = ("commit", "author", "date", "refs", "present_at_head", "first_
                   "exposure", "exposure_days", "reachable", "occurrences", "blob")
 
 
+def repository_of(f: Finding) -> str:
+    """The repository a finding of the organisation's audit came from (its git provenance)."""
+    return str(f.git.repository if f.git is not None else None)
+
+
 @dataclass
 class OrgReport:
-    findings: list[Finding]  # filtered, each with meta["repository"]
+    findings: list[Finding]  # filtered, each with its provenance's repository
     repositories: list[dict[str, Any]]
     errors: list[dict[str, str]]
     stats: ScanStats
@@ -52,7 +57,7 @@ def incidents(findings: list[Finding], *, show_secrets: bool = False) -> list[di
     out = []
     for fp, fs in groups.items():
         first = fs[0]
-        repos = sorted({str(f.meta.get("repository")) for f in fs})
+        repos = sorted({repository_of(f) for f in fs})
         sev = severity(fs)
         verification = next((dict(f.verification) for f in fs if f.verification), None)
         inc: dict[str, Any] = {
@@ -60,7 +65,7 @@ def incidents(findings: list[Finding], *, show_secrets: bool = False) -> list[di
             "severity": sev, "confidence": CONFIDENCES[max(CONFIDENCES.index(f.confidence) for f in fs)],
             "paired_with": sorted({f.paired_with for f in fs if f.paired_with}),
             "repositories": repos,
-            "locations": [_location(f) for f in sorted(fs, key=lambda f: (str(f.meta.get("repository")), f.path,
+            "locations": [_location(f) for f in sorted(fs, key=lambda f: (repository_of(f), f.path,
                                                                           f.line))],
         }
         if any(f.example for f in fs):
@@ -76,17 +81,18 @@ def incidents(findings: list[Finding], *, show_secrets: bool = False) -> list[di
 
 
 def _location(f: Finding) -> dict[str, Any]:
-    d: dict[str, Any] = {"repository": f.meta.get("repository"), "path": f.path, "line": f.line,
-                         "end_line": f.end_line, "column": f.column, "confidence": f.confidence}
+    d: dict[str, Any] = {"repository": f.git.repository if f.git is not None else None, "path": f.path,
+                         "line": f.line, "end_line": f.end_line, "column": f.column, "confidence": f.confidence}
+    prov = f.provenance.to_dict() if f.provenance is not None else {}
     for k in _LOCATION_KEYS:
-        if k in f.meta:
-            d[k] = f.meta[k]
+        if k in prov:
+            d[k] = prov[k]
     return d
 
 
 def as_scan_result(report: OrgReport) -> ScanResult:
     """For the formats that list findings (sarif, github, ...): the repository as the path's first part."""
-    fs = [f.replace(path=f"{f.meta.get('repository')}/{f.path}") for f in report.findings]
+    fs = [f.replace(path=f"{repository_of(f)}/{f.path}") for f in report.findings]
     stats = report.stats
     stats.errors = [f"{e['repository']}: {e['message']}" for e in report.errors]
     return ScanResult(findings=fs, stats=stats, rules=report.rules)

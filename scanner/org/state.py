@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import CexguardError
-from scanner.models import Finding
+from scanner.models import Finding, GitProvenance
 from scanner.org.repos import RepoSpec
 
 DB_NAME = "state.sqlite"
@@ -65,7 +65,8 @@ class Outcome:
 def finding_to_row(f: Finding) -> str:
     d = {"rule": f.rule, "kind": f.kind, "path": f.path, "line": f.line, "end_line": f.end_line, "column": f.column,
          "secret": f.secret, "fingerprint": f.fingerprint, "confidence": f.confidence, "paired_with": f.paired_with,
-         "example": f.example, "meta": dict(f.meta), "verify": f.verify}
+         "example": f.example, "meta": f.provenance.to_dict() if f.provenance is not None else {},
+         "verify": f.verify}
     return json.dumps(d, default=str, ensure_ascii=True)
 
 
@@ -73,7 +74,8 @@ def finding_from_row(text: str) -> Finding:
     d = json.loads(text)
     return Finding(rule=d["rule"], kind=d["kind"], path=d["path"], line=d["line"], end_line=d["end_line"],
                    column=d["column"], secret=d["secret"], fingerprint=d["fingerprint"], confidence=d["confidence"],
-                   paired_with=d["paired_with"], example=d["example"], meta=d["meta"], verify=d.get("verify", ""))
+                   paired_with=d["paired_with"], example=d["example"],
+                   provenance=GitProvenance.from_dict(d["meta"]) if d.get("meta") else None, verify=d.get("verify", ""))
 
 
 class State:

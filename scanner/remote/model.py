@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.status import VERIFY_EXIT
+
 # status -> exit code of `cexguard verify`: 1 the key works (somewhere), 0 it is dead, 5 refused but
 # not proven dead, 3 no verdict (`not_verifiable`: cexguard has no verifier for this exchange)
-EXIT_CODES = {"live": 1, "live_ip_restricted": 1, "deleted": 0, "malformed": 0, "rejected": 5,
-              "wrong_secret": 5, "unknown": 3, "not_verifiable": 3}
+EXIT_CODES = VERIFY_EXIT  # (one table, in scanner/status.py)
 STATUSES = tuple(EXIT_CODES)
 DEAD = frozenset({"deleted", "malformed"})
 LIVE = frozenset({"live", "live_ip_restricted"})
@@ -41,9 +42,17 @@ class Permissions:
 def assess(p: Permissions | None) -> tuple[str, list[str]]:
     """critical: withdrawals on without an IP whitelist; high: withdrawals on behind a whitelist, or
     trading or transfers; medium: read-only without a whitelist; low: read-only behind one; unknown:
-    permissions not available. A whitelist the exchange does not report counts as none."""
+    permissions not available, or the exchange does not say whether the key may withdraw (and it is
+    not known to trade). A whitelist the exchange does not report counts as none."""
     if p is None:
         return "unknown", ["the key's permissions could not be read"]
+    if p.withdraw is None and not p.trade and not p.transfer:
+        unknown = ["the exchange does not report whether this key may withdraw or trade: treat it as able to"]
+        if p.ip_restricted is None:
+            unknown.append("the exchange does not report an IP whitelist for this key")
+        elif p.ip_restricted:
+            unknown.append("the key is IP-restricted")
+        return "unknown", unknown
     ip = p.ip_restricted is True
     reasons: list[str] = []
     if p.withdraw:
@@ -71,10 +80,13 @@ def assess(p: Permissions | None) -> tuple[str, list[str]]:
     return level, reasons
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Verdict:
-    """What `cexguard verify --exchange NAME` prints, and what goes on a finding as `verification`.
-    The same keys as Binance's result, plus `exchange` and `normalized_permissions`."""
+    """What `cexguard verify` prints, and what goes on a finding as `verification`: one class for
+    every exchange, Binance included (`scanner.remote.verify.VerifyResult` is this class). Each
+    exchange's own fields are `permissions`; `normalized` is the shared model. The fields after
+    `account` are Binance's (key age, trading authority, how a -2015 was settled through the master,
+    how to tell a deleted key from an IP-restricted one): None or empty elsewhere."""
 
     status: str  # one of STATUSES
     exchange: str
@@ -82,7 +94,7 @@ class Verdict:
     key_redacted: str
     api_url: str
     endpoint: str | None = None
-    signature: str | None = None  # hmac-sha256 | hmac-sha512 | es256 | eddsa | rsa
+    signature: str | None = None  # hmac-sha256 | hmac-sha512 | es256 | eddsa | rsa (Binance: hmac | rsa | ed25519)
     checked_at: str = field(default_factory=now_iso)
     permissions: Mapping[str, Any] | None = None  # the exchange's own fields
     normalized: Permissions | None = None
@@ -93,6 +105,10 @@ class Verdict:
     error: Mapping[str, Any] | None = None
     created_at: str | None = None
     account: Mapping[str, Any] | None = None  # who owns the key (uid, master or sub-account), when told
+    age_days: int | None = None
+    trading_authority_expires_at: str | None = None  # Binance's tradingAuthorityExpirationTime, when set
+    settled: Mapping[str, Any] | None = None  # Binance: how a -2015 was settled through the master account
+    tell_apart: tuple[str, ...] = ()  # Binance `rejected`: how to tell deleted from IP-restricted
 
     @property
     def exit_code(self) -> int:
@@ -117,6 +133,10 @@ class Verdict:
             "reasons": list(self.reasons),
             "error": dict(self.error) if self.error is not None else None,
             "created_at": self.created_at,
+            "age_days": self.age_days,
+            "trading_authority_expires_at": self.trading_authority_expires_at,
+            "settled": dict(self.settled) if self.settled is not None else None,
+            "tell_apart": list(self.tell_apart),
         }
 
 

@@ -97,8 +97,16 @@ def scrub_values(api_key: str | None, target: str, body: bytes | None) -> tuple[
 
     found = [api_key] if api_key else []
     query = target.partition("?")[2]
-    for k, v in parse_qsl(query) + parse_qsl((body or b"").decode("ascii", "replace")):
-        if k.lower().endswith("apikey") and len(v) >= 16:
+    text = (body or b"").decode("utf-8", "replace")
+    pairs = parse_qsl(query) + parse_qsl(text)
+    try:
+        obj = json.loads(text) if text.lstrip().startswith("{") else None
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict):  # a JSON body (OKX's and HTX's sub-account deletes name the key in it)
+        pairs += [(k, v) for k, v in obj.items() if isinstance(k, str) and isinstance(v, str)]
+    for k, v in pairs:
+        if k.lower().endswith(("apikey", "accesskey")) and len(v) >= 16:
             found.append(v)
     return tuple(found)
 
@@ -263,6 +271,7 @@ class Dialect:
     auth_statuses: frozenset[int]
     errors_in_2xx: bool = False
     text_errors: frozenset[str] = frozenset()  # whole plain-text bodies that are the exchange's error
+    empty_204: bool = False  # HTTP 204 with no body is a success (Gate's deletes): the call returns None
 
 
 def interpret(status: int, headers: Any, raw: bytes, endpoint: str, scrub: tuple[str, ...], dialect: Dialect) -> Any:
@@ -291,6 +300,8 @@ def interpret(status: int, headers: Any, raw: bytes, endpoint: str, scrub: tuple
         return cls(message, endpoint=endpoint, http_status=status, code=code, server_msg=server_msg)
 
     if 200 <= status < 300:
+        if status == 204 and dialect.empty_204 and raw.strip() == b"":
+            return None
         if not parsed or raw.strip() == b"":
             raise fail(Unavailable, f"{endpoint}: HTTP {status} but the answer is not JSON")
         if code is None:

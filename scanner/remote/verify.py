@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from scanner.errors import CexguardError
 from scanner.models import Finding, fingerprint_of
+from scanner.remote.model import Permissions, Verdict
 from scanner.safetext import safe
+from scanner.status import VERIFY_EXIT
 from scanner.remote.binance import (
     CODE_BAD_KEY_ID,
     CODE_BAD_SIGNATURE,
@@ -40,8 +42,7 @@ from scanner.remote.binance import (
 STATUSES = ("live", "live_ip_restricted", "rejected", "wrong_secret", "deleted", "malformed", "unknown")
 # exit codes of `cexguard verify`: 1 the key works (somewhere), 0 it is dead, 5 refused but not
 # proven dead, 3 no verdict
-EXIT_CODES = {"live": 1, "live_ip_restricted": 1, "deleted": 0, "malformed": 0, "rejected": 5,
-              "wrong_secret": 5, "unknown": 3}
+EXIT_CODES = {s: VERIFY_EXIT[s] for s in STATUSES}  # (one table, in scanner/status.py)
 DEAD = frozenset({"deleted", "malformed"})
 LIVE = frozenset({"live", "live_ip_restricted"})
 RISKS = ("critical", "high", "medium", "low", "unknown")
@@ -87,60 +88,11 @@ TELL_APART = (
     "or run `cexguard verify` from a machine whose address is on the key's whitelist: `live` there means live",
     "or open API Management on binance.com as the owning account: a key listed there is live",
 )
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    """What `cexguard verify` prints, and what goes on a finding as `verification`."""
-
-    status: str  # one of STATUSES
-    key_fingerprint: str
-    key_redacted: str
-    signature: str | None  # hmac | rsa | ed25519
-    api_url: str
-    checked_at: str = field(default_factory=_now)
-    endpoint: str | None = None
-    permissions: dict[str, Any] | None = None
-    account: dict[str, Any] | None = None
-    risk: str | None = None
-    risk_reasons: tuple[str, ...] = ()
-    causes: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
-    error: dict[str, Any] | None = None
-    created_at: str | None = None  # the key's createTime (UTC)
-    age_days: int | None = None
-    trading_authority_expires_at: str | None = None  # tradingAuthorityExpirationTime, when set
-    settled: dict[str, Any] | None = None  # how a -2015 was settled through the master account
-    tell_apart: tuple[str, ...] = ()  # for `rejected`: how to tell deleted from IP-restricted
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self.status]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "dead": True if self.status in DEAD else (False if self.status in LIVE else None),
-            "key": {"fingerprint": self.key_fingerprint, "redacted": self.key_redacted},
-            "signature": self.signature,
-            "api_url": self.api_url,
-            "endpoint": self.endpoint,
-            "checked_at": self.checked_at,
-            "permissions": self.permissions,
-            "account": self.account,
-            "risk": self.risk,
-            "risk_reasons": list(self.risk_reasons),
-            "causes": list(self.causes),
-            "reasons": list(self.reasons),
-            "error": self.error,
-            "created_at": self.created_at,
-            "age_days": self.age_days,
-            "trading_authority_expires_at": self.trading_authority_expires_at,
-            "settled": self.settled,
-            "tell_apart": list(self.tell_apart),
-        }
+# One verdict class for every exchange: Binance's carries the exchange's own fields (`permissions`,
+# apiRestrictions as Binance names them) and the shared model (`normalized`, from `normalize`).
+VerifyResult = Verdict
 
 
 def assess_risk(permissions: Mapping[str, Any] | None) -> tuple[str, list[str]]:
@@ -181,6 +133,21 @@ def assess_risk(permissions: Mapping[str, Any] | None) -> tuple[str, list[str]]:
     return level, reasons
 
 
+def normalize(permissions: Mapping[str, Any]) -> Permissions:
+    """apiRestrictions in the model every exchange shares. Binance keys do not expire (their trading
+    authority may: `trading_authority_expires_at`), so `expires` stays None."""
+    def flag(name: str) -> bool | None:
+        v = permissions.get(name)
+        return v if isinstance(v, bool) else None
+
+    def any_on(names: tuple[str, ...]) -> bool | None:
+        seen = [permissions[n] for n in names if isinstance(permissions.get(n), bool)]
+        return any(seen) if seen else None
+
+    return Permissions(read=flag("enableReading"), trade=any_on(TRADING), withdraw=flag("enableWithdrawals"),
+                       transfer=any_on(TRANSFER), ip_restricted=flag("ipRestrict"))
+
+
 def _iso_ms(ms: Any) -> str | None:
     if isinstance(ms, bool) or not isinstance(ms, (int, float)) or ms <= 0:
         return None
@@ -214,8 +181,9 @@ def verify_credentials(credentials: Credentials, *, transport: Transport,
     if credentials.signer is None:
         raise CexguardError("verifying a key needs its secret or private key")
     client = BinanceClient(transport, credentials)
-    base: dict[str, Any] = {"key_fingerprint": credentials.fingerprint, "key_redacted": credentials.redacted,
-            "signature": credentials.signer.kind, "api_url": transport.base_url}
+    base: dict[str, Any] = {"exchange": "binance", "key_fingerprint": credentials.fingerprint,
+                            "key_redacted": credentials.redacted, "signature": credentials.signer.kind,
+                            "api_url": transport.base_url}
     try:
         perms = client.api_restrictions()
     except AuthError as e:
@@ -229,7 +197,8 @@ def verify_credentials(credentials: Credentials, *, transport: Transport,
     permissions = {k: v for k, v in perms.items() if isinstance(v, (bool, int, float, str)) or v is None}
     risk, why = assess_risk(permissions)
     created_at, age, expires, age_reasons = key_age(permissions, now_ms=transport.now_ms(), rotate_after=rotate_after)
-    return VerifyResult(status="live", endpoint=RESTRICTIONS_ENDPOINT, permissions=permissions, risk=risk,
+    return VerifyResult(status="live", endpoint=RESTRICTIONS_ENDPOINT, permissions=permissions,
+                        normalized=normalize(permissions), risk=risk,
                         risk_reasons=tuple(why + age_reasons), reasons=("a signed call with this key succeeded",),
                         created_at=created_at, age_days=age, trading_authority_expires_at=expires, **base)
 
@@ -244,8 +213,11 @@ def _verify_without_sapi(client: BinanceClient, base: dict[str, Any]) -> VerifyR
         return _unknown(e, base, ACCOUNT_ENDPOINT)
     fields = ("accountType", "canTrade", "canWithdraw", "canDeposit", "permissions")
     summary: dict[str, Any] = {k: acct[k] for k in fields if k in acct}
+    can = [acct.get(k) if isinstance(acct.get(k), bool) else None for k in ("canTrade", "canWithdraw")]
+    normalized = Permissions(read=True, trade=False if can[0] is False else None,  # the account's flags cap
+                             withdraw=False if can[1] is False else None)        # the key's, never prove them
     return VerifyResult(
-        status="live", endpoint=ACCOUNT_ENDPOINT, account=summary, risk="unknown",
+        status="live", endpoint=ACCOUNT_ENDPOINT, account=summary, normalized=normalized, risk="unknown",
         risk_reasons=(("this server has no /sapi (e.g. spot testnet): the key's own permissions are not "
                        "available; see the account's canTrade/canWithdraw"),),
         reasons=("a signed call with this key succeeded",), **base)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Sequence
 
-from scanner.models import Finding, ScanResult
+from scanner.models import Finding, GitProvenance, ScanResult
 
 SEVERITIES = ("live", "head", "files", "staged", "refs", "reflog", "unreachable")
 LABELS = {"live": "verified live", "head": "present at HEAD", "files": "in the scanned files",
@@ -40,23 +40,30 @@ def revoke_hint(result: ScanResult, rule_id: str) -> str:
 
 
 def is_audit(result: ScanResult) -> bool:
-    """A history audit's result (its findings carry provenance)."""
-    return any("reachable" in f.meta or "present_at_head" in f.meta for f in result.findings)
+    """A history audit's result (its findings carry their git history)."""
+    return any(f.git is not None and f.git.mapped for f in result.findings)
+
+
+_NO_HISTORY = GitProvenance()  # what a finding without git history reads as
+
+
+def _git(f: Finding) -> GitProvenance:
+    return f.git or _NO_HISTORY
 
 
 def severity_of(f: Finding) -> str:
     if f.verification and f.verification.get("status") == "live":
         return "live"
-    m = f.meta
-    if m.get("source") == "index":
+    if f.staged:
         return "staged"
-    if "reachable" not in m and "present_at_head" not in m:
+    g = f.git
+    if g is None or not g.mapped:
         return "files"
-    if m.get("present_at_head"):
+    if g.present_at_head:
         return "head"
-    if m.get("reachable") == "refs" or m.get("refs"):
+    if g.reachable == "refs" or g.refs:
         return "refs"
-    if m.get("reachable") == "reflog":
+    if g.reachable == "reflog":
         return "reflog"
     return "unreachable"
 
@@ -71,7 +78,7 @@ class Incident:
     def __init__(self, fingerprint: str, findings: Sequence[Finding], result: ScanResult | None = None):
         self.fingerprint = fingerprint
         self.findings = sorted(findings, key=lambda f: (SEVERITIES.index(severity_of(f)),
-                                                        str(f.meta.get("first_seen") or "~"), f.path, f.line))
+                                                        _git(f).first_seen or "~", f.path, f.line))
         self.number = 0
         first = self.findings[0]
         self.kind = first.kind
@@ -82,25 +89,25 @@ class Incident:
         self.severity = min((severity_of(f) for f in findings), key=SEVERITIES.index)
         self.confidence = min((f.confidence for f in findings), key=lambda c: _CONF.get(c, 3))
         self.example = all(f.example for f in findings)
-        dated = [f for f in findings if f.meta.get("first_seen")]
-        self.origin = min(dated, key=lambda f: str(f.meta["first_seen"])) if dated else first
-        self.first_seen = self.origin.meta.get("first_seen")
-        self.refs = sorted({str(r) for f in findings for r in (f.meta.get("refs") or ())})
-        days = [int(f.meta["exposure_days"]) for f in findings if isinstance(f.meta.get("exposure_days"), int)]
+        dated = [f for f in findings if _git(f).first_seen]
+        self.origin = min(dated, key=lambda f: _git(f).first_seen or "") if dated else first
+        self.first_seen = _git(self.origin).first_seen
+        self.refs = sorted({r for f in findings for r in _git(f).refs})
+        days = [d for f in findings if (d := _git(f).exposure_days) is not None]
         self.exposure_days = max(days) if days else None
-        removed = [f for f in findings if f.meta.get("removed_at")]
-        self.removed = max(removed, key=lambda f: str(f.meta["removed_at"])) if removed else None
+        removed = [f for f in findings if _git(f).removed_at]
+        self.removed = max(removed, key=lambda f: _git(f).removed_at or "") if removed else None
         self.paired = sorted({f.paired_with for f in findings if f.paired_with})
         statuses = [str(f.verification.get("status")) for f in findings if f.verification]
         self.verification = statuses[0] if statuses else None
 
     @property
     def until(self) -> str:
-        if self.severity in ("live", "head") and any(f.meta.get("present_at_head") for f in self.findings):
+        if self.severity in ("live", "head") and any(_git(f).present_at_head for f in self.findings):
             return "still present at HEAD"
         if self.removed is not None:
-            m = self.removed.meta
-            return f"removed in {str(m.get('removed_in') or '')[:10]} on {day(m.get('removed_at'))}"
+            g = _git(self.removed)
+            return f"removed in {(g.removed_in or '')[:10]} on {day(g.removed_at)}"
         if self.severity == "reflog":
             return "only in the reflog"
         if self.severity == "unreachable":
@@ -111,16 +118,16 @@ class Incident:
 
     @property
     def who(self) -> str:
-        return str(self.origin.meta.get("author") or "unknown")
+        return _git(self.origin).author or "unknown"
 
     @property
     def since(self) -> str:
-        m = self.origin.meta
-        if not m.get("commit"):
-            if self.severity in ("files", "staged") or m.get("reachable") == "index":
+        g = _git(self.origin)
+        if not g.commit:
+            if self.severity in ("files", "staged") or g.reachable == "index":
                 return "never committed"
             return "no commit names it"
-        return f"{day(m.get('first_seen') or m.get('date'))} in {str(m['commit'])[:10]}"
+        return f"{day(g.first_seen)} in {g.commit[:10]}"
 
     @property
     def advice(self) -> str:
@@ -129,21 +136,21 @@ class Incident:
     def timeline(self) -> list[tuple[str, str]]:
         """(date or '', event) from first seen to now."""
         events: list[tuple[str, str]] = []
-        m = self.origin.meta
-        if m.get("commit"):
-            events.append((day(m.get("first_seen") or m.get("date")),
-                           f"first committed at {self.origin.path} in {str(m['commit'])[:10]} by {self.who}"))
+        g = _git(self.origin)
+        if g.commit:
+            events.append((day(g.first_seen),
+                           f"first committed at {self.origin.path} in {g.commit[:10]} by {self.who}"))
         for f in self.findings:
-            if f is not self.origin and f.meta.get("commit"):
-                events.append((day(f.meta.get("first_seen")), f"also committed at {f.path}"))
+            if f is not self.origin and _git(f).commit:
+                events.append((day(_git(f).first_seen), f"also committed at {f.path}"))
         if self.removed is not None:
-            events.append((day(self.removed.meta.get("removed_at")),
-                           f"removed from {self.removed.path} in {str(self.removed.meta.get('removed_in'))[:10]}"))
-        if any(f.meta.get("present_at_head") for f in self.findings):
+            r = _git(self.removed)
+            events.append((day(r.removed_at), f"removed from {self.removed.path} in {str(r.removed_in)[:10]}"))
+        if any(_git(f).present_at_head for f in self.findings):
             events.append(("now", "still present at HEAD"))
         elif self.severity == "reflog":
             events.append(("now", "only the reflog holds it"))
-        elif self.severity == "unreachable" or any(f.meta.get("reachable") == "unreachable" for f in self.findings):
+        elif self.severity == "unreachable" or any(_git(f).reachable == "unreachable" for f in self.findings):
             events.append(("now", "still in unreachable objects (until git gc prunes them)"))
         elif self.refs:
             events.append(("now", f"still in the history of {len(self.refs)} ref(s)"))

@@ -24,16 +24,16 @@ def _message(f: Finding, result: ScanResult, show_secrets: bool) -> str:
     value = f.secret if show_secrets else f.redacted
     value = value.splitlines()[0] if value else value
     parts = [f"{result.title(f)} ({f.confidence} confidence): {value}", f"fingerprint {f.fingerprint}"]
-    m = f.meta
-    if m.get("commit"):
-        parts.append(f"first committed in {str(m['commit'])[:12]} by {m.get('author')} on {m.get('date')}")
-        if m.get("exposure"):
-            parts.append(f"exposure {m['exposure']}")
-        if m.get("present_at_head") is False:
+    g = f.git
+    if g is not None and g.commit:
+        parts.append(f"first committed in {g.commit[:12]} by {g.author} on {g.date}")
+        if g.exposure:
+            parts.append(f"exposure {g.exposure}")
+        if not g.present_at_head:
             parts.append("no longer at HEAD but still in history: revoke it")
-    elif m.get("reachable") in ("unreachable", "index"):
-        parts.append(f"in {'the index only' if m['reachable'] == 'index' else 'an unreachable object'} "
-                     f"{str(m.get('blob', ''))[:12]}")
+    elif g is not None and g.reachable in ("unreachable", "index"):
+        parts.append(f"in {'the index only' if g.reachable == 'index' else 'an unreachable object'} "
+                     f"{(g.blob or '')[:12]}")
     if f.paired_with:
         parts.append(f"paired with {f.paired_with}")
     if f.verification and f.verification.get("status"):

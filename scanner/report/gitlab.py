@@ -31,26 +31,26 @@ def _now() -> str:
 
 
 def _vulnerability(f: Finding, result: ScanResult, show_secrets: bool) -> dict[str, Any]:
-    m = f.meta
+    g = f.git
     name = result.title(f)
     rule = result.rule(f.rule)
     solution = f"{rule.remediation} {HISTORY_NOTE}" if rule is not None and rule.remediation else HISTORY_NOTE
     desc = f"{name} found ({f.confidence} confidence), fingerprint {f.fingerprint}."
-    if m.get("commit"):
-        desc += f" First committed in {m['commit']} on {m.get('date')}; exposure {m.get('exposure')}."
-        if m.get("refs"):
-            desc += " Refs: " + ", ".join(str(r) for r in m["refs"][:10]) + "."
+    if g is not None and g.commit:
+        desc += f" First committed in {g.commit} on {g.date}; exposure {g.exposure}."
+        if g.refs:
+            desc += " Refs: " + ", ".join(g.refs[:10]) + "."
     if f.example:
         desc += " This is a published documentation example key."
-    commit: dict[str, Any] = {"sha": str(m.get("commit") or NO_COMMIT)}
-    if m.get("author"):
-        commit["author"] = str(m["author"])
-    if m.get("date"):
-        commit["date"] = str(m["date"])
+    commit: dict[str, Any] = {"sha": (g.commit if g is not None else None) or NO_COMMIT}
+    if g is not None and g.author:
+        commit["author"] = g.author
+    if g is not None and g.date:
+        commit["date"] = g.date
     location: dict[str, Any] = {"file": f.path, "start_line": f.line, "end_line": max(f.end_line, f.line),
                                 "commit": commit}
     vuln: dict[str, Any] = {
-        "id": str(uuid.uuid5(_NS, json_text(f"{f.fingerprint}\0{f.path}\0{m.get('commit') or ''}"))),
+        "id": str(uuid.uuid5(_NS, json_text(f"{f.fingerprint}\0{f.path}\0{(g.commit if g is not None else None) or ''}"))),
         "name": name,
         "description": desc[:1048576],
         "severity": "Info" if f.example else _SEVERITY.get(f.confidence, "High"),

@@ -108,7 +108,7 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
     for i in incs:
         places = "".join(
             f"<li><code>{_e(f.path)}:{f.line}</code> <span class=\"mut\">"
-            f"{_e(LABELS.get(_sev(f), ''))}{_e(' · ' + str(f.meta['commit'])[:10]) if f.meta.get('commit') else ''}"
+            f"{_e(LABELS.get(_sev(f), ''))}{_e(' · ' + f.git.commit[:10]) if f.git is not None and f.git.commit else ''}"
             f"</span></li>" for f in i.findings)
         tl = "".join(f'<li><span class="d">{_e(d)}</span>{_e(ev)}</li>' for d, ev in i.timeline())
         pair = ""

@@ -23,12 +23,16 @@ def _details(f: Finding, result: ScanResult, show_secrets: bool) -> str:
     value = f.secret if show_secrets else f.redacted
     lines = [f"{safe(f.path)}:{f.line}:{f.column}  {result.title(f)} ({f.kind})  confidence {f.confidence}",
              f"value: {value}", f"fingerprint: {f.fingerprint}"]
-    m = f.meta
-    for key in ("commit", "author", "date", "exposure", "present_at_head", "reachable"):
-        if m.get(key) is not None:
-            lines.append(f"{key}: {safe(m[key])}")
-    if m.get("refs"):
-        lines.append("refs: " + ", ".join(safe(r) for r in m["refs"]))
+    g = f.git
+    if g is not None and g.mapped:
+        fields: tuple[tuple[str, object], ...] = (
+            ("commit", g.commit), ("author", g.author), ("date", g.date), ("exposure", g.exposure),
+            ("present_at_head", g.present_at_head), ("reachable", g.reachable))
+        for key, v in fields:
+            if v is not None:
+                lines.append(f"{key}: {safe(v)}")
+    if g is not None and g.refs:
+        lines.append("refs: " + ", ".join(safe(r) for r in g.refs))
     if f.paired_with:
         lines.append(f"paired with: {f.paired_with}")
     rule = result.rule(f.rule)

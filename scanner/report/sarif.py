@@ -93,8 +93,8 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
             res["properties"]["environment"] = f.environment
         if f.reason:
             res["properties"]["reason"] = f.reason
-        if f.meta.get("commit"):
-            res["properties"]["commit"] = f.meta["commit"]
+        if f.git is not None and f.git.commit:
+            res["properties"]["commit"] = f.git.commit
         if f.git_status:
             res["properties"]["gitStatus"] = f.git_status
         if f.verification:

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+from scanner.models import FileProvenance
 from scanner.safetext import safe
 
 TYPE_CHECKING = False
@@ -73,7 +74,7 @@ def _finding_lines(f: Finding, result: ScanResult, show_secrets: bool, color: bo
     b = _BOLD if color else ""
     where = f"{safe(f.path)}:{f.line}" + (f"-{f.end_line}" if f.end_line != f.line else "") + f":{f.column}"
     tags = [f"{c}{f.confidence}{r}"]
-    if f.meta.get("source") == "index":
+    if f.staged:
         tags.append("staged, never committed")
     elif f.git_status:
         tags.append(f.git_status)
@@ -89,11 +90,12 @@ def _finding_lines(f: Finding, result: ScanResult, show_secrets: bool, color: bo
         out.append(f"    no word of its exchange nearby; reported because: {f.reason}")
     if f.count > 1:
         out.append(f"    occurs {f.count} times in this file (first shown)")
-    meta = f.meta
-    if meta.get("commit"):
-        out.append(safe(f"    commit: {str(meta['commit'])[:12]} {meta.get('author', '')} {meta.get('date', '')}".rstrip()))
-    if meta.get("also_in"):
-        out.append(safe("    also in: " + ", ".join(str(x) for x in meta["also_in"])))
+    git = f.git
+    if git is not None and git.commit:
+        out.append(safe(f"    commit: {git.commit[:12]} {git.author or ''} {git.date or ''}".rstrip()))
+    p = f.provenance
+    if isinstance(p, FileProvenance) and p.also_in:
+        out.append(safe("    also in: " + ", ".join(p.also_in)))
     if f.verification:
         v = f.verification
         out.append(safe(f"    verification: {v.get('status')}" + (f" (risk: {v['risk']})" if v.get("risk") else "")))
@@ -129,12 +131,12 @@ def _audit_lines(result: ScanResult, show_secrets: bool, color: bool) -> list[st
         out.append(f"    do: {i.advice}")
         if len(i.findings) > 1:
             for f in i.findings:
-                m = f.meta
                 at = [LABELS[_sev(f)]]
-                if m.get("commit"):
-                    at.append(f"{str(m['commit'])[:10]} {str(m.get('date') or '')[:10]}")
-                if m.get("blob") and not m.get("commit"):
-                    at.append(f"blob {str(m['blob'])[:10]}")
+                blob = f.provenance.blob if f.provenance is not None else None
+                if f.git is not None and f.git.commit:
+                    at.append(f"{f.git.commit[:10]} {(f.git.date or '')[:10]}")
+                elif blob:
+                    at.append(f"blob {blob[:10]}")
                 out.append(safe(f"      {f.path}:{f.line}  " + "  ".join(at)))
         out.append("")
     rules = sorted({i.rule for i in incs})
@@ -186,9 +188,10 @@ def render(result: ScanResult, *, show_secrets: bool = False, color: bool = Fals
         summary += "\n" + s.incomplete_note()
     if result.findings and not audit:
         out.append("")
-        if all(f.meta.get("source") == "index" for f in result.findings):
+        if all(f.staged for f in result.findings):
             out.append(STAGED_PLAYBOOK)
-            exposed = sorted({revoke_hint(result, f.rule) for f in result.findings if f.meta.get("also_in")})
+            exposed = sorted({revoke_hint(result, f.rule) for f in result.findings
+                              if isinstance(f.provenance, FileProvenance) and f.provenance.also_in})
             if exposed:
                 out.append(EXPOSED.format(revoke=" and ".join(exposed)))
         else:

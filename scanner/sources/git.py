@@ -626,3 +626,94 @@ def tree_file(repo: Repo, rev: str, path: str, *, limit: int, listing: list[byte
                 return local
         return repo.git("cat-file", "blob", oid)
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# revisions: what `history --range/--since/--pre-push` reads, and submodules
+
+ZERO = ("0" * 40, "0" * 64)  # the all-zero id git and CI give for "no commit" (a new or deleted branch)
+
+
+def verify_rev(repo: Repo, rev: str) -> str:
+    p = repo.run("rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^{{commit}}", check=False)
+    if p.returncode != 0:
+        hint = " (this clone is shallow: fetch more history, e.g. fetch-depth: 0)" if repo.shallow else ""
+        raise CexguardError(f"unknown revision: {rev}{hint}")
+    return p.stdout.decode().strip()
+
+
+def range_revs(repo: Repo, spec: str) -> list[str]:
+    """`BASE..HEAD` (or `BASE...HEAD`, or one commit: its whole history) as git log arguments."""
+    if spec.startswith("-"):
+        raise CexguardError(f"bad range: {spec}")
+    for sep in ("...", ".."):
+        if sep in spec:
+            base, tip = spec.split(sep, 1)
+            tip_oid = verify_rev(repo, tip or "HEAD")
+            if not base or base in ZERO:  # a new branch (CI gives a zero base): everything it has
+                return [tip_oid]
+            base_oid = verify_rev(repo, base)
+            if sep == "...":
+                return [base_oid, tip_oid, "--not", *merge_bases(repo, base_oid, tip_oid)]
+            return [tip_oid, "--not", base_oid]
+    return [verify_rev(repo, spec)]
+
+
+def range_base(revs: list[str]) -> str | None:
+    """The commit a range is reviewed against: the first commit id after `--not` (None: a new
+    branch's whole history, which has no base)."""
+    if "--not" not in revs:
+        return None
+    for r in revs[revs.index("--not") + 1:]:
+        if len(r) in (40, 64) and all(c in "0123456789abcdef" for c in r):
+            return r
+    return None
+
+
+def merge_bases(repo: Repo, a: str, b: str) -> list[str]:
+    return repo.git("merge-base", "--all", a, b).decode().split()
+
+
+def pre_push_revs(repo: Repo, remote: str | None, stdin_text: str | None) -> list[str] | None:
+    """The commits a push sends: from pre-commit's environment, else git's pre-push stdin lines.
+
+    None means nothing to check (e.g. only deleting remote branches)."""
+    env = os.environ
+    if env.get("PRE_COMMIT_FROM_REF") and env.get("PRE_COMMIT_TO_REF"):
+        return range_revs(repo, f"{env['PRE_COMMIT_FROM_REF']}..{env['PRE_COMMIT_TO_REF']}")
+    remote = remote or env.get("PRE_COMMIT_REMOTE_NAME")
+    not_remote = [f"--remotes={remote}"] if remote else ["--remotes"]
+    if env.get("PRE_COMMIT_LOCAL_BRANCH") and env.get("PRE_COMMIT_REMOTE_NAME"):
+        # pre-commit pushing a new branch down to its root commit: everything the remote lacks
+        return [verify_rev(repo, env["PRE_COMMIT_LOCAL_BRANCH"]), "--not", *not_remote]
+    if stdin_text is None or not stdin_text.strip():  # run by hand: what HEAD has that the remotes lack
+        return [verify_rev(repo, "HEAD"), "--not", *not_remote]
+    tips: list[str] = []
+    have: list[str] = []
+    for line in stdin_text.splitlines():
+        parts = line.split()
+        if len(parts) != 4:
+            continue
+        _local_ref, local_sha, _remote_ref, remote_sha = parts
+        if local_sha in ZERO:
+            continue  # deleting a remote branch sends nothing
+        tips.append(verify_rev(repo, local_sha))
+        if remote_sha not in ZERO and repo.run("cat-file", "-e", f"{remote_sha}^{{commit}}",
+                                               check=False).returncode == 0:
+            have.append(remote_sha)
+    if not tips:
+        return None
+    return [*tips, "--not", *have, *not_remote]
+
+
+def submodule_paths(repo: Repo) -> list[str]:
+    assert repo.root is not None
+    if not (repo.root / ".gitmodules").is_file():
+        return []
+    p = repo.run("config", "-z", "--file", ".gitmodules", "--get-regexp", r"^submodule\..*\.path$", check=False)
+    out = []
+    for item in p.stdout.split(b"\0"):
+        _key, _, value = item.partition(b"\n")
+        if value:
+            out.append(os.fsdecode(value))
+    return out

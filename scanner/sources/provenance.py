@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
-from scanner.models import Finding, ScanStats
+from scanner.models import Finding, GitProvenance, ScanStats
 from scanner.sources.git import CatFile, GitError, Repo, decode_path, ls_tree_blobs, popen, split_z
 from scanner.sources.gitlog import Commit, Event, log_events
 from scanner.sources.objects import _BATCH, _lines
@@ -173,7 +173,7 @@ class _BlobFps:
         if m is None or not self.engine.covers(m, path):
             data = self.read(oid)
             m = self.engine.match(data, paths=(path,)) if data is not None else None
-        got = self._at[key] = self.engine.judge(m, path, meta={"blob": oid}) if m is not None else None
+        got = self._at[key] = self.engine.judge(m, path, provenance=GitProvenance(blob=oid)) if m is not None else None
         return got
 
     def fps(self, oid: str | None, path: str | None = None) -> frozenset[str]:
@@ -328,7 +328,6 @@ def _findings(repo: Repo, engine: Engine, groups: dict[tuple[str, str], _Group],
             if base is None:
                 base = next(f for f in cache.findings(blob) if f.fingerprint == fp)
             present = g.where == "history" and at_head.get(path) is not None and fp in cache.fps(at_head.get(path), path)
-            meta: dict[str, object] = {"blob": blob}
             if first is not None:
                 later = [c for c in g.removed if c.ct >= first.ct]
                 removed = None if present or not later else max(later, key=lambda c: (c.ct, c.at))
@@ -336,26 +335,18 @@ def _findings(repo: Repo, engine: Engine, groups: dict[tuple[str, str], _Group],
                 # refs: a branch, tag, remote or stash holds it; reflog: only reflog entries do
                 reach = "refs" if refs else ("reflog" if g.where == "history" else "unreachable")
                 end = "still present" if present else (removed.date if removed else "not on HEAD")
-                meta.update({
-                    "commit": first.oid, "author": first.author, "date": first.date, "refs": refs,
-                    "present_at_head": present, "first_seen": first.date,
-                    "removed_in": removed.oid if removed else None,
-                    "removed_at": removed.date if removed else None,
-                    "exposure": f"{first.date} -> {end}",
-                    "exposure_days": _iso_days(first.date, removed.date if removed else None)
+                prov = GitProvenance(
+                    blob=blob, commit=first.oid, author=first.author, date=first.date, refs=refs,
+                    present_at_head=present, removed_in=removed.oid if removed else None,
+                    removed_at=removed.date if removed else None, exposure=f"{first.date} -> {end}",
+                    exposure_days=_iso_days(first.date, removed.date if removed else None)
                     if (present or removed) else None,
-                    "reachable": reach,
-                })
+                    reachable=reach, commits=len(g.commits), blobs=len(g.blobs))
             else:
                 exposure = {"index": "never committed (staged only)", "refs": "a ref names this blob itself"}
-                meta.update({"commit": None, "author": None, "date": None, "refs": g.refs, "present_at_head": False,
-                             "first_seen": None, "removed_in": None, "removed_at": None,
-                             "exposure": exposure.get(g.where, "unreachable object"),
-                             "exposure_days": None, "reachable": g.where})
-            meta["occurrences"] = {"commits": len(g.commits), "blobs": len(g.blobs)}
-            merged = dict(base.meta)
-            merged.update(meta)
-            out.append(base.replace(path=path, git_status=None, meta=merged))
+                prov = GitProvenance(blob=blob, refs=g.refs, exposure=exposure.get(g.where, "unreachable object"),
+                                     reachable=g.where, commits=len(g.commits), blobs=len(g.blobs))
+            out.append(base.replace(path=path, git_status=None, provenance=prov))
         return out
     finally:
         cache.close()

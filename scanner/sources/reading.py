@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from scanner.models import Finding, ScanStats
+from scanner.models import Finding, GitProvenance, ScanStats
 from scanner.sources.git import GitError, GitProc, Repo, decode_path, popen, skip
 from scanner.sources.objects import _BATCH, Listing, _fatal_line
 
@@ -58,7 +58,7 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
                 break
             oid, path, data, pre = item
             m = match(data, pre, paths=(path,), stats=stats)
-            found = judge(m, path, stats=stats, meta={"blob": oid})
+            found = judge(m, path, stats=stats, provenance=GitProvenance(blob=oid))
             if found:
                 res.hits[oid] = found
                 res.matches[oid] = m  # (provenance judges it again for each path that holds it)
@@ -80,6 +80,7 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
 
 
 HANDOVER_BYTES = 16 << 20
+_NAMED_MAX = 1 << 16  # paths whose answer is kept (--reachable-only names each blob's path)
 
 
 @dataclass
@@ -140,6 +141,9 @@ def _read_blobs(cat: _BatchReader, engine: Engine, stats: ScanStats, c: _ReadCou
     """The reader thread: every listed blob from git, through stage one; hits handed over."""
     readline = cat.header
     prepare, hit, path_named = engine.prepare, engine.hit, engine.path_named
+    # whether a path names an exchange, per path: the full audit's blobs have no path (""), and asking
+    # the engine for each of them held the GIL ~25 us a blob (3 s of hummingbot's 128k blobs)
+    named: dict[str, bool] = {}
     try:
         while True:
             header = readline()
@@ -165,7 +169,12 @@ def _read_blobs(cat: _BatchReader, engine: Engine, stats: ScanStats, c: _ReadCou
                 continue
             pre = prepare(data)
             path = decode_path(parts[3]) if len(parts) > 3 and parts[3] else ""
-            if hit(pre) or path_named(path):  # (a path naming an exchange is context of its own)
+            is_named = named.get(path)
+            if is_named is None:
+                if len(named) >= _NAMED_MAX:
+                    named.clear()
+                is_named = named[path] = path_named(path)
+            if hit(pre) or is_named:  # (a path naming an exchange is context of its own)
                 if not handover.put((parts[0].decode(), path, data, pre)):
                     return
             else:  # ruled out by the prefilter: scanned all the same (the engine counts the rest)

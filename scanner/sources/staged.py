@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Collection, Iterator
 
-from scanner.models import Chunk, Finding, ScanStats
+from scanner.models import Chunk, FileProvenance, Finding, ScanStats
 from scanner.sources.git import CatFile, GitError, Repo, blob_id, decode_path, split_z
 
 TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the pre-commit hook ~2 ms)
@@ -121,7 +121,8 @@ def iter_staged(repo: Repo, files: list[StagedFile], cat: CatFile, stats: ScanSt
     for f in files:
         local = _from_worktree(repo, f, max_size)
         if local is not None:
-            yield f, Chunk(data=local, path=f.path, git_status="tracked", meta={"blob": f.blob, "source": "index"})
+            yield f, Chunk(data=local, path=f.path, git_status="tracked",
+                           provenance=FileProvenance(staged=True, blob=f.blob))
             continue
         try:
             got = cat.get(f.blob, max_size=max_size)
@@ -138,7 +139,7 @@ def iter_staged(repo: Repo, files: list[StagedFile], cat: CatFile, stats: ScanSt
             stats.skip("too_large")
             continue
         yield f, Chunk(data=data, path=f.path, git_status="tracked",
-                       meta={"blob": f.blob, "source": "index"})
+                       provenance=FileProvenance(staged=True, blob=f.blob))
 
 
 def scan_staged(repo: Repo, engine: Engine, stats: ScanStats, *, paths: Collection[str] | None = None,

@@ -6,20 +6,20 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from scanner.models import Finding, ScanResult, ScanStats, fingerprint_of
+from scanner.models import Finding, GitProvenance, ScanResult, ScanStats, fingerprint_of
 from scanner.report import render
 from scanner.rules import load_rules
 from tests.conftest import new_key
 
 
-def finding(secret: str, path: str = "src/app,v1:main.py", meta: dict[str, object] | None = None) -> Finding:
+def finding(secret: str, path: str = "src/app,v1:main.py", provenance: GitProvenance | None = None) -> Finding:
     return Finding(rule="binance-api-key", kind="binance_api_key", path=path, line=3, end_line=3, column=9,
-                   secret=secret, fingerprint=fingerprint_of(secret), confidence="high", meta=meta or {})
+                   secret=secret, fingerprint=fingerprint_of(secret), confidence="high", provenance=provenance)
 
 
-HISTORY: dict[str, object] = {"commit": "a" * 40, "author": "Ann <ann@example.com>", "date": "2024-01-02T03:04:05+00:00",
-           "exposure": "2024-01-02T03:04:05+00:00 -> still present", "present_at_head": True,
-           "refs": ["refs/heads/main"], "reachable": "refs"}
+HISTORY = GitProvenance(commit="a" * 40, author="Ann <ann@example.com>", date="2024-01-02T03:04:05+00:00",
+                        exposure="2024-01-02T03:04:05+00:00 -> still present", present_at_head=True,
+                        refs=["refs/heads/main"], reachable="refs")
 
 
 def result(*fs: Finding) -> ScanResult:
@@ -28,7 +28,7 @@ def result(*fs: Finding) -> ScanResult:
 
 def test_github_annotations_are_escaped_and_redacted() -> None:
     key = new_key()
-    out = render(result(finding(key, meta=HISTORY)), "github")
+    out = render(result(finding(key, provenance=HISTORY)), "github")
     first = out.splitlines()[0]
     assert first.startswith("::error file=src/app%2Cv1%3Amain.py,line=3,col=9,title=cexguard%3A Binance API key::")
     assert key not in out and f"{key[:4]}...{key[-4:]}" in out
@@ -45,7 +45,7 @@ def test_github_multiline_values_never_break_the_command() -> None:
 
 def test_gitlab_report_shape() -> None:
     key = new_key()
-    doc = json.loads(render(result(finding(key, meta=HISTORY), finding(key, path="b.env")), "gitlab"))
+    doc = json.loads(render(result(finding(key, provenance=HISTORY), finding(key, path="b.env")), "gitlab"))
     assert doc["version"].startswith("15.")
     assert doc["scan"]["type"] == "secret_detection" and doc["scan"]["status"] == "success"
     for part in ("analyzer", "scanner"):
@@ -62,14 +62,14 @@ def test_gitlab_report_shape() -> None:
     assert key not in json.dumps(doc)
     shown = json.loads(render(result(finding(key)), "gitlab", show_secrets=True))
     assert shown["vulnerabilities"][0]["raw_source_code_extract"] == key
-    again = json.loads(render(result(finding(key, meta=HISTORY)), "gitlab"))
+    again = json.loads(render(result(finding(key, provenance=HISTORY)), "gitlab"))
     assert again["vulnerabilities"][0]["id"] == v1["id"]  # stable across runs
 
 
 @pytest.mark.parametrize("n", [0, 2])
 def test_junit_one_testcase_per_finding_and_a_passing_one_when_clean(n: int) -> None:
     keys = [new_key() for _ in range(n)]
-    xml = render(result(*(finding(k, path=f"f{i}\x01.env", meta=HISTORY) for i, k in enumerate(keys))), "junit")
+    xml = render(result(*(finding(k, path=f"f{i}\x01.env", provenance=HISTORY) for i, k in enumerate(keys))), "junit")
     root = ET.fromstring(xml)
     suite = root.find("testsuite")
     assert suite is not None

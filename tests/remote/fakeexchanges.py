@@ -1,10 +1,18 @@
-"""A local stand-in for Bybit, OKX, KuCoin, Kraken and Coinbase, over real HTTP on 127.0.0.1.
+"""A local stand-in for Bybit, OKX, KuCoin, Kraken, Coinbase, Bitget, Gate, MEXC and HTX, over real
+HTTP on 127.0.0.1.
 
 Each family checks its own signature scheme with an implementation written here, apart from the
 client's: Bybit's hex HMAC-SHA256 over timestamp+key+recv window+payload and its recv window; OKX's
 base64 HMAC-SHA256 over ISO timestamp+method+path and the passphrase; KuCoin's v2 signature and
 HMAC-signed passphrase; Kraken's HMAC-SHA512 over path+SHA256(nonce+body) with increasing nonces;
-Coinbase's JWT (ES256 or EdDSA; header kid, nonce; claims iss, sub, nbf, exp 120 s later, uri).
+Coinbase's JWT (ES256 or EdDSA; header kid, nonce; claims iss, sub, nbf, exp 120 s later, uri);
+Bitget's base64 HMAC-SHA256 with its passphrase and a 30 s window; Gate's hex HMAC-SHA512 over
+method/path/query/SHA-512(body)/seconds with a 60 s window, and its sub-accounts (list, keys,
+delete with HTTP 204); MEXC's hex HMAC-SHA256 over the query with its recvWindow rule; HTX's
+signature v2 (base64 HMAC-SHA256 over "METHOD\nhost\npath\nsorted query"). OKX, MEXC and HTX
+also keep master/sub-account relations: the master's sub-account list, each sub-account's keys and
+the delete (OKX: POST with a signed JSON body; MEXC: DELETE with signed query parameters; HTX:
+POST with a JSON body, parent only).
 It answers each exchange's documented error codes and shapes, keeps keys (deleting one really
 kills it), a skewable clock, IP whitelists (`client_ip`), and injected faults (any status, any
 body). Every key is generated at run time; nothing key-shaped is written in this file.
@@ -32,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 ALNUM = string.ascii_letters + string.digits
+HEX = "0123456789abcdef"
 
 
 def rand(chars: str, n: int) -> str:
@@ -69,6 +78,7 @@ class Fault:
     path: str | None = None
     times: int = 1
     content_type: str = "application/json"
+    method: str | None = None
 
 
 @dataclass
@@ -77,6 +87,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: str
+    query: str = ""
 
 
 class FakeExchanges:
@@ -119,8 +130,9 @@ class FakeExchanges:
         return int(time.time() * 1000) + self.clock_offset_ms
 
     def inject(self, status: int, body: bytes | str, *, path: str | None = None, times: int = 1,
-               content_type: str = "application/json") -> None:
-        self.faults.append(Fault(status, body.encode() if isinstance(body, str) else body, path, times, content_type))
+               content_type: str = "application/json", method: str | None = None) -> None:
+        self.faults.append(Fault(status, body.encode() if isinstance(body, str) else body, path, times, content_type,
+                                 method))
 
     def mutating(self) -> list[Seen]:
         return [r for r in self.requests if r.method == "POST" and ("/delete" in r.path or "/update" in r.path)]
@@ -157,6 +169,16 @@ class FakeExchanges:
                 secret = priv_ec.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                                serialization.NoEncryption()).decode()
                 public = priv_ec.public_key()
+        elif exchange == "bitget":
+            api_key, secret, passphrase = "bg_" + rand(HEX, 32), rand(HEX, 64), rand(ALNUM, 12)
+        elif exchange == "gate":
+            api_key, secret = rand(HEX, 32), rand(HEX, 64)
+        elif exchange == "mexc":
+            api_key, secret = "mx0" + rand(ALNUM, 15), rand(HEX, 32)
+        elif exchange == "htx":
+            api_key = "-".join((rand(HEX, 8), rand(HEX, 8), rand(string.ascii_lowercase + string.digits, 10),
+                                rand(HEX, 5)))
+            secret = "-".join((rand(HEX, 8), rand(HEX, 8), rand(HEX, 8), rand(HEX, 5)))
         else:
             raise ValueError(exchange)
         key = FKey(exchange, api_key, secret, passphrase, uid=self._uid, is_master=is_master,
@@ -167,22 +189,30 @@ class FakeExchanges:
     # ---------------------------------------------------------------------------- serving
     def handle(self, method: str, path: str, query: str, headers: dict[str, str], body: str) -> tuple[int, bytes, str]:
         with self.lock:
-            self.requests.append(Seen(method, path, headers, body))
+            self.requests.append(Seen(method, path, headers, body, query))
             for f in self.faults:
-                if f.times > 0 and (f.path is None or f.path == path):
+                if f.times > 0 and (f.path is None or f.path == path) and f.method in (None, method):
                     f.times -= 1
                     return f.status, f.body, f.content_type
         try:
             if path.startswith("/v5/"):
                 out = self.bybit(method, path, query, headers, body)
             elif path.startswith("/api/v5/"):
-                out = self.okx(method, path, query, headers)
+                out = self.okx(method, path, query, headers, body)
             elif path.startswith("/api/v1/"):
                 out = self.kucoin(method, path, query, headers)
             elif path.startswith("/0/"):
                 out = self.kraken(path, headers, body)
             elif path.startswith("/api/v3/brokerage/"):
                 out = self.coinbase(method, path, headers)
+            elif path.startswith("/api/v2/"):
+                out = self.bitget(method, path, query, headers)
+            elif path.startswith("/api/v4/"):
+                out = self.gate(method, path, query, headers, body)
+            elif path.startswith("/api/v3/"):
+                out = self.mexc(method, path, query, headers)
+            elif path.startswith(("/v1/", "/v2/")):
+                out = self.htx(method, path, query, headers, body)
             else:
                 raise Reply(404, {"error": "not found"})
         except Reply as r:
@@ -261,7 +291,7 @@ class FakeExchanges:
         return ok
 
     # -- OKX
-    def okx(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
+    def okx(self, method: str, path: str, query: str, headers: dict[str, str], body: str = "") -> Any:
         if path == "/api/v5/public/time":
             return {"code": "0", "msg": "", "data": [{"ts": str(self.now_ms())}]}
 
@@ -279,19 +309,65 @@ class FakeExchanges:
         if abs(when.timestamp() * 1000 - self.now_ms()) > 30_000:
             raise err("50102", "Timestamp request expired")
         target = path + (f"?{query}" if query else "")
-        want = base64.b64encode(hmac.new(key.secret.encode(), (ts + method + target).encode(), hashlib.sha256).digest())
+        prehash = ts + method + target + (body if method == "POST" else "")
+        want = base64.b64encode(hmac.new(key.secret.encode(), prehash.encode(), hashlib.sha256).digest())
         if not hmac.compare_digest(want.decode(), headers.get("ok-access-sign", "")):
             raise err("50113", "Invalid Sign")
         if headers.get("ok-access-passphrase") != key.passphrase:
             raise err("50105", "Your OK-ACCESS-PASSPHRASE is incorrect.")
         if not self._ip_ok(key):
             raise err("50110", f"Your IP {self.client_ip} is not included in your API key's IP whitelist.")
-        if path != "/api/v5/account/config":
-            raise Reply(404, b"")
-        main = str(key.uid if key.is_master else key.parent_uid)
-        return {"code": "0", "msg": "", "data": [{"uid": str(key.uid), "mainUid": main, "acctLv": "2",
-                                                   "posMode": "net_mode", "perm": key.permissions.get("perm", "read_only"),
-                                                   "ip": ",".join(key.ips), "label": "bot", "level": "Lv1"}]}
+        if method == "GET" and path == "/api/v5/account/config":
+            main = str(key.uid if key.is_master else key.parent_uid)
+            return {"code": "0", "msg": "", "data": [{"uid": str(key.uid), "mainUid": main, "acctLv": "2",
+                                                       "posMode": "net_mode",
+                                                       "perm": key.permissions.get("perm", "read_only"),
+                                                       "ip": ",".join(key.ips), "label": "bot", "level": "Lv1"}]}
+        return self._okx_subaccounts(key, method, path, dict(parse_qsl(query)), headers, body)
+
+    def _okx_subaccounts(self, key: FKey, method: str, path: str, params: dict[str, str], headers: dict[str, str],
+                         body: str) -> Any:
+        """The master's sub-account endpoints: list (100 a page, older pages by `after`=ts), a
+        sub-account's keys by name, and the delete, which needs a master key with Trade and bound IPs."""
+        def fail(code: str, msg: str) -> Reply:  # codes and words illustrative: the client relies on none
+            return Reply(200, {"code": code, "msg": msg, "data": []})
+
+        if not key.is_master:
+            raise fail("59500", "Only the APIKey of the main account has permission for this operation.")
+        mine = [k for k in self.keys.values() if k.exchange == "okx" and k.parent_uid == key.uid]
+        subs = {k.uid: f"sub{k.uid}" for k in mine}
+        by_name = {v: u for u, v in subs.items()}
+        if method == "GET" and path == "/api/v5/users/subaccount/list":
+            limit = int(params.get("limit", "100"))
+            if limit > 100:
+                raise fail("51000", "Parameter limit error")
+            rows = [{"subAcct": name, "uid": str(uid), "ts": str(1_600_000_000_000 + uid), "type": "1", "enable": True,
+                     "label": "", "canTransOut": True} for uid, name in sorted(subs.items(), reverse=True)]
+            if "after" in params:
+                rows = [r for r in rows if int(r["ts"]) < int(params["after"])]
+            return {"code": "0", "msg": "", "data": rows[:limit]}
+        if method == "GET" and path == "/api/v5/users/subaccount/apikey":
+            uid = by_name.get(params.get("subAcct", ""))
+            if uid is None:
+                raise fail("59510", "Sub-account does not exist")
+            return {"code": "0", "msg": "", "data": [
+                {"label": "bot", "apiKey": k.api_key, "perm": k.permissions.get("perm", "read_only"),
+                 "ip": ",".join(k.ips), "ts": "1704164645000"} for k in mine if k.uid == uid and not k.deleted]}
+        if method == "POST" and path == "/api/v5/users/subaccount/delete-apikey":
+            if headers.get("content-type") != "application/json":
+                self.violations.append("OKX delete-apikey: not a JSON body")
+            data = json.loads(body or "{}")
+            if "trade" not in key.permissions.get("perm", "read_only") or not key.ips:
+                raise fail("59001", "the master key needs the Trade permission and bound IP addresses")
+            uid = by_name.get(str(data.get("subAcct", "")))
+            if uid is None:
+                raise fail("59510", "Sub-account does not exist")
+            target = [k for k in mine if k.uid == uid and k.api_key == data.get("apiKey") and not k.deleted]
+            if not target:
+                raise fail("59506", "APIKey does not exist")
+            target[0].deleted = True
+            return {"code": "0", "msg": "", "data": [{"subAcct": data["subAcct"]}]}
+        raise Reply(404, b"")
 
     # -- KuCoin
     def kucoin(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
@@ -394,6 +470,217 @@ class FakeExchanges:
         return {"can_view": p.get("can_view", True), "can_trade": p.get("can_trade", False),
                 "can_transfer": p.get("can_transfer", False), "portfolio_uuid": str(uuid.UUID(int=key.uid)),
                 "portfolio_type": "DEFAULT"}
+
+    # -- Bitget
+    def bitget(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
+        def ok(data: Any) -> dict[str, Any]:
+            return {"code": "00000", "msg": "success", "requestTime": self.now_ms(), "data": data}
+
+        if path == "/api/v2/public/time":
+            return ok({"serverTime": str(self.now_ms())})
+
+        def err(code: str, msg: str) -> Reply:
+            return Reply(400, {"code": code, "msg": msg, "requestTime": self.now_ms(), "data": None})
+
+        key = self.keys.get(headers.get("access-key", ""))
+        if key is None or key.exchange != "bitget" or key.deleted:
+            raise err("40006", "Invalid ACCESS_KEY")
+        ts = headers.get("access-timestamp", "")
+        if not ts.isdigit():
+            raise err("40005", "Invalid ACCESS_TIMESTAMP")
+        if abs(int(ts) - self.now_ms()) > 30_000:
+            raise err("40008", "Request timestamp expired")
+        target = path + (f"?{query}" if query else "")
+        want = base64.b64encode(hmac.new(key.secret.encode(), (ts + method + target).encode(), hashlib.sha256).digest())
+        if not hmac.compare_digest(want.decode(), headers.get("access-sign", "")):
+            raise err("40009", "sign signature error")
+        if headers.get("access-passphrase") != key.passphrase:
+            raise err("40012", "apikey/password is incorrect")
+        if not self._ip_ok(key):
+            raise err("40018", "Invalid IP")
+        if path != "/api/v2/spot/account/info":
+            raise Reply(404, b"")
+        if key.permissions.get("unified"):
+            raise err("40085", "You are in Unified Account mode, and the Classic Account API is not supported")
+        return ok({"userId": str(key.uid), "inviterId": "0", "ips": ",".join(key.ips),
+                   "authorities": key.permissions.get("authorities", ["stor"]),
+                   "parentId": key.parent_uid or key.uid, "traderType": "not_trader", "channelCode": "",
+                   "channel": "", "regisTime": "1704164645000"})
+
+    # -- Gate
+    def gate(self, method: str, path: str, query: str, headers: dict[str, str], body: str) -> Any:
+        if path == "/api/v4/spot/time":
+            return {"server_time": self.now_ms()}
+
+        def err(label: str, message: str, status: int = 401) -> Reply:
+            return Reply(status, {"label": label, "message": message})
+
+        key = self.keys.get(headers.get("key", ""))
+        if key is None or key.exchange != "gate" or key.deleted:
+            raise err("INVALID_KEY", "Invalid key provided")
+        ts = headers.get("timestamp", "")
+        if not ts.isdigit():
+            raise err("MISSING_REQUIRED_HEADER", "Timestamp")
+        if abs(int(ts) - self.now_ms() // 1000) > 60:
+            raise err("REQUEST_EXPIRED", "gap between request Timestamp and server time exceeds 60")
+        payload = "\n".join((method, path, query, hashlib.sha512(body.encode()).hexdigest(), ts))
+        want = hmac.new(key.secret.encode(), payload.encode(), hashlib.sha512).hexdigest()
+        if not hmac.compare_digest(want, headers.get("sign", "")):
+            raise err("INVALID_SIGNATURE", "Signature mismatch")
+        if not self._ip_ok(key):
+            raise err("IP_FORBIDDEN", f"Request IP not in whitelist: {self.client_ip}")
+        if method == "GET" and path == "/api/v4/account/detail":
+            return {"user_id": key.uid, "ip_whitelist": key.ips, "currency_pairs": [], "key": {"mode": 1}, "tier": 0}
+        parts = path.split("/")  # '', api, v4, sub_accounts, uid, keys, key
+        if len(parts) < 4 or parts[3] != "sub_accounts":
+            raise Reply(404, {"label": "NOT_FOUND", "message": "not found"})
+        if not key.is_master:
+            raise err("FORBIDDEN", "Account has no permission to request operation")
+        mine = [k for k in self.keys.values() if k.exchange == "gate" and k.parent_uid == key.uid]
+        if len(parts) == 4 and method == "GET":
+            return [{"user_id": uid, "login_name": f"sub{uid}", "state": 1} for uid in sorted({k.uid for k in mine})]
+        uid = int(parts[4]) if parts[4].isdigit() else -1
+        if uid not in {k.uid for k in mine}:
+            raise err("SUB_ACCOUNT_NOT_FOUND", "Sub account not found", 400)
+        held = [k for k in mine if k.uid == uid and not k.deleted]
+        if len(parts) == 6 and method == "GET":
+            return [{"user_id": str(uid), "key": k.api_key, "name": "bot", "mode": 1, "state": 1,
+                     "perms": [{"name": "spot", "read_only": False}], "ip_whitelist": k.ips} for k in held]
+        if len(parts) == 7 and method == "DELETE":
+            target = [k for k in held if k.api_key == parts[6]]
+            if not target:
+                raise err("NOT_FOUND", "API key not found", 400)
+            target[0].deleted = True
+            raise Reply(204, b"")
+        raise Reply(404, {"label": "NOT_FOUND", "message": "not found"})
+
+    # -- MEXC
+    def mexc(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
+        if path == "/api/v3/time":
+            return {"serverTime": self.now_ms()}
+
+        def err(code: int, msg: str) -> Reply:
+            return Reply(400, {"code": code, "msg": msg})
+
+        key = self.keys.get(headers.get("x-mexc-apikey", ""))
+        if key is None or key.exchange != "mexc" or key.deleted:
+            raise err(10072, "Api key info invalid")
+        total, _, signature = query.rpartition("&signature=")
+        params = dict(parse_qsl(total))
+        if not params.get("timestamp", "").isdigit():
+            raise err(700004, "Param 'timestamp' must be sent")
+        want = hmac.new(key.secret.encode(), total.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(want, signature):
+            raise err(700002, "Signature for this request is not valid.")
+        ts, window, now = int(params["timestamp"]), int(params.get("recvWindow", "5000")), self.now_ms()
+        if not (ts < now + 1000 and now - ts <= window):
+            raise err(700003, "Timestamp for this request is outside of the recvWindow.")
+        if not self._ip_ok(key):
+            raise err(700006, f"IP [{self.client_ip}] not in the ip white list")
+        if path.startswith("/api/v3/sub-account/"):
+            return self._mexc_subaccounts(key, method, path, params)
+        if path != "/api/v3/account":
+            raise Reply(404, b"")
+        p = key.permissions
+        return {"makerCommission": None, "takerCommission": None, "buyerCommission": None, "sellerCommission": None,
+                "canTrade": p.get("canTrade", True), "canWithdraw": p.get("canWithdraw", True), "canDeposit": True,
+                "updateTime": None, "accountType": "SPOT", "balances": [{"asset": "USDT", "free": "1", "locked": "0"}],
+                "permissions": ["SPOT"]}
+
+    def _mexc_subaccounts(self, key: FKey, method: str, path: str, params: dict[str, str]) -> Any:
+        """The master's sub-account endpoints: list (pages of `limit`), a sub-account's keys, delete."""
+        def err(code: int, msg: str) -> Reply:
+            return Reply(400, {"code": code, "msg": msg})
+
+        if not key.is_master:
+            raise err(700007, "No permission to access the endpoint.")
+        mine = [k for k in self.keys.values() if k.exchange == "mexc" and k.parent_uid == key.uid]
+        subs = {f"sub{u}": u for u in sorted({k.uid for k in mine})}
+        if method == "GET" and path == "/api/v3/sub-account/list":
+            page, limit = int(params.get("page", "1")), int(params.get("limit", "10"))
+            if limit > 200:
+                raise err(700004, "limit must be at most 200")  # illustrative: the client never sends more
+            rows = [{"subAccount": n, "isFreeze": False, "createTime": 1704164645000, "uid": str(u)}
+                    for n, u in subs.items()]
+            return {"subAccounts": rows[(page - 1) * limit: page * limit]}
+        uid = subs.get(params.get("subAccount", ""))
+        if uid is None:
+            raise err(140001, "sub account does not exist")  # illustrative code
+        held = [k for k in mine if k.uid == uid and not k.deleted]
+        if method == "GET" and path == "/api/v3/sub-account/apiKey":
+            return {"subAccount": [{"note": "bot", "apiKey": k.api_key, "permissions": "SPOT_ACCOUNT_READ",
+                                    "ip": ",".join(k.ips), "creatTime": 1704164645000} for k in held]}
+        if method == "DELETE" and path == "/api/v3/sub-account/apiKey":
+            target = [k for k in held if k.api_key == params.get("apiKey")]
+            if not target:
+                raise err(140002, "api key does not exist")  # illustrative code
+            target[0].deleted = True
+            return {"subAccount": params["subAccount"]}
+        raise Reply(404, b"")
+
+    # -- HTX
+    def htx(self, method: str, path: str, query: str, headers: dict[str, str], body: str = "") -> Any:
+        def err(msg: str) -> Reply:
+            return Reply(200, {"status": "error", "err-code": "api-signature-not-valid", "err-msg": msg, "data": None})
+
+        pairs = parse_qsl(query, keep_blank_values=True)
+        params = {k: v for k, v in pairs if k != "Signature"}
+        key = self.keys.get(params.get("AccessKeyId", ""))
+        if key is None or key.exchange != "htx" or key.deleted:
+            raise err("Signature not valid: Incorrect Access key [Access key错误]")
+        if (params.get("SignatureMethod"), params.get("SignatureVersion")) != ("HmacSHA256", "2"):
+            self.violations.append("HTX: SignatureMethod/SignatureVersion")
+        try:
+            when = _dt.datetime.strptime(params.get("Timestamp", ""), "%Y-%m-%dT%H:%M:%S")
+        except ValueError:
+            raise err("Signature not valid: Invalid Timestamp") from None
+        if abs(when.replace(tzinfo=_dt.timezone.utc).timestamp() * 1000 - self.now_ms()) > 5 * 60_000:
+            raise err("Signature not valid: Timestamp expired")
+        from urllib.parse import quote as _q
+
+        canon = "&".join(f"{k}={_q(v, safe='')}" for k, v in sorted(params.items()))
+        payload = f"{method}\n{headers.get('host', '').lower()}\n{path}\n{canon}"
+        want = base64.b64encode(hmac.new(key.secret.encode(), payload.encode(), hashlib.sha256).digest()).decode()
+        if not hmac.compare_digest(want, dict(pairs).get("Signature", "")):
+            raise err("Signature not valid: Verification failure [校验失败]")
+        if not self._ip_ok(key):
+            raise err("Signature not valid: Incorrect IP address")
+        if path == "/v1/account/accounts":
+            return {"status": "ok", "data": [{"id": key.uid * 10, "type": "spot", "subtype": "", "state": "working"}]}
+        if path == "/v2/user/uid":
+            return {"code": 200, "data": key.uid}
+        subs = sorted({k.uid for k in self.keys.values() if k.exchange == "htx" and k.parent_uid == key.uid})
+        if path == "/v2/user/api-key":
+            uid = params.get("uid")
+            if uid != str(key.uid) and not (key.is_master and uid in {str(u) for u in subs}):
+                return {"code": 1003, "message": "invalid uid", "data": None}
+            held = [k for k in self.keys.values() if k.exchange == "htx" and str(k.uid) == uid and not k.deleted
+                    and (k is key or key.is_master) and k.api_key == params.get("accessKey", k.api_key)]
+            return {"code": 200, "message": "success", "data": [
+                {"accessKey": k.api_key, "note": "bot", "permission": k.permissions.get("permission", "readOnly"),
+                 "ipAddresses": ",".join(k.ips), "validDays": -1, "status": "normal",
+                 "createTime": 1704164645000, "updateTime": 1704164645000} for k in held]}
+        if not key.is_master:
+            return {"code": 1003, "message": "only the parent user may do this", "data": None}
+        if method == "GET" and path == "/v2/sub-user/user-list":  # two a page, to exercise fromId/nextId
+            start = int(params.get("fromId", "0"))
+            page = [u for u in subs if u >= start][:2]
+            more = [u for u in subs if u > page[-1]] if page else []
+            out: dict[str, Any] = {"code": 200, "data": [{"uid": u, "userState": "normal"} for u in page]}
+            if more:
+                out["nextId"] = more[0]
+            return out
+        if method == "POST" and path == "/v2/sub-user/api-key-deletion":
+            if headers.get("content-type") != "application/json":
+                self.violations.append("HTX api-key-deletion: not a JSON body")
+            data = json.loads(body or "{}")
+            target = [k for k in self.keys.values() if k.exchange == "htx" and k.parent_uid == key.uid
+                      and k.uid == data.get("subUid") and k.api_key == data.get("accessKey") and not k.deleted]
+            if not target:
+                return {"code": 1003, "message": "invalid accessKey", "data": None}
+            target[0].deleted = True
+            return {"code": 200, "data": None, "ok": True}
+        raise Reply(404, b"")
 
 
 class _Handler(BaseHTTPRequestHandler):

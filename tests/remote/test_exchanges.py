@@ -1,4 +1,4 @@
-"""Bybit, OKX, KuCoin, Kraken and Coinbase through `cexguard verify/revoke --exchange` against a local
+"""Bybit, OKX, KuCoin, Kraken, Coinbase, Bitget, Gate, MEXC and HTX through `cexguard verify/revoke --exchange` against a local
 fake that checks each exchange's signatures: every status, the normalised permissions, hostile
 answers, Bybit's revocation (dry run, self-delete, through the master, quarantine, idempotent,
 audited), the exchanges without a verifier or a delete API, and scan --verify's dispatch."""
@@ -15,14 +15,20 @@ from scanner.models import Finding, fingerprint_of
 from tests.remote.conftest import RunCli
 from tests.remote.fakeexchanges import FakeExchanges, FKey
 
-PREFIX = {"bybit": "BYBIT", "okx": "OKX", "kucoin": "KUCOIN", "kraken": "KRAKEN", "coinbase": "COINBASE"}
+PREFIX = {"bybit": "BYBIT", "okx": "OKX", "kucoin": "KUCOIN", "kraken": "KRAKEN", "coinbase": "COINBASE",
+          "bitget": "BITGET", "gate": "GATE", "mexc": "MEXC", "htx": "HTX"}
 LIVE_PERMS: dict[str, dict[str, Any]] = {
     "bybit": {"permissions": {"Spot": ["SpotTrade"], "Wallet": ["AccountTransfer", "Withdraw"], "ContractTrade": []}},
     "okx": {"permissions": {"perm": "read_only,trade,withdraw"}},
     "kucoin": {"permissions": {"permission": "General,Spot,Withdrawal"}},
     "kraken": {"permissions": {"permissions": ["query-funds", "withdraw-funds", "modify-trades"]}},
     "coinbase": {"permissions": {"can_view": True, "can_trade": True, "can_transfer": True}},
+    "bitget": {"permissions": {"authorities": ["stow", "wtow", "wwow", "coor"]}},
+    "gate": {},
+    "mexc": {},
+    "htx": {"permissions": {"permission": "readOnly,trade,withdraw"}},
 }
+REPORTS_WITHDRAW = ["bybit", "okx", "kucoin", "kraken", "coinbase", "bitget", "htx"]  # Gate, MEXC: not the key's
 
 
 @pytest.fixture
@@ -46,7 +52,7 @@ def env_for(fx: FakeExchanges, key: FKey, *, secret: str | None = None, passphra
 def verify(run: RunCli, fx: FakeExchanges, key: FKey, **kw: Any) -> tuple[int, dict[str, Any], str]:
     r = run("verify", "--exchange", key.exchange, "--format", "json", env=env_for(fx, key, **kw))
     assert "Traceback" not in r.err
-    for s in (key.secret, key.passphrase):
+    for s in (key.secret, key.passphrase, key.api_key):  # the key itself is shown only redacted
         if s:
             assert s not in r.out + r.err
     return r.code, (json.loads(r.out) if r.out.strip() else {}), r.err
@@ -54,7 +60,7 @@ def verify(run: RunCli, fx: FakeExchanges, key: FKey, **kw: Any) -> tuple[int, d
 
 # ------------------------------------------------------------------------------------------ verify
 
-@pytest.mark.parametrize("exchange", list(PREFIX))
+@pytest.mark.parametrize("exchange", REPORTS_WITHDRAW)
 def test_live_key_with_withdrawals_is_critical(run: RunCli, fx: FakeExchanges, exchange: str) -> None:
     key = fx.add(exchange, **LIVE_PERMS[exchange])
     code, data, err = verify(run, fx, key)
@@ -67,11 +73,13 @@ def test_live_key_with_withdrawals_is_critical(run: RunCli, fx: FakeExchanges, e
     assert fx.violations == []
 
 
-@pytest.mark.parametrize("exchange", ["bybit", "okx", "kucoin", "kraken"])
+@pytest.mark.parametrize("exchange", ["bybit", "okx", "kucoin", "kraken", "bitget", "htx"])
 def test_read_only_key_behind_a_whitelist_is_low(run: RunCli, fx: FakeExchanges, exchange: str) -> None:
     perms = {"bybit": {"read_only": 1, "permissions": {"Spot": [], "Wallet": []}},
              "okx": {"permissions": {"perm": "read_only"}}, "kucoin": {"permissions": {"permission": "General"}},
-             "kraken": {"permissions": {"permissions": ["query-funds"]}}}[exchange]
+             "kraken": {"permissions": {"permissions": ["query-funds"]}},
+             "bitget": {"permissions": {"authorities": ["stor", "coor"]}},
+             "htx": {"permissions": {"permission": "readOnly"}}}[exchange]
     key = fx.add(exchange, ips=["127.0.0.1"], **perms)
     code, data, _ = verify(run, fx, key)
     assert (code, data["status"], data["risk"]) == (1, "live", "low")
@@ -88,6 +96,7 @@ def test_coinbase_ed25519_key_signs_an_eddsa_jwt(run: RunCli, fx: FakeExchanges)
 @pytest.mark.parametrize("exchange,status,code", [
     ("bybit", "deleted", 0), ("okx", "deleted", 0), ("kucoin", "deleted", 0),
     ("kraken", "rejected", 5), ("coinbase", "rejected", 5),
+    ("bitget", "deleted", 0), ("gate", "deleted", 0), ("mexc", "deleted", 0), ("htx", "deleted", 0),
 ])
 def test_deleted_key(run: RunCli, fx: FakeExchanges, exchange: str, status: str, code: int) -> None:
     key = fx.add(exchange)
@@ -102,25 +111,25 @@ def test_wrong_secret(run: RunCli, fx: FakeExchanges, exchange: str) -> None:
     key = fx.add(exchange)
     other = fx.add(exchange)
     code, data, _ = verify(run, fx, key, secret=other.secret)
-    want = "rejected" if exchange == "coinbase" else "wrong_secret"  # Coinbase's 401 does not say why
+    want = "rejected" if exchange in ("coinbase", "htx") else "wrong_secret"  # their refusals do not say why
     assert data["status"] == want and code == 5
 
 
-@pytest.mark.parametrize("exchange", ["okx", "kucoin"])
+@pytest.mark.parametrize("exchange", ["okx", "kucoin", "bitget"])
 def test_wrong_passphrase_is_wrong_secret_with_its_cause(run: RunCli, fx: FakeExchanges, exchange: str) -> None:
     key = fx.add(exchange)
     code, data, _ = verify(run, fx, key, passphrase="not-the-passphrase")
     assert (code, data["status"], data["causes"]) == (5, "wrong_secret", ["wrong_passphrase"])
 
 
-@pytest.mark.parametrize("exchange", ["bybit", "okx", "kucoin"])
+@pytest.mark.parametrize("exchange", ["bybit", "okx", "kucoin", "bitget", "gate", "mexc"])
 def test_ip_restricted_elsewhere_is_told_from_dead(run: RunCli, fx: FakeExchanges, exchange: str) -> None:
     key = fx.add(exchange, ips=["203.0.113.7"])
     code, data, _ = verify(run, fx, key)
     assert (code, data["status"], data["causes"]) == (1, "live_ip_restricted", ["ip_restricted_elsewhere"])
 
 
-@pytest.mark.parametrize("exchange", ["bybit", "okx", "kucoin"])
+@pytest.mark.parametrize("exchange", ["bybit", "okx", "kucoin", "bitget", "gate", "mexc"])
 def test_a_clock_off_by_minutes_is_corrected_from_the_server(run: RunCli, fx: FakeExchanges, exchange: str) -> None:
     fx.clock_offset_ms = 10 * 60 * 1000
     key = fx.add(exchange)
@@ -140,14 +149,53 @@ def test_missing_passphrase_and_bad_secret_are_one_line_errors(run: RunCli, fx: 
     assert fx.requests == []
 
 
-@pytest.mark.parametrize("exchange", ["bitget", "gate", "mexc", "htx"])
-def test_exchanges_without_a_verifier_are_not_verifiable_and_nothing_is_sent(run: RunCli, fx: FakeExchanges,
-                                                                            exchange: str) -> None:
-    env = {f"{exchange.upper()}_API_KEY": "k" * 32, f"{exchange.upper()}_API_SECRET": "s" * 64,
-           f"{exchange.upper()}_API_PASSPHRASE": "p", "CEXGUARD_API_URL": fx.url}
-    r = run("verify", "--exchange", exchange, "--format", "json", env=env)
-    assert (r.code, json.loads(r.out)["status"]) == (3, "not_verifiable")
-    assert fx.requests == []
+@pytest.mark.parametrize("exchange", ["gate", "mexc"])
+def test_without_the_keys_own_permissions_the_risk_is_unknown_not_read_only(run: RunCli, fx: FakeExchanges,
+                                                                             exchange: str) -> None:
+    """Gate's account detail and MEXC's account say nothing about what the key may do: never "medium"."""
+    key = fx.add(exchange)
+    code, data, _ = verify(run, fx, key)
+    assert (code, data["status"], data["risk"]) == (1, "live", "unknown")
+    assert data["normalized_permissions"]["withdraw"] is None
+    assert any("treat it as able" in r for r in data["risk_reasons"])
+
+
+def test_mexc_account_that_cannot_withdraw_caps_the_key(run: RunCli, fx: FakeExchanges) -> None:
+    key = fx.add("mexc", permissions={"canTrade": False, "canWithdraw": False})
+    code, data, _ = verify(run, fx, key)
+    assert (data["status"], data["risk"]) == ("live", "medium")
+    assert data["normalized_permissions"]["withdraw"] is False
+
+
+def test_gate_reports_the_keys_ip_whitelist_and_owner(run: RunCli, fx: FakeExchanges) -> None:
+    key = fx.add("gate", ips=["127.0.0.1"])
+    code, data, _ = verify(run, fx, key)
+    assert data["normalized_permissions"]["ip_restricted"] is True
+    assert data["account"] == {"user_id": key.uid} and data["signature"] == "hmac-sha512"
+
+
+def test_bitget_unified_account_key_is_live_with_unknown_permissions(run: RunCli, fx: FakeExchanges) -> None:
+    key = fx.add("bitget", permissions={"unified": True})
+    code, data, _ = verify(run, fx, key)
+    assert (code, data["status"], data["risk"]) == (1, "live", "unknown")
+    assert data["normalized_permissions"] is None
+
+
+def test_htx_key_whose_own_info_cannot_be_read_is_still_live(run: RunCli, fx: FakeExchanges) -> None:
+    key = fx.add("htx", permissions={"permission": "readOnly,trade"})
+    fx.inject(200, '{"code": 1003, "message": "invalid signature", "data": null}', path="/v2/user/uid")
+    code, data, _ = verify(run, fx, key)
+    assert (code, data["status"], data["risk"]) == (1, "live", "unknown")
+    fx.faults.clear()
+    code, data, _ = verify(run, fx, key)
+    assert (data["risk"], data["normalized_permissions"]["trade"]) == ("high", True)
+    assert key.api_key not in json.dumps(data)
+
+
+def test_htx_signature_refused_for_another_reason_is_not_called_dead(run: RunCli, fx: FakeExchanges) -> None:
+    key = fx.add("htx", ips=["203.0.113.7"])
+    code, data, _ = verify(run, fx, key)
+    assert (code, data["status"]) == (5, "rejected")  # HTX's answer does not tell IP from secret
 
 
 # --------------------------------------------------------------------------------- hostile answers
@@ -274,18 +322,15 @@ def test_bybit_lost_delete_answer_is_judged_by_the_check_after_it(run: RunCli, f
     assert fx.alive(key.api_key)
 
 
-@pytest.mark.parametrize("exchange", ["okx", "kucoin", "kraken", "coinbase", "gate"])
+@pytest.mark.parametrize("exchange", ["kucoin", "kraken", "coinbase"])
 def test_other_exchanges_are_not_revocable_with_their_own_playbook(run: RunCli, fx: FakeExchanges, tmp_path: Path,
                                                                    exchange: str) -> None:
-    if exchange == "gate":
-        env = {"GATE_API_KEY": "k" * 32, "GATE_API_SECRET": "s" * 64}
-    else:
-        env = env_for(fx, fx.add(exchange))
+    env = env_for(fx, fx.add(exchange))
     r = run("revoke", "--exchange", exchange, "--yes", "--format", "json", "--audit-log",
             str(tmp_path / "a.jsonl"), env=env)
     data = json.loads(r.out)
     assert (r.code, data["status"]) == (1, "not_revocable")
-    title = {"okx": "OKX", "kucoin": "KuCoin", "kraken": "Kraken", "coinbase": "Coinbase", "gate": "Gate"}[exchange]
+    title = {"kucoin": "KuCoin", "kraken": "Kraken", "coinbase": "Coinbase"}[exchange]
     assert title in data["playbook"][0] and fx.requests == []
     pb = run("revoke", "--exchange", exchange, "--playbook", env={})
     assert pb.code == 0 and title in pb.out
@@ -340,3 +385,75 @@ def test_verifier_name_comes_from_the_rule_first() -> None:
     assert verifier_for("exchange_key", "kucoin") == "kucoin"
     assert verifier_for("private_key") is None
     assert split_kind("coinbase_private_key") == ("coinbase", "private_key")
+
+
+# ---------------------------------------------------------------- Gate: sub-account keys via the master
+
+def gate_world(fx: FakeExchanges) -> tuple[FKey, FKey]:
+    master = fx.add("gate")
+    fx.add("gate", is_master=False, parent=master)  # another sub-account's key: never touched
+    return master, fx.add("gate", is_master=False, parent=master)
+
+
+def test_gate_master_deletes_the_sub_key_dry_run_first_then_nothing_to_do(run: RunCli, fx: FakeExchanges,
+                                                                         tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    master, key = gate_world(fx)
+    code, data, _ = revoke(run, fx, key, audit, master=master)
+    assert (code, data["status"], data["dry_run"]) == (0, "dry_run", True)
+    assert data["owner"] == {"type": "sub_account", "sub_account": str(key.uid), "source": "master"}
+    assert [r.method for r in fx.requests if r.method == "DELETE"] == [] and fx.alive(key.api_key)
+
+    code, data, _ = revoke(run, fx, key, audit, "--yes", master=master)
+    assert (code, data["status"], data["confirmed"]) == (0, "revoked", True)
+    deletes = [r for r in fx.requests if r.method == "DELETE"]
+    assert len(deletes) == 1 and deletes[0].headers["key"] == master.api_key
+    assert not fx.alive(key.api_key) and sum(fx.alive(k) for k in fx.keys) == 2
+
+    code, data, _ = revoke(run, fx, key, audit, "--yes", master=master)
+    assert (code, data["status"]) == (0, "already_revoked")
+    assert [json.loads(x)["status"] for x in audit.read_text().splitlines()] == ["dry_run", "revoked",
+                                                                                 "already_revoked"]
+
+
+def test_gate_without_the_leaked_secret_the_master_finds_the_sub_account(run: RunCli, fx: FakeExchanges,
+                                                                         tmp_path: Path) -> None:
+    master, key = gate_world(fx)
+    code, data, _ = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", master=master, with_secret=False)
+    assert (code, data["status"], data["confirmed"]) == (0, "revoked", True)
+    assert not fx.alive(key.api_key)
+    code, data, _ = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", master=master, with_secret=False)
+    assert (code, data["status"]) == (0, "already_revoked")
+
+
+def test_gate_master_account_key_is_not_revocable(run: RunCli, fx: FakeExchanges, tmp_path: Path) -> None:
+    master, _ = gate_world(fx)
+    own = fx.add("gate")
+    own.uid = master.uid  # a second key of the master account itself
+    code, data, _ = revoke(run, fx, own, tmp_path / "a.jsonl", "--yes", master=master)
+    assert (code, data["status"]) == (1, "not_revocable")
+    assert data["playbook"] and [r for r in fx.requests if r.method == "DELETE"] == []
+
+
+def test_gate_live_key_of_another_master_is_left_alone(run: RunCli, fx: FakeExchanges, tmp_path: Path) -> None:
+    master, _ = gate_world(fx)
+    other_master, stranger = gate_world(fx)
+    code, data, _ = revoke(run, fx, stranger, tmp_path / "a.jsonl", "--yes", master=master)
+    assert (code, data["status"]) == (1, "failed")
+    assert fx.alive(stranger.api_key) and [r for r in fx.requests if r.method == "DELETE"] == []
+
+
+def test_gate_without_a_master_fails_with_the_playbook(run: RunCli, fx: FakeExchanges, tmp_path: Path) -> None:
+    _, key = gate_world(fx)
+    code, data, _ = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes")
+    assert (code, data["status"]) == (1, "failed") and "CEXGUARD_MASTER_API_KEY" in data["message"]
+    assert data["playbook"] and fx.alive(key.api_key)
+
+
+def test_gate_lost_delete_answer_is_judged_by_the_check_after_it(run: RunCli, fx: FakeExchanges,
+                                                                  tmp_path: Path) -> None:
+    master, key = gate_world(fx)
+    fx.inject(502, "bad gateway", path=f"/api/v4/sub_accounts/{key.uid}/keys/{key.api_key}", times=3)
+    code, data, _ = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", master=master)
+    assert (code, data["status"], data["confirmed"]) == (1, "failed", False)
+    assert fx.alive(key.api_key)

@@ -42,6 +42,45 @@ def test_live_key_with_withdrawals_is_critical_and_exits_1(world: World, run: Ru
     assert world.fake.mutating_calls() == []
 
 
+BINANCE_KEYS = {"status", "dead", "key", "signature", "api_url", "endpoint", "checked_at", "permissions", "account",
+                "risk", "risk_reasons", "causes", "reasons", "error", "created_at", "age_days",
+                "trading_authority_expires_at", "settled", "tell_apart"}
+
+
+def test_binance_verdict_has_the_shared_permission_model_beside_its_own_fields(world: World, run: RunCli) -> None:
+    """One verdict shape for every exchange: Binance's keeps all its keys and gains `exchange` and
+    `normalized_permissions`, read from apiRestrictions."""
+    r = run("verify", "--format", "json", env=world.env(master=False))
+    data = json.loads(r.out)
+    assert set(data) >= BINANCE_KEYS and set(data) - BINANCE_KEYS == {"exchange", "normalized_permissions"}
+    assert data["exchange"] == "binance"
+    assert data["normalized_permissions"] == {"read": True, "trade": True, "withdraw": True, "transfer": False,
+                                              "ip_restricted": False, "expires": None}
+
+
+@pytest.mark.parametrize("perms,normalized", [
+    ({"enableReading": True, "ipRestrict": True}, {"trade": False, "withdraw": False, "transfer": False,
+                                                  "ip_restricted": True}),
+    ({"enableFutures": True}, {"trade": True, "withdraw": False, "transfer": False, "ip_restricted": False}),
+    ({"permitsUniversalTransfer": True}, {"trade": False, "withdraw": False, "transfer": True,
+                                          "ip_restricted": False}),
+])
+def test_binance_normalized_permissions(fake: FakeBinance, run: RunCli, perms: dict[str, bool],
+                                        normalized: dict[str, bool]) -> None:
+    acct = fake.add_account("a@example.com")
+    ips = ["127.0.0.1"] if perms.pop("ipRestrict", False) else None
+    k = fake.add_key(acct, ip_list=ips, **perms)
+    data = json.loads(run("verify", "--format", "json", env={**k.env(), "CEXGUARD_API_URL": fake.url}).out)
+    got = data["normalized_permissions"]
+    assert {x: got[x] for x in normalized} == normalized and got["read"] is True
+
+
+def test_rejected_binance_key_has_no_normalized_permissions(world: World, run: RunCli) -> None:
+    world.fake.keys[world.leaked.api_key].deleted = True
+    data = json.loads(run("verify", "--format", "json", env=world.env(master=False)).out)
+    assert (data["status"], data["exchange"], data["normalized_permissions"]) == ("rejected", "binance", None)
+
+
 def test_text_output(world: World, run: RunCli) -> None:
     r = run("verify", env=world.env(master=False))
     assert r.code == 1
@@ -174,6 +213,10 @@ def test_testnet_without_sapi_falls_back_to_account(run: RunCli) -> None:
         data = json.loads(r.out)
         assert (r.code, data["status"], data["risk"], data["permissions"]) == (1, "live", "unknown", None)
         assert data["account"]["canTrade"] is True and data["endpoint"] == "GET /api/v3/account"
+        # the account's flags cap the key's but never prove them: only read is known
+        assert data["normalized_permissions"]["read"] is True
+        assert data["normalized_permissions"]["withdraw"] in (None, False)
+        assert data["normalized_permissions"]["trade"] is None
     finally:
         fake.stop()
 

@@ -23,10 +23,10 @@ REGISTRY: dict[str, str] = {
     "kucoin": "scanner.remote.exchanges.kucoin",
     "kraken": "scanner.remote.exchanges.kraken",
     "coinbase": "scanner.remote.exchanges.coinbase",
-    "bitget": "scanner.remote.exchanges.manual",
-    "gate": "scanner.remote.exchanges.manual",
-    "mexc": "scanner.remote.exchanges.manual",
-    "htx": "scanner.remote.exchanges.manual",
+    "bitget": "scanner.remote.exchanges.bitget",
+    "gate": "scanner.remote.exchanges.gate",
+    "mexc": "scanner.remote.exchanges.mexc",
+    "htx": "scanner.remote.exchanges.htx",
 }
 NAMES = ("binance", *REGISTRY)
 ROLES = ("api_key", "secret_key", "passphrase", "private_key")

@@ -13,8 +13,7 @@ from scanner.remote.errors import Unreachable
 
 
 def _verifier(f: Finding) -> str | None:
-    rule_verify = getattr(f, "verify", None) or (f.meta or {}).get("verify")
-    name = exchanges.verifier_for(f.kind, rule_verify if isinstance(rule_verify, str) else None)
+    name = exchanges.verifier_for(f.kind, f.verify or None)
     return name if name in exchanges.REGISTRY else None
 
 
