@@ -91,8 +91,9 @@ def resolve_base_url(api_url: str | None = None, *, env: Mapping[str, str] | Non
 # ------------------------------------------------------------------------------------------ plumbing
 
 def scrub_values(api_key: str | None, target: str, body: bytes | None) -> tuple[str, ...]:
-    """API keys this request carries (header and *ApiKey parameters): a server message that echoes
-    one is shown with it redacted."""
+    """API keys this request carries (header and *ApiKey parameters) and a passphrase parameter
+    (KuCoin's sub-account key delete sends the key's own): a server message that echoes one is shown
+    with it redacted."""
     from urllib.parse import parse_qsl
 
     found = [api_key] if api_key else []
@@ -106,7 +107,7 @@ def scrub_values(api_key: str | None, target: str, body: bytes | None) -> tuple[
     if isinstance(obj, dict):  # a JSON body (OKX's and HTX's sub-account deletes name the key in it)
         pairs += [(k, v) for k, v in obj.items() if isinstance(k, str) and isinstance(v, str)]
     for k, v in pairs:
-        if k.lower().endswith(("apikey", "accesskey")) and len(v) >= 16:
+        if (k.lower().endswith(("apikey", "accesskey")) and len(v) >= 16) or (k.lower() == "passphrase" and len(v) >= 6):
             found.append(v)
     return tuple(found)
 

@@ -9,10 +9,11 @@ Coinbase's JWT (ES256 or EdDSA; header kid, nonce; claims iss, sub, nbf, exp 120
 Bitget's base64 HMAC-SHA256 with its passphrase and a 30 s window; Gate's hex HMAC-SHA512 over
 method/path/query/SHA-512(body)/seconds with a 60 s window, and its sub-accounts (list, keys,
 delete with HTTP 204); MEXC's hex HMAC-SHA256 over the query with its recvWindow rule; HTX's
-signature v2 (base64 HMAC-SHA256 over "METHOD\nhost\npath\nsorted query"). OKX, MEXC and HTX
-also keep master/sub-account relations: the master's sub-account list, each sub-account's keys and
-the delete (OKX: POST with a signed JSON body; MEXC: DELETE with signed query parameters; HTX:
-POST with a JSON body, parent only).
+signature v2 (base64 HMAC-SHA256 over "METHOD\nhost\npath\nsorted query"). OKX, MEXC, HTX and
+KuCoin also keep master/sub-account relations: the master's sub-account list, each sub-account's
+keys and the delete (OKX: POST with a signed JSON body; MEXC: DELETE with signed query parameters;
+HTX: POST with a JSON body, parent only; KuCoin: DELETE with the query signed before URL-encoding,
+and the sub-account key's own passphrase).
 It answers each exchange's documented error codes and shapes, keeps keys (deleting one really
 kills it), a skewable clock, IP whitelists (`client_ip`), and injected faults (any status, any
 body). Every key is generated at run time; nothing key-shaped is written in this file.
@@ -32,7 +33,7 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -151,7 +152,8 @@ class FakeExchanges:
         elif exchange == "okx":
             api_key, secret, passphrase = str(uuid.uuid4()), rand("0123456789ABCDEF", 32), rand(ALNUM, 12)
         elif exchange == "kucoin":
-            api_key, secret, passphrase = rand("0123456789abcdef", 24), str(uuid.uuid4()), rand(ALNUM, 12)
+            api_key, secret = rand("0123456789abcdef", 24), str(uuid.uuid4())
+            passphrase = kw.pop("passphrase", None) or rand(ALNUM, 12)
         elif exchange == "kraken":
             api_key = base64.b64encode(secrets.token_bytes(42)).decode()
             secret = base64.b64encode(secrets.token_bytes(64)).decode()
@@ -199,7 +201,7 @@ class FakeExchanges:
                 out = self.bybit(method, path, query, headers, body)
             elif path.startswith("/api/v5/"):
                 out = self.okx(method, path, query, headers, body)
-            elif path.startswith("/api/v1/"):
+            elif path.startswith("/api/v1/") or path == "/api/v2/sub/user":
                 out = self.kucoin(method, path, query, headers)
             elif path.startswith("/0/"):
                 out = self.kraken(path, headers, body)
@@ -389,19 +391,60 @@ class FakeExchanges:
         def b64(text: str) -> str:
             return base64.b64encode(hmac.new(key.secret.encode(), text.encode(), hashlib.sha256).digest()).decode()
 
-        target = path + (f"?{query}" if query else "")
+        target = path + (f"?{unquote(query)}" if query else "")  # KuCoin signs the query before URL-encoding
         if not hmac.compare_digest(b64(ts + method + target), headers.get("kc-api-sign", "")):
             raise err("400005", "Signature error. Please check your signature.")
         if headers.get("kc-api-passphrase") != b64(key.passphrase or ""):
             raise err("400004", "Invalid KC-API-PASSPHRASE")
         if not self._ip_ok(key):
             raise err("400006", "Invalid request ip, the current clientIp is:" + self.client_ip)
-        if path != "/api/v1/user/api-key":
+        if method == "GET" and path == "/api/v1/user/api-key":
+            return {"code": "200000", "data": {"remark": "bot", "apiKey": key.api_key, "apiVersion": 3,
+                                                "permission": key.permissions.get("permission", "General"),
+                                                "ipWhitelist": ",".join(key.ips), "createdAt": 1704164645000,
+                                                "uid": key.uid, "isMaster": key.is_master}}
+        return self._kucoin_subaccounts(key, method, path, dict(parse_qsl(query)))
+
+    def _kucoin_subaccounts(self, key: FKey, method: str, path: str, params: dict[str, str]) -> Any:
+        """The master's sub-account endpoints: the paged list (pageSize 1..100), a sub-account's keys
+        by name (the apiKey filter optional), and the delete, which needs the sub-account key's own
+        passphrase."""
+        def fail(code: str, msg: str) -> Reply:  # codes and words illustrative: the client relies on none
+            return Reply(200, {"code": code, "msg": msg})
+
+        if not key.is_master:
+            raise fail("400007", "Access denied, require more permission.")
+        mine = [k for k in self.keys.values() if k.exchange == "kucoin" and k.parent_uid == key.uid]
+        subs = {k.uid: f"sub{k.uid}" for k in mine}
+        by_name = {v: u for u, v in subs.items()}
+        if method == "GET" and path == "/api/v2/sub/user":
+            page, size = int(params.get("currentPage", "1")), int(params.get("pageSize", "10"))
+            if not 1 <= size <= 100:
+                raise fail("400100", "pageSize must be between 1 and 100")
+            rows = [{"userId": f"{uid:024x}", "uid": uid, "subName": name, "status": 2, "type": 0, "access": "All",
+                     "createdAt": 1668562696000, "remarks": ""} for uid, name in sorted(subs.items())]
+            total_page = max(1, -(-len(rows) // size))
+            return {"code": "200000", "data": {"currentPage": page, "pageSize": size, "totalNum": len(rows),
+                                               "totalPage": total_page, "items": rows[(page - 1) * size: page * size]}}
+        if path != "/api/v1/sub/api-key" or method not in ("GET", "DELETE"):
             raise Reply(404, b"")
-        return {"code": "200000", "data": {"remark": "bot", "apiKey": key.api_key, "apiVersion": 3,
-                                            "permission": key.permissions.get("permission", "General"),
-                                            "ipWhitelist": ",".join(key.ips), "createdAt": 1704164645000,
-                                            "uid": key.uid, "isMaster": key.is_master}}
+        uid = by_name.get(params.get("subName", ""))
+        if uid is None:
+            raise fail("400100", "sub account does not exist")
+        held = [k for k in mine if k.uid == uid and not k.deleted]
+        if method == "GET":
+            return {"code": "200000", "data": [
+                {"subName": subs[uid], "remark": "bot", "apiKey": k.api_key, "apiVersion": 3,
+                 "permission": k.permissions.get("permission", "General"), "ipWhitelist": ",".join(k.ips),
+                 "createdAt": 1704164645000, "uid": uid, "isMaster": False}
+                for k in held if k.api_key == params.get("apiKey", k.api_key)]}
+        target = [k for k in held if k.api_key == params.get("apiKey")]
+        if not target:
+            raise fail("400100", "api key does not exist")
+        if target[0].passphrase != params.get("passphrase"):
+            raise fail("400100", "passphrase error")
+        target[0].deleted = True
+        return {"code": "200000", "data": {"subName": subs[uid], "apiKey": target[0].api_key}}
 
     # -- Kraken
     def kraken(self, path: str, headers: dict[str, str], body: str) -> Any:

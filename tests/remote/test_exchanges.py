@@ -322,7 +322,7 @@ def test_bybit_lost_delete_answer_is_judged_by_the_check_after_it(run: RunCli, f
     assert fx.alive(key.api_key)
 
 
-@pytest.mark.parametrize("exchange", ["kucoin", "kraken", "coinbase"])
+@pytest.mark.parametrize("exchange", ["kraken", "coinbase"])
 def test_other_exchanges_are_not_revocable_with_their_own_playbook(run: RunCli, fx: FakeExchanges, tmp_path: Path,
                                                                    exchange: str) -> None:
     env = env_for(fx, fx.add(exchange))
@@ -330,7 +330,7 @@ def test_other_exchanges_are_not_revocable_with_their_own_playbook(run: RunCli, 
             str(tmp_path / "a.jsonl"), env=env)
     data = json.loads(r.out)
     assert (r.code, data["status"]) == (1, "not_revocable")
-    title = {"kucoin": "KuCoin", "kraken": "Kraken", "coinbase": "Coinbase"}[exchange]
+    title = {"kraken": "Kraken", "coinbase": "Coinbase"}[exchange]
     assert title in data["playbook"][0] and fx.requests == []
     pb = run("revoke", "--exchange", exchange, "--playbook", env={})
     assert pb.code == 0 and title in pb.out

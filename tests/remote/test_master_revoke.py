@@ -1,4 +1,4 @@
-"""Sub-account keys deleted through the master account, for OKX, HTX and MEXC, through `cexguard revoke
+"""Sub-account keys deleted through the master account, for OKX, HTX, MEXC and KuCoin, through `cexguard revoke
 --exchange` against the local fakes (which check each exchange's signatures and keep the keys'
 state): dry run first, then the delete, then nothing to do; the sub-account found from the leaked
 key's own read or, without its secret, by the master's listing; a master-account key
@@ -17,14 +17,14 @@ import pytest
 from tests.remote.conftest import RunCli
 from tests.remote.fakeexchanges import FakeExchanges, FKey
 
-PREFIX = {"okx": "OKX", "htx": "HTX", "mexc": "MEXC"}
+PREFIX = {"okx": "OKX", "htx": "HTX", "mexc": "MEXC", "kucoin": "KUCOIN"}
 DELETE = {"okx": ("POST", "/api/v5/users/subaccount/delete-apikey"), "htx": ("POST", "/v2/sub-user/api-key-deletion"),
-          "mexc": ("DELETE", "/api/v3/sub-account/apiKey")}
+          "mexc": ("DELETE", "/api/v3/sub-account/apiKey"), "kucoin": ("DELETE", "/api/v1/sub/api-key")}
 # what the master key needs for the delete (OKX: Trade and bound IPs; the others: nothing the fakes check)
 MASTER: dict[str, dict[str, Any]] = {"okx": {"permissions": {"perm": "read_only,trade"}, "ips": ["127.0.0.1"]},
-                                     "htx": {}, "mexc": {}}
-EXCHANGES = ["okx", "htx", "mexc"]
-OWNER_TOLD = ["okx", "htx"]  # MEXC's own answer never names the key's account
+                                     "htx": {}, "mexc": {}, "kucoin": {}}
+EXCHANGES = ["okx", "htx", "mexc", "kucoin"]
+OWNER_TOLD = ["okx", "htx", "kucoin"]  # MEXC's own answer never names the key's account
 
 
 @pytest.fixture
@@ -34,11 +34,11 @@ def fx() -> Iterator[FakeExchanges]:
     f.stop()
 
 
-def world(fx: FakeExchanges, exchange: str, *, subs: int = 2) -> tuple[FKey, list[FKey], FKey]:
+def world(fx: FakeExchanges, exchange: str, *, subs: int = 2, **leaked: Any) -> tuple[FKey, list[FKey], FKey]:
     """A master, `subs` sub-accounts with a key each (never touched) and the leaked key in one more."""
     master = fx.add(exchange, **MASTER[exchange])
     others = [fx.add(exchange, is_master=False, parent=master) for _ in range(subs)]
-    return master, others, fx.add(exchange, is_master=False, parent=master)
+    return master, others, fx.add(exchange, is_master=False, parent=master, **leaked)
 
 
 def deletes(fx: FakeExchanges) -> list[Any]:
@@ -46,13 +46,15 @@ def deletes(fx: FakeExchanges) -> list[Any]:
 
 
 def revoke(run: RunCli, fx: FakeExchanges, key: FKey, audit: Path, *args: str, master: FKey | None = None,
-           with_secret: bool = True, master_passphrase: str | None = None) -> tuple[int, dict[str, Any]]:
+           with_secret: bool = True, with_passphrase: bool | None = None, master_passphrase: str | None = None,
+           leaked_passphrase: str | None = None) -> tuple[int, dict[str, Any]]:
+    """`with_passphrase` (default: with the secret) gives the leaked key's passphrase (or `leaked_passphrase`)."""
     p = PREFIX[key.exchange]
     env = {f"{p}_API_KEY": key.api_key, "CEXGUARD_API_URL": fx.url}
     if with_secret:
         env[f"{p}_API_SECRET"] = key.secret
-        if key.passphrase:
-            env[f"{p}_API_PASSPHRASE"] = key.passphrase
+    if key.passphrase and (with_secret if with_passphrase is None else with_passphrase):
+        env[f"{p}_API_PASSPHRASE"] = leaked_passphrase or key.passphrase
     if master is not None:
         env.update({"CEXGUARD_MASTER_API_KEY": master.api_key, "CEXGUARD_MASTER_API_SECRET": master.secret})
         if master.passphrase:
@@ -88,10 +90,14 @@ def test_master_deletes_the_sub_key_dry_run_first_then_nothing_to_do(run: RunCli
     elif exchange == "htx":  # the fake deletes only for the parent whose AccessKeyId signed the call
         assert dict(parse_qsl(call.query))["AccessKeyId"] == master.api_key
         assert json.loads(call.body) == {"subUid": key.uid, "accessKey": key.api_key}
-    else:
+    elif exchange == "mexc":
         assert call.headers["x-mexc-apikey"] == master.api_key
         params = dict(parse_qsl(call.query))
         assert (params["subAccount"], params["apiKey"]) == (f"sub{key.uid}", key.api_key)
+    else:  # the leaked key's own passphrase goes with the master's delete
+        assert call.headers["kc-api-key"] == master.api_key and call.body == ""
+        assert dict(parse_qsl(call.query)) == {"apiKey": key.api_key, "subName": f"sub{key.uid}",
+                                               "passphrase": key.passphrase}
     assert not fx.alive(key.api_key)
     assert all(fx.alive(k.api_key) for k in [master, *others])
     assert fx.violations == []
@@ -108,10 +114,14 @@ def test_master_deletes_the_sub_key_dry_run_first_then_nothing_to_do(run: RunCli
 def test_without_the_leaked_secret_the_master_lists_its_sub_accounts(run: RunCli, fx: FakeExchanges, tmp_path: Path,
                                                                     exchange: str) -> None:
     master, others, key = world(fx, exchange, subs=3)  # HTX's fake pages two sub users at a time
-    code, data = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", master=master, with_secret=False)
+    pp = exchange == "kucoin"  # KuCoin's delete needs the leaked passphrase, which may leak without the secret
+    code, data = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", master=master, with_secret=False,
+                        with_passphrase=pp)
     assert (code, data["status"], data["confirmed"]) == (0, "revoked", True), data
+    assert not any(s["action"] == "check_key" for s in data["steps"])
     assert not fx.alive(key.api_key) and all(fx.alive(k.api_key) for k in [master, *others])
-    code, data = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", master=master, with_secret=False)
+    code, data = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", master=master, with_secret=False,
+                        with_passphrase=pp)
     assert (code, data["status"]) == (0, "already_revoked")
     assert len(deletes(fx)) == 1
 
@@ -146,7 +156,7 @@ def test_without_a_master_it_fails_with_the_playbook(run: RunCli, fx: FakeExchan
     _, _, key = world(fx, exchange)
     code, data = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes")
     assert (code, data["status"]) == (1, "failed") and "CEXGUARD_MASTER_API_KEY" in data["message"]
-    assert ("CEXGUARD_MASTER_API_PASSPHRASE" in data["message"]) == (exchange == "okx")
+    assert ("CEXGUARD_MASTER_API_PASSPHRASE" in data["message"]) == (exchange in ("okx", "kucoin"))
     assert data["playbook"] and fx.alive(key.api_key) and deletes(fx) == []
 
 
@@ -224,3 +234,85 @@ def test_mexc_master_account_key_that_works_is_left_alone(run: RunCli, fx: FakeE
     code, data = revoke(run, fx, own, tmp_path / "a.jsonl", "--yes", master=master)
     assert (code, data["status"]) == (1, "failed") and "master account itself" in data["message"]
     assert data["playbook"] and fx.alive(own.api_key) and deletes(fx) == []
+
+
+# ------------------------------------------------------------------------------------------ KuCoin
+
+def test_kucoin_without_the_leaked_passphrase_is_not_revocable(run: RunCli, fx: FakeExchanges, tmp_path: Path) -> None:
+    """KuCoin's delete wants the sub-account key's own passphrase: without it the master finds the
+    sub-account (so the message names it) and nothing is deleted; without a master either, no call
+    at all (a master would not help)."""
+    audit = tmp_path / "a.jsonl"
+    master, _, key = world(fx, "kucoin")
+    code, data = revoke(run, fx, key, audit, "--yes", master=master, with_secret=False)
+    assert (code, data["status"]) == (1, "not_revocable"), data
+    assert "passphrase" in data["message"] and f"sub{key.uid}" in data["message"]
+    assert data["owner"] == {"type": "sub_account", "sub_account": f"sub{key.uid}", "source": "master"}
+    assert any("Delete the key" in s for s in data["playbook"])
+    assert deletes(fx) == [] and fx.alive(key.api_key)
+
+    seen = len(fx.requests)
+    code, data = revoke(run, fx, key, audit, "--yes", with_secret=False)
+    assert (code, data["status"]) == (1, "not_revocable") and "KUCOIN_API_PASSPHRASE" in data["message"]
+    assert data["playbook"] and len(fx.requests) == seen
+    assert [json.loads(x)["status"] for x in audit.read_text().splitlines()] == ["not_revocable", "not_revocable"]
+
+
+def test_kucoin_passphrase_with_url_special_characters_is_signed_before_encoding(run: RunCli, fx: FakeExchanges,
+                                                                                tmp_path: Path) -> None:
+    """KuCoin signs the query as it reads before URL-encoding; the fake checks that signature, so
+    a passphrase with &, =, %, +, # and a space still deletes the key, sent encoded."""
+    import secrets
+
+    odd = "a&b=c%d+e#f g!" + secrets.token_hex(4)
+    master, others, key = world(fx, "kucoin", passphrase=odd)
+    code, data = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", master=master)
+    assert (code, data["status"], data["confirmed"]) == (0, "revoked", True), data
+    (call,) = deletes(fx)
+    assert dict(parse_qsl(call.query))["passphrase"] == odd and odd not in call.query
+    assert not fx.alive(key.api_key) and all(fx.alive(k.api_key) for k in [master, *others])
+    assert fx.violations == []
+
+
+def test_kucoin_wrong_leaked_passphrase_the_delete_is_refused_and_the_key_kept(run: RunCli, fx: FakeExchanges,
+                                                                             tmp_path: Path) -> None:
+    """A passphrase that is not the key's: its own check is refused (400004), the master still finds
+    the key, KuCoin refuses the delete, and the check after it says the key is still there."""
+    master, _, key = world(fx, "kucoin")
+    code, data = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", master=master,
+                        leaked_passphrase="Not-The-Passphrase-7")
+    assert (code, data["status"], data["confirmed"]) == (1, "failed", False), data
+    check = [s for s in data["steps"] if s["action"] == "check_key"][0]
+    assert check["outcome"] == "error" and "400004" in check["detail"]
+    (delete,) = [s for s in data["steps"] if s["action"] == "delete"]
+    assert delete["outcome"] == "error" and data["playbook"]
+    assert len(deletes(fx)) == 1 and fx.alive(key.api_key)
+
+
+def test_kucoin_server_message_echoing_the_passphrase_is_redacted(run: RunCli, fx: FakeExchanges,
+                                                                  tmp_path: Path) -> None:
+    master, _, key = world(fx, "kucoin")
+    fx.inject(200, json.dumps({"code": "400100", "msg": f"passphrase {key.passphrase} is wrong"}),
+              path="/api/v1/sub/api-key", method="DELETE")
+    code, data = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", master=master)  # asserts it is nowhere
+    assert (code, data["status"]) == (1, "failed") and fx.alive(key.api_key)
+    (delete,) = [s for s in data["steps"] if s["action"] == "delete"]
+    assert delete["outcome"] == "error" and "400100" in delete["detail"]
+
+
+def test_kucoin_master_pages_its_sub_accounts(run: RunCli, fx: FakeExchanges, tmp_path: Path) -> None:
+    """More sub-accounts than one page (100): the key's sub-account, the newest, is on page two."""
+    master, others, key = world(fx, "kucoin", subs=100)
+    code, data = revoke(run, fx, key, tmp_path / "a.jsonl", "--yes", master=master)
+    assert (code, data["status"], data["confirmed"]) == (0, "revoked", True), data
+    pages = [dict(parse_qsl(r.query)) for r in fx.requests if r.path == "/api/v2/sub/user"]
+    assert [(p["currentPage"], p["pageSize"]) for p in pages] == [("1", "100"), ("2", "100")]
+    assert not fx.alive(key.api_key) and all(fx.alive(k.api_key) for k in others)
+
+
+def test_kucoin_listing_never_carries_the_leaked_key(run: RunCli, fx: FakeExchanges, tmp_path: Path) -> None:
+    """The master's key lists are asked by sub-account name only; the key is matched here."""
+    master, _, key = world(fx, "kucoin")
+    revoke(run, fx, key, tmp_path / "a.jsonl", master=master, with_secret=False, with_passphrase=True)
+    lists = [r for r in fx.requests if r.method == "GET" and r.path == "/api/v1/sub/api-key"]
+    assert len(lists) == 3 and all(key.api_key not in r.query for r in lists)

@@ -151,7 +151,7 @@ __all__ = ["DELETED", "IP_RESTRICTED", "NO_PERMISSION", "WRONG_PASSPHRASE", "WRO
 
 
 class MasterRevoke(Base):
-    """Sub-account keys deleted through the master account (OKX, Gate, HTX): the same behaviour as
+    """Sub-account keys deleted through the master account (OKX, Gate, HTX, MEXC, KuCoin): the same behaviour as
     Bybit's and Binance's revoke. Dry run unless `execute`; a key the exchange no longer knows (the
     key's own check) or that no sub-account of the master holds any more is `already_revoked`; a
     master-account key is `not_revocable` with the playbook; every run is audited; nothing is sent
@@ -160,7 +160,9 @@ class MasterRevoke(Base):
     An exchange supplies `sub_of(info)` (the sub-account a live key's own read names, None for a
     master-account key, `unknown_owner` when the read does not say), `locate(transport, master, api_key, hint)` (the sub-account that holds the
     key, listing the master's sub-accounts when there is no hint; None when none does),
-    `delete_sub(transport, master, sub, api_key)` and `gone_codes` (the key's own check: unknown key)."""
+    `delete_sub(transport, master, sub, api_key)` and `gone_codes` (the key's own check: unknown key);
+    `missing_for_delete(leaked)` when the delete needs more of the leaked key than its id (KuCoin: its
+    passphrase), with `delete_leaked` then given the leaked credentials."""
 
     gone_codes: frozenset[Any] = frozenset()
     unknown_owner: Any = object()  # what `sub_of` returns when a live key's own read does not name its account
@@ -178,6 +180,14 @@ class MasterRevoke(Base):
     def master_owns(self, transport: HttpTransport, master: ExchangeCredentials, hint: Any) -> bool:
         """Whether the account a live key's own read names is the master account itself."""
         return False
+
+    def missing_for_delete(self, leaked: ExchangeCredentials) -> str | None:
+        """Why the master cannot delete this key with what was given (then `not_revocable`), or None."""
+        return None
+
+    def delete_leaked(self, transport: HttpTransport, master: ExchangeCredentials, sub: Any,
+                      leaked: ExchangeCredentials) -> None:
+        self.delete_sub(transport, master, sub, leaked.api_key)
 
     def _own_state(self, transport: HttpTransport, leaked: ExchangeCredentials) -> tuple[str, Any]:
         """live | gone | refused | unknown, with the key's info or the error, as the key itself sees it."""
@@ -255,6 +265,10 @@ class MasterRevoke(Base):
             else:
                 s.outcome = "unknown" if state == "unknown" else "error"
                 s.detail = str(info)
+        missing = self.missing_for_delete(leaked)
+        if master is None and missing:
+            return self._finish(r, "not_revocable", f"{missing}: delete it by hand; nothing was changed",
+                                playbook=True)
         if master is None:
             return self._finish(r, "failed", f"only the master account can delete a sub-account's key through "
                                 f"{self.title}'s API: set CEXGUARD_MASTER_API_KEY and CEXGUARD_MASTER_API_SECRET"
@@ -284,13 +298,16 @@ class MasterRevoke(Base):
                                 confirmed=True)
         f.outcome, f.detail = "ok", f"sub-account {sub}"
         r.owner = {"type": "sub_account", "sub_account": str(sub), "source": "master"}
+        if missing:
+            return self._finish(r, "not_revocable", f"{missing}: delete sub-account {sub}'s key by hand; nothing "
+                                "was changed", playbook=True)
         d = step("delete", self.delete_request, f"the master account deletes sub-account {sub}'s key")
         c = step("confirm", None, "check no sub-account of the master holds the key any more")
         if not r.execute:
             return self._finish(r, "dry_run", f"nothing was changed; re-run with --yes: the master account deletes "
                                 f"sub-account {sub}'s key")
         try:
-            self.delete_sub(transport, master, sub, leaked.api_key)
+            self.delete_leaked(transport, master, sub, leaked)
             d.outcome, d.detail = "ok", "deleted"
         except ApiError as e:
             d.outcome, d.detail = "error", str(e)
