@@ -577,12 +577,9 @@ def _describe(f: Finding) -> str:
 
 
 # Coinbase's Ed25519 key as PKCS#8 PEM (BEGIN PRIVATE KEY) beside its key name or in a CDP key file:
-# Coinbase's, not a generic private key. Needs the engine to let more than one `pem` rule claim a PEM
-# label (today `Engine.pem_labels` maps each label to one rule, Binance's for PRIVATE KEY: such a key
-# is dropped as another exchange's next to a Coinbase word, or reported as a generic `private_key`
-# verified against Binance in a key file without one). Rule data is ready: coinbase-private-key's
-# labels + ['PRIVATE KEY'] and key_types + [ed25519] (issue 14, left to the engine's owner).
-PEM_ENGINE = pytest.mark.xfail(strict=True, reason="one pem rule per PEM label in the engine (see above)")
+# Coinbase's, not a generic private key. Binance's rule takes the same label and key type: judging gives
+# the key to the rule whose words are nearest it, else the one its path names, else the one whose API key
+# sits next to it, else Binance's (Engine._pick).
 COINBASE_ED25519_PEM_CASES: list[tuple[str, str, str]] = [
     ("coinbase_rest_ed25519_pem", "cb.py", """from coinbase.rest import RESTClient
 
@@ -603,7 +600,7 @@ client = RESTClient(api_key=api_key, api_secret=api_secret)
 ]
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=PEM_ENGINE, id=c[0]) for c in COINBASE_ED25519_PEM_CASES])
+@pytest.mark.parametrize("case", COINBASE_ED25519_PEM_CASES, ids=[c[0] for c in COINBASE_ED25519_PEM_CASES])
 def test_coinbase_ed25519_pem_is_coinbases(case: tuple[str, str, str], engine: Engine) -> None:
     test_exchange_credentials_are_found(case, engine)
 

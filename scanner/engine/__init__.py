@@ -87,6 +87,13 @@ class Engine(_Matching, _Judging):
         # pairing, as the rules declare it: (rule id, partner rule ids, within lines, within bytes)
         self.pairings = [(r.id, frozenset(r.pairs_with), r.within_lines, r.within_bytes)
                          for r in self.rules if r.pairs_with]
+        # each rule's partners either way, with the range the declaring rule gives (judging picks the rule
+        # of a private key several rules take by a partner's value next to it)
+        self.partners: dict[str, dict[str, tuple[int, int]]] = {}
+        for rid, ps, wl, wb in self.pairings:
+            for p in ps:
+                self.partners.setdefault(rid, {})[p] = (wl, wb)
+                self.partners.setdefault(p, {}).setdefault(rid, (wl, wb))
         gates: list[tuple[int, bytes, bytes | None]] = []
         for g in self.groups:
             gates += g.gate_patterns()

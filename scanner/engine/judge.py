@@ -3,13 +3,14 @@ history judges one blob's matches once per path that holds it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 
 from scanner.engine import checks
 from scanner.engine.confidence import _CI_PATH, _LOWER, _Policy, signals
 from scanner.engine.keywords import Keywords, _is_word
 from scanner.engine.match import Matches, TextMatches, _Cand
-from scanner.engine.pairing import Pairing, pair
+from scanner.engine.pairing import PAIR_NEIGHBOURS, Pairing, pair
 from scanner.engine.tokens import _TokenGroup
 from scanner.models import FileProvenance, Finding, GitProvenance, Rule, ScanStats
 
@@ -22,6 +23,7 @@ class _Judging:
     neutral: dict[str, Rule]
     key_files: re.Pattern[str] | None
     pairings: list[Pairing]
+    partners: dict[str, dict[str, tuple[int, int]]]
     _kw_of_rule: dict[str, Keywords | None]
     _group_by_name: dict[str, _TokenGroup]
 
@@ -60,9 +62,14 @@ class _Judging:
         infile: list[bool] = []
         other = 0
         named = self.path_sets(path)
+        starts: list[int] | None = None
         for c in tm.cands:
             if c.wanted and c.wanted not in named:
                 continue  # searched for another path that names its exchange: not there at this one
+            if c.alts:
+                if starts is None:
+                    starts = [k.start for k in tm.cands]
+                c = self._pick(c, tm.cands, starts, named, path_names)
             kw = self._kw_of_rule[c.rule.id]
             if not c.example and self._other_exchange(c, path, kw, path_names):
                 other += 1
@@ -116,6 +123,33 @@ class _Judging:
                 provenance=provenance, verify=rule.verify, paired_with_all=every if len(every) > 1 else (),
             ))
         return out
+
+    def _pick(self, c: _Cand, cands: Sequence[_Cand], starts: list[int], named: frozenset[str],
+              path_names: Callable[[Keywords], bool]) -> _Cand:
+        """A private key that several rules take (a PEM label and key type they share) goes to the rule whose
+        words are nearest it; else to the one its path names (a key file); else to the one with a value of
+        a partner rule (its API key) within pairing range among its PAIR_NEIGHBOURS nearest candidates
+        either side; else to the first (the default)."""
+        opts = (c, *c.alts)
+        near = [o for o in opts if o.gap >= 0]
+        if near:
+            return min(near, key=lambda o: o.gap)
+        for o in opts:
+            kw = self._kw_of_rule[o.rule.id]
+            if kw is not None and path_names(kw):
+                return o
+        at = bisect_left(starts, c.start)
+        around = cands[max(0, at - PAIR_NEIGHBOURS) : at + PAIR_NEIGHBOURS + 1]
+        for o in opts:
+            ps = self.partners.get(o.rule.id, {})
+            for k in around:
+                got = ps.get(k.rule.id)
+                if got is None or k.example or k.start == o.start or (k.wanted and k.wanted not in named):
+                    continue
+                wl, wb = got
+                if (not wl or abs(k.line - o.line) <= wl) and (not wb or abs(k.start - o.start) <= wb):
+                    return o
+        return c
 
     def _other_exchange(self, c: _Cand, path: str, kw: Keywords | None, path_names: Callable[[Keywords], bool]) -> bool:
         """Another exchange's credential: its name nearer before the value than any of ours (matching

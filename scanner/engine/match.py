@@ -12,7 +12,7 @@ import binascii
 import heapq
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from scanner.engine import checks, pem
 from scanner.engine.keywords import Keywords, _is_word
@@ -59,6 +59,11 @@ class _Cand:
     # path that names it too (elsewhere it would not exist, so it must not pair either)
     wanted: str = ""
     count: int = 1  # times the value occurs in the chunk (repeats are counted, not judged again)
+    # a private key that more than one rule takes (its label and key type): the same candidate for each
+    # of the other rules, each with its own context; judging picks one (Engine._pick) before pairing
+    alt_rules: tuple[Rule, ...] = ()
+    alts: tuple[_Cand, ...] = ()
+    gap: int = -1  # with alts: bytes from the key to the nearest of its rule's words (-1: none near)
 
     @property
     def rule_id(self) -> str:
@@ -90,6 +95,22 @@ class Matches:
     @property
     def empty(self) -> bool:
         return not (self.text and self.text.cands) and not (self.raw and self.raw.cands)
+
+
+def _gap(kw: Keywords, text: bytes, c: _Cand) -> int:
+    """Bytes between a private key and the nearest of its rule's words within CONTEXT_BYTES of it (around
+    a PEM block, 0 inside a value on one line: a base64-encoded block), -1 when there is none."""
+    best = -1
+    lo, hi = max(0, c.start - CONTEXT_BYTES), c.end + CONTEXT_BYTES
+    spans = ((lo, c.start), (c.end, hi)) if c.last else ((lo, hi),)
+    for a, b in spans:
+        for m in kw.regex.finditer(text, a, b):
+            if not _is_word(text, m.start(), m.end()):
+                continue
+            d = c.start - m.end() if m.end() <= c.start else max(0, m.start() - c.end)
+            if best < 0 or d < best:
+                best = d
+    return best
 
 
 class _Matching:
@@ -161,6 +182,8 @@ class _Matching:
             if self._allowed(text, lines, ls, c, allow_memo):
                 allowed += 1
                 continue
+            if c.alt_rules:
+                c.alts = tuple(replace(c, rule=r, group=r.group, alt_rules=()) for r in c.alt_rules)
             kept.append(c)
         self._context(kept, text, derived)
         return TextMatches(tuple(kept), allowed)
@@ -307,9 +330,10 @@ class _Matching:
         return out
 
     def _bare_ed25519(self, value: str, s: int, e: int) -> _Cand | None:
-        rule = self._pem_rule("PRIVATE KEY", "ed25519")
-        if rule is None:
+        rules = self._pem_rules("PRIVATE KEY", "ed25519")
+        if not rules:
             return None
+        rule = rules[0]
         try:
             der = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
         except (binascii.Error, ValueError):
@@ -320,6 +344,7 @@ class _Matching:
         c = _Cand(rule, s, e, block.normalized(), fingerprint_of(der), False, rule.group)
         c.example = c.fp in self.examples
         c.value_type = "ed25519"
+        c.alt_rules = rules[1:]
         return c
 
     @staticmethod
@@ -338,26 +363,27 @@ class _Matching:
         """(block, start, end, offset of its last line or 0 when it sits on one line: base64-encoded)."""
         out = []
         for b, start, end, last in blocks:
-            rule = self._pem_rule(b.label, b.key_type)
-            if rule is None or b.der is None:
+            rules = self._pem_rules(b.label, b.key_type)
+            if not rules or b.der is None:
                 continue
+            rule = rules[0]
             # every key type under one policy (see judge.py): Binance context makes it a Binance key; else
             # a reason to think it is one makes it a neutral `private_key`; else it is not reported
             c = _Cand(rule, start, end, b.normalized(), fingerprint_of(b.der), False, rule.group)
             c.last = last
             c.example = c.fp in self.examples
             c.value_type = b.key_type
+            c.alt_rules = rules[1:]
             out.append(c)
         return out
 
-    def _pem_rule(self, label: str, key_type: str | None) -> Rule | None:
-        """The rule a private key of this label and type goes to: the first of the label's rules that
-        takes its type; an encrypted key (its type unknown) goes to the label's first rule."""
+    def _pem_rules(self, label: str, key_type: str | None) -> tuple[Rule, ...]:
+        """The rules that take a private key of this label and type, the default first: every one of the
+        label's rules that takes its type (judging picks one by context, Engine._pick); an encrypted key
+        (its type unknown) goes to the label's first rule."""
         rules = self.pem_labels.get(label, ())
-        for r in rules:
-            if key_type in r.key_types:
-                return r
-        return rules[0] if rules and key_type == "encrypted" else None
+        got = tuple(r for r in rules if key_type in r.key_types)
+        return got if got or not rules or key_type != "encrypted" else (rules[0],)
 
     @staticmethod
     def _allowed(text: bytes, lines: _Lines, ls: int, c: _Cand, memo: dict[int, bool]) -> bool:
@@ -376,7 +402,11 @@ class _Matching:
         (judging drops it when that name is nearer than any of its own words, or when only the path
         names another exchange); its environment."""
         file_ctx: dict[int, bool] = {}
-        for c in cands:
+        for c0 in cands:
+            for o in c0.alts and (c0, *c0.alts):  # the rules a key may go to: how near each one's words are
+                kw = self._kw_of_rule[o.rule.id]
+                o.gap = _gap(kw, text, o) if kw is not None else -1
+        for c in (o for c0 in cands for o in (c0, *c0.alts)):
             kw = self._kw_of_rule[c.rule.id]
             if kw is not None and c.rule.type == "pem" and c.last:
                 # around the block, never inside it: a base64 body holds letters such as `+bnb/` by chance
