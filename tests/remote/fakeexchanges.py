@@ -159,7 +159,12 @@ class FakeExchanges:
             secret = base64.b64encode(secrets.token_bytes(64)).decode()
         elif exchange == "coinbase":
             api_key = f"organizations/{uuid.uuid4()}/apiKeys/{uuid.uuid4()}"
-            if kw.pop("ed25519", False):
+            if kw.pop("ed25519_pem", False):  # a PKCS#8 PEM Ed25519 key (`-----BEGIN PRIVATE KEY-----`)
+                priv = ed25519.Ed25519PrivateKey.generate()
+                secret = priv.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()).decode()
+                public = priv.public_key()
+            elif kw.pop("ed25519", False):
                 priv = ed25519.Ed25519PrivateKey.generate()
                 seed = priv.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                                           serialization.NoEncryption())

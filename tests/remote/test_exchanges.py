@@ -86,8 +86,10 @@ def test_read_only_key_behind_a_whitelist_is_low(run: RunCli, fx: FakeExchanges,
     assert data["normalized_permissions"]["ip_restricted"] is True
 
 
-def test_coinbase_ed25519_key_signs_an_eddsa_jwt(run: RunCli, fx: FakeExchanges) -> None:
-    key = fx.add("coinbase", ed25519=True, permissions={"can_view": True, "can_trade": False, "can_transfer": False})
+@pytest.mark.parametrize("form", ["ed25519", "ed25519_pem"])
+def test_coinbase_ed25519_key_signs_an_eddsa_jwt(run: RunCli, fx: FakeExchanges, form: str) -> None:
+    """Both forms Coinbase hands out: 64 bytes in base64, and the PKCS#8 PEM a CDP key file may hold."""
+    key = fx.add("coinbase", **{form: True}, permissions={"can_view": True, "can_trade": False, "can_transfer": False})
     code, data, err = verify(run, fx, key)
     assert (code, data["status"], data["risk"]) == (1, "live", "medium"), err
     assert fx.violations == []

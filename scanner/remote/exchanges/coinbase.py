@@ -50,7 +50,7 @@ def b64url(raw: bytes) -> str:
 
 
 def load_key(secret: str) -> tuple[str, Any]:
-    """("ES256", EC key) from PEM, or ("EdDSA", Ed25519 key) from base64 (64 bytes: seed + public)."""
+    """("ES256", EC key) from PEM, or ("EdDSA", Ed25519 key) from PKCS#8 PEM or base64 (64 bytes: seed + public)."""
     try:
         from cryptography.hazmat.primitives.asymmetric import ec, ed25519
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -61,8 +61,10 @@ def load_key(secret: str) -> tuple[str, Any]:
             key = load_pem_private_key(secret.encode(), password=None)
         except (ValueError, TypeError):
             raise CexguardError("the Coinbase private key is not a valid unencrypted PEM key") from None
+        if isinstance(key, ed25519.Ed25519PrivateKey):  # a PKCS#8 Ed25519 key (`-----BEGIN PRIVATE KEY-----`)
+            return "EdDSA", key
         if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-            raise CexguardError("the Coinbase private key is not an EC P-256 key (ES256)")
+            raise CexguardError("the Coinbase private key is neither an EC P-256 key (ES256) nor an Ed25519 key")
         return "ES256", key
     try:
         raw = base64.b64decode(secret, validate=True)
