@@ -138,3 +138,26 @@ def test_jsonl_one_finding_per_line(repo: Path, keys: list[str]) -> None:
     assert lines[-1]["findings"] == 5 and "files_scanned" in lines[-1]["stats"]
     assert all("fingerprint" in x and "secret" not in x for x in lines[:-1])
     assert len(r.out.splitlines()) == 6  # one line each, whatever the content
+
+
+def test_staged_pair_names_each_value_where_it_already_is(repo: Path, keys: list[str]) -> None:
+    """One search for every staged value: the key on a tag and the secret on a branch are each named
+    where they are (HEAD and branches are searched before tags); values never on a command line."""
+    key, secret = keys[0], keys[1]
+    commit(repo, {"README.md": "x\n"})
+    git(repo, "checkout", "-q", "-b", "feature")
+    commit(repo, {"conf/prod.env": env_line(secret, "BINANCE_API_SECRET")})
+    git(repo, "checkout", "-q", "main")
+    git(repo, "checkout", "-q", "-b", "old")
+    commit(repo, {"deploy/app.env": env_line(key)})
+    git(repo, "tag", "v1")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "branch", "-q", "-D", "old")
+    write(repo, "k.env", env_line(key) + env_line(secret, "BINANCE_API_SECRET"))
+    git(repo, "add", "k.env")
+    r = cg(repo, "staged", "--format", "json")
+    assert r.code == 1
+    found = {f["rule"]: f.get("also_in") for f in json.loads(r.out)["findings"]}
+    assert found == {"binance-api-key": ["refs/tags/v1:deploy/app.env"],
+                     "binance-secret-key": ["refs/heads/feature:conf/prod.env"]}, found
+    assert key not in r.err and secret not in r.err
