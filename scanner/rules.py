@@ -47,10 +47,13 @@ def _str_list(v: Any, where: str) -> tuple[str, ...]:
 
 
 def _regex_ok(p: str, where: str) -> None:
+    # compiled as the engine embeds it, inside a group (and beside others): a global flag `(?i)` is an
+    # error there, where a scoped one `(?i:...)` is not
     try:
-        re.compile(p)
+        re.compile(f"(?:{p})")
     except re.error as e:
-        raise CexguardError(f"{where}: bad regular expression {p!r}: {e}") from None
+        hint = " (patterns are combined with others: use a scoped flag such as (?i:...))" if "global flags" in str(e) else ""
+        raise CexguardError(f"{where}: bad regular expression {p!r}: {e}{hint}") from None
 
 
 # -- rules from outside the package: linear time, and additions only ------------------------------

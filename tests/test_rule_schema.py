@@ -132,3 +132,12 @@ def test_rules_check_fails_a_rule_hyperscan_cannot_compile(tmp_path: Path) -> No
                .replace("examples: []\n    negative", f"examples: ['{value}']\n    negative"))
     r = run_cli("rules", "check", "--rules-dir", str(d2))
     assert r.code == 0, r.err
+
+
+def test_a_global_flag_in_a_rule_pattern_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Patterns are embedded in bigger ones, where `(?i)` is an error: refused at load time, not a crash."""
+    d = write(tmp_path / "r", TOKEN.format(id="acme", pattern="(?i)acme_[a-z0-9]{20}", extra="    distinct: true\n"))
+    r = run_cli("rules", "check", "--rules-dir", str(d))
+    assert r.code == 2 and "scoped flag such as (?i:...)" in r.err and len(r.err.strip().splitlines()) == 1
+    d2 = write(tmp_path / "r2", TOKEN.format(id="acme", pattern="(?i:acme_)[a-z0-9]{20}", extra="    distinct: true\n"))
+    assert run_cli("rules", "check", "--rules-dir", str(d2)).code == 0
