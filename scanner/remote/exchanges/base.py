@@ -28,6 +28,9 @@ IP_RESTRICTED = ("live_ip_restricted", ("ip_restricted_elsewhere",),
 NO_PERMISSION = ("rejected", ("no_permission",), ("the key lacks the permission this call needs",))
 
 
+
+MAX_SEARCHED = 500  # sub-accounts whose keys are listed when the leaked key's own sub-account is not known
+
 class Base:
     name = "?"
     title = "?"
@@ -170,6 +173,18 @@ class MasterRevoke(Base):
 
     def sub_of(self, info: Any) -> Any:
         raise NotImplementedError
+
+    def search_subs(self, api_key: str, subs: list[Any], cut: bool, keys: Callable[[Any], list[str]],
+                    instead: str) -> Any:
+        """The first of the master's sub-accounts whose key list holds `api_key`, asking at most
+        MAX_SEARCHED of them; Unavailable when there are more (or the listing was cut), with `instead`:
+        what the user can do."""
+        for sub in subs[:MAX_SEARCHED]:
+            if api_key in keys(sub):
+                return sub
+        if cut or len(subs) > MAX_SEARCHED:
+            raise Unavailable(f"the master account has more than {MAX_SEARCHED} sub-accounts: {instead}")
+        return None
 
     def locate(self, transport: HttpTransport, master: ExchangeCredentials, api_key: str, hint: Any) -> Any:
         raise NotImplementedError

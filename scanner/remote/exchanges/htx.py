@@ -46,7 +46,6 @@ API_KEY = "/v2/user/api-key"
 SUB_LIST = "/v2/sub-user/user-list"
 SUB_DELETE = "/v2/sub-user/api-key-deletion"
 MAX_PAGES = 50  # of the sub-user list
-MAX_SEARCHED = 500  # sub users whose keys are listed when the key's own uid is not known
 REFUSED = "api-signature-not-valid"
 UNKNOWN_KEY = REFUSED + ":access-key"
 
@@ -196,13 +195,8 @@ class Htx(MasterRevoke):
                                       "pages) and the key's is not among those listed: delete it by hand")
                 return None
             return hint if api_key in self._keys(transport, master, hint) else None
-        for uid in subs[:MAX_SEARCHED]:
-            if api_key in self._keys(transport, master, uid):
-                return uid
-        if cut or len(subs) > MAX_SEARCHED:
-            raise Unavailable(f"the parent account has more than {MAX_SEARCHED} sub users: give the leaked key's "
-                              "secret so its own uid is asked directly")
-        return None
+        return self.search_subs(api_key, subs, cut, lambda s: self._keys(transport, master, s),
+                                "give the leaked key's secret so its own uid is asked directly")
 
     def master_owns(self, transport: HttpTransport, master: ExchangeCredentials, hint: Any) -> bool:
         uid = self._v2(self.call(transport, self.request, master, "GET", UID), f"GET {UID}")

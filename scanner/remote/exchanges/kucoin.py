@@ -57,7 +57,6 @@ SUB_LIST = "/api/v2/sub/user"
 SUB_KEYS = "/api/v1/sub/api-key"  # GET: a sub-account's keys; DELETE: one of them
 PAGE = 100  # KuCoin's largest page of sub-accounts
 MAX_PAGES = 50
-MAX_SEARCHED = 500  # sub-accounts whose keys are listed when the key's own uid is not known
 OK = "200000"
 TRADING = {"spot", "margin", "futures", "trade", "leveragedtoken"}
 TRANSFER = {"innertransfer", "transfer", "flextransfers", "subtransfer"}
@@ -210,13 +209,8 @@ class Kucoin(MasterRevoke):
                 raise Unavailable(f"the master account has more than {MAX_PAGES * PAGE} sub-accounts and none of "
                                   "those listed is the key's: delete it by hand")
             return next((sub for sub in named if api_key in self._keys(transport, master, sub)), None)
-        for sub in subs[:MAX_SEARCHED]:
-            if api_key in self._keys(transport, master, sub):
-                return sub
-        if cut or len(subs) > MAX_SEARCHED:
-            raise Unavailable(f"the master account has more than {MAX_SEARCHED} sub-accounts: give the leaked key's "
-                              "secret and passphrase so its own sub-account is asked directly")
-        return None
+        return self.search_subs(api_key, subs, cut, lambda s: self._keys(transport, master, s),
+                                "give the leaked key's secret and passphrase so its own sub-account is asked directly")
 
     def master_owns(self, transport: HttpTransport, master: ExchangeCredentials, hint: Any) -> bool:
         info = self._data(self.call(transport, self.read_call, master), f"GET {KEY_INFO}")

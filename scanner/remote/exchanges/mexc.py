@@ -49,7 +49,6 @@ SUB_LIST = "/api/v3/sub-account/list"
 SUB_KEYS = "/api/v3/sub-account/apiKey"  # GET: a sub-account's keys; DELETE: one of them
 PAGE = 200  # MEXC's largest page of sub-accounts
 MAX_PAGES = 25
-MAX_SEARCHED = 500  # sub-accounts whose keys are listed
 
 
 def _error(data: Any) -> tuple[int, str | None] | None:
@@ -146,13 +145,8 @@ class Mexc(MasterRevoke):
         if hint is not None:  # the check after the delete: the sub-account found before it
             return hint if api_key in self._keys(transport, master, hint) else None
         subs, cut = self._subs(transport, master)
-        for sub in subs[:MAX_SEARCHED]:
-            if api_key in self._keys(transport, master, sub):
-                return sub
-        if cut or len(subs) > MAX_SEARCHED:
-            raise Unavailable(f"the master account has more than {MAX_SEARCHED} sub-accounts: cexguard does not "
-                              "search them all; delete the key by hand")
-        return None
+        return self.search_subs(api_key, subs, cut, lambda s: self._keys(transport, master, s),
+                                "cexguard does not search them all; delete the key by hand")
 
     def delete_sub(self, transport: HttpTransport, master: ExchangeCredentials, sub: Any, api_key: str) -> None:
         data = self.call(transport, self.request, master, "DELETE", SUB_KEYS, {"subAccount": sub, "apiKey": api_key})

@@ -52,7 +52,6 @@ SUB_KEYS = "/api/v5/users/subaccount/apikey"
 SUB_DELETE = "/api/v5/users/subaccount/delete-apikey"
 PAGE = 100  # OKX's largest page of sub-accounts
 MAX_LISTED = 5000  # sub-accounts listed at most (50 pages)
-MAX_SEARCHED = 500  # sub-accounts whose keys are listed when the key's own uid is not known
 
 
 def _error(data: Any) -> tuple[str, str | None] | None:
@@ -196,13 +195,8 @@ class Okx(MasterRevoke):
                 raise Unavailable(f"the master account has more than {MAX_LISTED} sub-accounts and none of those "
                                   "listed is the key's: delete it by hand")
             return next((sub for sub in named if api_key in self._keys(transport, master, sub)), None)
-        for sub in subs[:MAX_SEARCHED]:
-            if api_key in self._keys(transport, master, sub):
-                return sub
-        if cut or len(subs) > MAX_SEARCHED:
-            raise Unavailable(f"the master account has more than {MAX_SEARCHED} sub-accounts: give the leaked key's "
-                              "secret and passphrase so its own sub-account is asked directly")
-        return None
+        return self.search_subs(api_key, subs, cut, lambda s: self._keys(transport, master, s),
+                                "give the leaked key's secret and passphrase so its own sub-account is asked directly")
 
     def master_owns(self, transport: HttpTransport, master: ExchangeCredentials, hint: Any) -> bool:
         rows = self._rows(self.call(transport, self.read_call, master), f"GET {CONFIG}")
