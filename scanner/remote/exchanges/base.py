@@ -4,7 +4,7 @@ and `not_revocable` with the exchange's own playbook where its API cannot delete
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from scanner.errors import CexguardError
 from scanner.remote.errors import ApiError, AuthError, RemoteError, Unavailable
@@ -30,6 +30,31 @@ NO_PERMISSION = ("rejected", ("no_permission",), ("the key lacks the permission 
 
 
 MAX_SEARCHED = 500  # sub-accounts whose keys are listed when the leaked key's own sub-account is not known
+
+
+def code_msg_error(ok: str) -> Callable[[Any], tuple[str, str | None] | None]:
+    """The error reader of the exchanges that answer {"code": "<digits>", "msg": ...} and a code `ok`
+    when all went well (OKX "0", KuCoin "200000", Bitget "00000"), for their transport Dialect."""
+
+    def error(data: Any) -> tuple[str, str | None] | None:
+        if not isinstance(data, dict):
+            return None
+        code, msg = data.get("code"), data.get("msg")
+        if isinstance(code, str) and code.isdigit() and code != ok and isinstance(msg, str):
+            return code, msg
+        return None
+
+    return error
+
+
+class SubAccount(NamedTuple):
+    """A sub-account as the master's list names it (OKX, KuCoin); shown by its name."""
+
+    name: str
+    uid: str
+
+    def __str__(self) -> str:
+        return self.name
 
 class Base:
     name = "?"
@@ -173,6 +198,16 @@ class MasterRevoke(Base):
 
     def sub_of(self, info: Any) -> Any:
         raise NotImplementedError
+
+    def search_uid(self, api_key: str, subs: list[SubAccount], cut: bool, uid: str,
+                   keys: Callable[[Any], list[str]], listed: int) -> SubAccount | None:
+        """The sub-account with this uid (the leaked key's own), if its key list holds `api_key`;
+        Unavailable when the master's listing was cut (at `listed`) before it."""
+        named = [sub for sub in subs if sub.uid == uid]
+        if not named and cut:
+            raise Unavailable(f"the master account has more than {listed} sub-accounts and none of those "
+                              "listed is the key's: delete it by hand")
+        return next((sub for sub in named if api_key in keys(sub)), None)
 
     def search_subs(self, api_key: str, subs: list[Any], cut: bool, keys: Callable[[Any], list[str]],
                     instead: str) -> Any:

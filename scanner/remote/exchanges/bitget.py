@@ -35,6 +35,7 @@ from scanner.remote.exchanges.base import (
     WRONG_PASSPHRASE,
     WRONG_SECRET,
     Base,
+    code_msg_error,
     scalars,
 )
 from scanner.remote.model import Permissions, Verdict
@@ -49,13 +50,7 @@ TRANSFER = {"wtow"}
 WITHDRAW = {"wwow"}
 
 
-def _error(data: Any) -> tuple[str, str | None] | None:
-    if not isinstance(data, dict):
-        return None
-    code, msg = data.get("code"), data.get("msg")
-    if isinstance(code, str) and code.isdigit() and code != OK and isinstance(msg, str):
-        return code, msg
-    return None
+_error = code_msg_error(OK)
 
 
 AUTH = frozenset({"40006", "40037", "40009", "40012", "40018", "40014"})

@@ -35,7 +35,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import quote
 
 from scanner.remote.errors import Unavailable
@@ -46,6 +46,8 @@ from scanner.remote.exchanges.base import (
     WRONG_PASSPHRASE,
     WRONG_SECRET,
     MasterRevoke,
+    SubAccount,
+    code_msg_error,
     scalars,
 )
 from scanner.remote.model import Permissions
@@ -62,13 +64,7 @@ TRADING = {"spot", "margin", "futures", "trade", "leveragedtoken"}
 TRANSFER = {"innertransfer", "transfer", "flextransfers", "subtransfer"}
 
 
-def _error(data: Any) -> tuple[str, str | None] | None:
-    if not isinstance(data, dict):
-        return None
-    code, msg = data.get("code"), data.get("msg")
-    if isinstance(code, str) and code.isdigit() and code != OK and isinstance(msg, str):
-        return code, msg
-    return None
+_error = code_msg_error(OK)
 
 
 AUTH = frozenset({"400003", "400004", "400005", "400006"})
@@ -78,15 +74,6 @@ DIALECT = Dialect("KuCoin", _error, frozenset(AUTH), frozenset({200, 400, 401}),
 def b64hmac(secret: str, text: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), text.encode(), hashlib.sha256).digest()).decode()
 
-
-class SubAccount(NamedTuple):
-    """A sub-account as the master's list names it; shown by its name."""
-
-    name: str
-    uid: str
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Kucoin(MasterRevoke):
@@ -204,11 +191,8 @@ class Kucoin(MasterRevoke):
             return hint if api_key in self._keys(transport, master, hint) else None
         subs, cut = self._subs(transport, master)
         if hint is not None:
-            named = [sub for sub in subs if sub.uid == str(hint)]
-            if not named and cut:
-                raise Unavailable(f"the master account has more than {MAX_PAGES * PAGE} sub-accounts and none of "
-                                  "those listed is the key's: delete it by hand")
-            return next((sub for sub in named if api_key in self._keys(transport, master, sub)), None)
+            return self.search_uid(api_key, subs, cut, str(hint), lambda s: self._keys(transport, master, s),
+                                   MAX_PAGES * PAGE)
         return self.search_subs(api_key, subs, cut, lambda s: self._keys(transport, master, s),
                                 "give the leaked key's secret and passphrase so its own sub-account is asked directly")
 

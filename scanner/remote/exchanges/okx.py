@@ -29,7 +29,7 @@ import datetime as _dt
 import hashlib
 import hmac
 import json
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlencode
 
 from scanner.remote.errors import Unavailable
@@ -40,6 +40,8 @@ from scanner.remote.exchanges.base import (
     WRONG_PASSPHRASE,
     WRONG_SECRET,
     MasterRevoke,
+    SubAccount,
+    code_msg_error,
     scalars,
 )
 from scanner.remote.model import Permissions
@@ -54,13 +56,7 @@ PAGE = 100  # OKX's largest page of sub-accounts
 MAX_LISTED = 5000  # sub-accounts listed at most (50 pages)
 
 
-def _error(data: Any) -> tuple[str, str | None] | None:
-    if not isinstance(data, dict):
-        return None
-    code, msg = data.get("code"), data.get("msg")
-    if isinstance(code, str) and code.isdigit() and code != "0" and isinstance(msg, str):
-        return code, msg
-    return None
+_error = code_msg_error("0")
 
 
 AUTH = frozenset({"50101", "50105", "50110", "50111", "50113"})
@@ -71,15 +67,6 @@ def iso_ms(ms: int) -> str:
     when = _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc)
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
-
-class SubAccount(NamedTuple):
-    """A sub-account as the master's list names it; shown by its name."""
-
-    name: str
-    uid: str
-
-    def __str__(self) -> str:
-        return self.name
 
 
 def sign(secret: str, prehash: str) -> str:
@@ -190,11 +177,7 @@ class Okx(MasterRevoke):
         subs, cut = self._subs(transport, master)
         if hint is not None:
             uid = hint.uid if isinstance(hint, SubAccount) else str(hint)
-            named = [sub for sub in subs if sub.uid == uid]
-            if not named and cut:
-                raise Unavailable(f"the master account has more than {MAX_LISTED} sub-accounts and none of those "
-                                  "listed is the key's: delete it by hand")
-            return next((sub for sub in named if api_key in self._keys(transport, master, sub)), None)
+            return self.search_uid(api_key, subs, cut, uid, lambda s: self._keys(transport, master, s), MAX_LISTED)
         return self.search_subs(api_key, subs, cut, lambda s: self._keys(transport, master, s),
                                 "give the leaked key's secret and passphrase so its own sub-account is asked directly")
 
