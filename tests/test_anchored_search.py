@@ -82,3 +82,38 @@ def test_user_patterns_are_found_as_a_whole_search_finds_them(pattern: str) -> N
     for text in _texts(rnd.randrange(1 << 30), pieces, 600):
         assert list(g.tokens(text, {})) == _whole(g, text), (pattern, text)
     assert re.compile(pattern)  # (the pattern itself is valid)
+
+
+def _words_plain(rx: re.Pattern[bytes], text: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
+    from scanner.engine.keywords import _is_word
+
+    return [(m.start(), m.end()) for m in rx.finditer(text, lo, hi) if _is_word(text, m.start(), m.end())]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_names_found_fast_as_the_case_insensitive_regex_finds_them(seed: int, tmp_path) -> None:
+    """Exchange names near a value (its own words, other exchanges' names) are found on the lower-cased
+    chunk, only where a literal every match holds occurs: the same words, at the same places, as the
+    case-insensitive regex finds, for every built-in rule's names and for odd user patterns."""
+    from scanner.engine.keywords import Words
+
+    eng = build_engine(load_config(tmp_path))
+    regexes = {g.keywords.regex.pattern: g.keywords.regex for g in eng.groups if g.keywords is not None}
+    regexes.update({g.others.pattern: g.others for g in eng.groups if g.others is not None})
+    for pat in (rb"Ascend_?EX|gate\.io", rb"(?:okx)|\bhtx\b", rb"[A-Z]{3}x", rb"(?P<n>kraken)", rb"bit(?i:get)"):
+        regexes[pat] = re.compile(pat, re.IGNORECASE)
+    pieces = [b"Binance", b"BINANCE.com", b"bnb", b"BnB", b"okx", b"OKEx", b"gate.io", b"Gate_IO", b"ascendex",
+              b"ASCEND_EX", b"kraken", b"kRaKeN", b"htx", b"x", b"Q", b"7", b" ", b"\n", b"_", b"-", b".",
+              b"\"gate\"", b"'gate'", b"cb-access-", b"KC-API-", b"huobi", b"bitget", b"BITGET", b"qx9Z"]
+    texts = _texts(seed, pieces)
+    rnd = random.Random(seed)
+    lowered = 0
+    for rx in regexes.values():
+        w = Words(rx)
+        lowered += w.low is not None
+        for text in texts:
+            lo = rnd.randint(0, len(text))
+            hi = rnd.randint(lo, len(text))
+            assert w.spans(text, lo, hi, {}) == _words_plain(rx, text, lo, hi), (rx.pattern, text, lo, hi)
+            assert w.spans(text, 0, len(text), {}) == _words_plain(rx, text, 0, len(text))
+    assert lowered >= len(regexes) - 3  # the built-in names all take the fast way

@@ -108,7 +108,11 @@ class Engine(_Matching, _Judging):
         # not Coinbase's)
         self.pem_rule_keywords = {r.id: Keywords(sorted(set(r.keywords))) for r in self.pem_rules if r.keywords}
         self.gates = gates  # (id, pattern, literal): the pre-commit hook caches these (scanner/hook.py)
-        self.prefilter = make_prefilter(gates, prefilter)
+        # an allow comment anywhere in a chunk: found by stage one too, so stage two need not search the
+        # whole chunk for it (not a gate: a chunk with only an allow comment is not searched)
+        self.allow_gid = gid + 2
+        marks = [(self.allow_gid, re.escape(m.decode()).encode(), m) for m in ALLOW_MARKERS]
+        self.prefilter = make_prefilter(gates + marks, prefilter)
         self.prefilter_kind = prefilter
         # lookups judging and matching make per candidate (a Rule compares by value: slow in a list)
         self._group_by_name: dict[str, _TokenGroup] = {}
@@ -127,10 +131,13 @@ class Engine(_Matching, _Judging):
 
 
     # -- stage one ---------------------------------------------------------------------------
-    @staticmethod
-    def hit(prepared: Prepared) -> bool:
+    def hit(self, prepared: Prepared) -> bool:
         """Did stage one find anything in a chunk `prepare` made? (If not, `scan` would find nothing.)"""
-        return bool(prepared[1] or prepared[2])
+        return self._gated(prepared[1]) or self._gated(prepared[2])
+
+    def _gated(self, gates: Collection[int] | None) -> bool:
+        """A gate hit (the allow comment found by stage one is none)."""
+        return bool(gates) and (len(gates) > 1 or self.allow_gid not in gates)  # type: ignore[arg-type, operator]
 
     def prepare(self, data: bytes) -> Prepared:
         """Stage one for a chunk's raw bytes: (text to scan, prefilter hits in it, prefilter hits in
@@ -156,10 +163,10 @@ class Engine(_Matching, _Judging):
         want: frozenset[str] = frozenset().union(*(self.path_sets(p) for p in paths))
         unsearched: set[str] = set()
         # a path naming an exchange is context for its rules even when no gate matched the content
-        tm = self._match_text(text, gates, want, unsearched) if gates or want else None
+        tm = self._match_text(text, gates, want, unsearched) if want or self._gated(gates) else None
         if tm is None:
             self._match_text_skipped(gates, unsearched)
-        rm = self._match_text(data, raw_gates, want, unsearched) if raw_gates else None
+        rm = self._match_text(data, raw_gates, want, unsearched) if self._gated(raw_gates) else None
         if stats is not None:
             stats.suppress("inline_allow", (tm.allowed if tm else 0) + (rm.allowed if rm else 0))
         return Matches(tm, rm, frozenset(unsearched), len(data), want)

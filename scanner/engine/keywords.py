@@ -36,6 +36,49 @@ def _is_word(text: bytes, a: int, b: int) -> bool:
 
 
 _LITERAL = re.compile(r"(?:[A-Za-z0-9 _-]|\\[^A-Za-z0-9])+")
+# a pattern that means the same lower-cased, run on lower-cased text, as it does case-insensitively on
+# the text: no escape of a letter (\\S, \\d, \\b), no group name or inline flag
+_LOWERABLE = re.compile(r"(?:[^\\(]|\\[^A-Za-z]|\((?!\?[^:]))*")
+
+
+class Words:
+    """A case-insensitive regex of names (keywords, other exchanges' names), found as words (_is_word)
+    in a window of a chunk. Python's case-insensitive matching of many alternatives is slow (~0.5 us a
+    byte); the same pattern lower-cased runs on the chunk's lower-cased copy about 6x faster, and only
+    when one of the literals every match holds (its anchors) is in the window at all."""
+
+    def __init__(self, regex: re.Pattern[bytes]):
+        self.regex = regex
+        pat = regex.pattern.decode("latin-1")
+        self.low: re.Pattern[bytes] | None = None
+        self.anchors: tuple[bytes, ...] | None = None
+        if _LOWERABLE.fullmatch(pat):
+            try:
+                self.low = re.compile(pat.lower().encode("latin-1"))
+            except re.error:
+                self.low = None
+        if self.low is not None:
+            from scanner.engine.tokens import _anchors
+
+            found = _anchors(pat.lower())
+            self.anchors = tuple(found) if found else None
+
+    def spans(self, text: bytes, lo: int, hi: int, derived: dict[str, bytes]) -> list[tuple[int, int]]:
+        """(start, end) of each match wholly inside text[lo:hi] that is a word, as
+        `regex.finditer(text, lo, hi)` finds them."""
+        if self.low is None:
+            return [(m.start(), m.end()) for m in self.regex.finditer(text, lo, hi) if _is_word(text, m.start(), m.end())]
+        low = derived.get("lower")
+        if low is None:
+            low = derived["lower"] = text.lower()
+        if self.anchors is not None and not any(low.find(a, lo, hi) >= 0 for a in self.anchors):
+            return []
+        return [(m.start(), m.end()) for m in self.low.finditer(low, lo, hi) if _is_word(text, m.start(), m.end())]
+
+    def last_end(self, text: bytes, lo: int, hi: int, derived: dict[str, bytes]) -> int:
+        """The end of the last word match inside text[lo:hi], -1 when there is none."""
+        got = self.spans(text, lo, hi, derived)
+        return got[-1][1] if got else -1
 
 
 class Keywords:
@@ -46,6 +89,7 @@ class Keywords:
     def __init__(self, patterns: Iterable[str]):
         pats = sorted(set(patterns))
         self.regex = re.compile("|".join(pats).encode(), re.IGNORECASE)
+        self.words = Words(self.regex)
         self.literals: list[bytes] | None = None
         if all(_LITERAL.fullmatch(p) for p in pats):
             self.literals = sorted({re.sub(r"\\(.)", r"\1", p).lower().encode() for p in pats})

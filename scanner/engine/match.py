@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from scanner.engine import checks, pem
 from scanner.engine.keywords import Keywords, _is_word
-from scanner.engine.spans import ALLOW_MARKERS, _Base64Lines, _line_allowed, _Lines, _Spans
+from scanner.engine.spans import _Base64Lines, _line_allowed, _Lines, _Spans
 from scanner.engine.tokens import _SPLIT, _TokenGroup
 from scanner.models import Rule, fingerprint_of
 
@@ -97,17 +97,15 @@ class Matches:
         return not (self.text and self.text.cands) and not (self.raw and self.raw.cands)
 
 
-def _gap(kw: Keywords, text: bytes, c: _Cand) -> int:
+def _gap(kw: Keywords, text: bytes, c: _Cand, derived: dict[str, bytes]) -> int:
     """Bytes between a private key and the nearest of its rule's words within CONTEXT_BYTES of it (around
     a PEM block, 0 inside a value on one line: a base64-encoded block), -1 when there is none."""
     best = -1
     lo, hi = max(0, c.start - CONTEXT_BYTES), c.end + CONTEXT_BYTES
     spans = ((lo, c.start), (c.end, hi)) if c.last else ((lo, hi),)
     for a, b in spans:
-        for m in kw.regex.finditer(text, a, b):
-            if not _is_word(text, m.start(), m.end()):
-                continue
-            d = c.start - m.end() if m.end() <= c.start else max(0, m.start() - c.end)
+        for ms, me in kw.words.spans(text, a, b, derived):
+            d = c.start - me if me <= c.start else max(0, ms - c.end)
             if best < 0 or d < best:
                 best = d
     return best
@@ -121,6 +119,7 @@ class _Matching:
     min_entropy: float | None
     pem_gid: int
     pem_b64_gid: int
+    allow_gid: int
     pem_labels: dict[str, list[Rule]]
     pem_keywords: Keywords | None
     pem_rule_keywords: dict[str, Keywords]
@@ -138,7 +137,7 @@ class _Matching:
         derived: dict[str, bytes] = {}  # per-chunk transforms of text (translated runs, lower-cased)
         named: dict[str, bool] = {}  # keyword set -> named in this chunk
         searched: dict[tuple[bytes, frozenset[int]], list[tuple[int, int, str]]] = {}
-        marked = any(m in text for m in ALLOW_MARKERS)
+        marked = self.allow_gid in gates  # (stage one looks for ALLOW_MARKERS)
         for g in self.groups:
             if g.needs_word and g.keywords is not None:
                 # every condition of its rules wants the exchange named in the chunk or its path
@@ -405,7 +404,7 @@ class _Matching:
         for c0 in cands:
             for o in c0.alts and (c0, *c0.alts):  # the rules a key may go to: how near each one's words are
                 kw = self._kw_of_rule[o.rule.id]
-                o.gap = _gap(kw, text, o) if kw is not None else -1
+                o.gap = _gap(kw, text, o, derived) if kw is not None else -1
         for c in (o for c0 in cands for o in (c0, *c0.alts)):
             kw = self._kw_of_rule[c.rule.id]
             if kw is not None and c.rule.type == "pem" and c.last:
@@ -422,14 +421,10 @@ class _Matching:
                 if c.rule.type == "pem":
                     c.near = kw.in_text(text, max(0, c.start - CONTEXT_BYTES), c.end + CONTEXT_BYTES, derived)
             g = self._group_by_name.get(c.rule.group)
-            if not c.example and g is not None and g.others is not None:
+            if not c.example and g is not None and g.others_words is not None:
                 lo = max(0, c.start - CONTEXT_BYTES)
-                last_other = max((m.end() for m in g.others.finditer(text, lo, c.start)
-                                  if _is_word(text, m.start(), m.end())), default=-1)
-                last_ours = -1
-                if kw is not None:
-                    last_ours = max((m.end() for m in kw.regex.finditer(text, lo, c.start)
-                                     if _is_word(text, m.start(), m.end())), default=-1)
+                last_other = g.others_words.last_end(text, lo, c.start, derived)
+                last_ours = kw.words.last_end(text, lo, c.start, derived) if kw is not None else -1
                 c.other_near = last_other > last_ours
                 c.ours_before = last_ours >= 0
             if not c.other_near and g is not None and g.envs is not None:

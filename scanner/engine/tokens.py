@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.engine.keywords import Keywords
+from scanner.engine.keywords import Keywords, Words
 from scanner.models import Rule
 
 _SPLIT = re.compile(r"[,({;&?\[]")
@@ -111,23 +111,31 @@ class _Runs:
         self.n = n
         self.needle = b"a" * n
 
-    def find(self, text: bytes, cache: dict[str, bytes], longest: int = 0) -> Iterator[tuple[int, int]]:
+    def find(self, text: bytes, cache: dict[Any, Any], longest: int = 0) -> list[tuple[int, int]]:
         """(start, end) of each run; `longest`: only runs at most that long (a long identifier, a line of
-        minified code or base64 is passed over here, not handed out)."""
+        minified code or base64 is passed over here, not handed out). Kept in `cache` for the chunk:
+        groups of one class and length (64 characters: Binance's, Bitget's, Gate's secrets) walk the
+        runs once."""
+        got = cache.get((self.key, self.n, longest))
+        if got is not None:
+            return got
         t = cache.get(self.key)
         if t is None:
             t = cache[self.key] = text.translate(self.table)
+        out = []
         pos = 0
         find, needle, n = t.find, self.needle, self.n
         while True:
             i = find(needle, pos)
             if i < 0:
-                return
+                break
             j = find(b" ", i + n)
             end = len(t) if j < 0 else j
             if not longest or end - i <= longest:
-                yield i, end
+                out.append((i, end))
             pos = end
+        cache[(self.key, self.n, longest)] = out
+        return out
 
 
 @dataclass
@@ -167,6 +175,7 @@ class _TokenGroup:
     hex_min: float = 0.0  # 0: 64-hex values are never keys of this group
     hex_reject: re.Pattern[str] | None = None
     others: re.Pattern[bytes] | None = None  # other exchanges' names
+    others_words: Words | None = None  # (the same, found fast in a chunk)
     envs: re.Pattern[bytes] | None = None  # one named group per environment
     env_words: tuple[bytes, ...] = ()  # words every environment pattern holds (found with bytes.find)
     hex_envs: dict[str, str] = field(default_factory=dict)  # an all-hex value's case -> its environment
@@ -199,6 +208,7 @@ class _TokenGroup:
         self.hex_reject = _alts(p for r in self.rules for p in r.hex_reject_names)
         others = _alts(p for r in self.rules for p in r.other_exchanges)
         self.others = re.compile(others.pattern.encode(), re.IGNORECASE) if others else None
+        self.others_words = Words(self.others) if self.others is not None else None
         self.envs = _env_regex(self.rules)
         b = self.boundary
         self.regex = re.compile(
