@@ -111,8 +111,11 @@ class Engine(_Matching, _Judging):
         # an allow comment anywhere in a chunk: found by stage one too, so stage two need not search the
         # whole chunk for it (not a gate: a chunk with only an allow comment is not searched)
         self.allow_gid = gid + 2
+        self.begin_gid = gid + 3  # (and any PEM armour: its blocks are spans no token is taken from)
         marks = [(self.allow_gid, re.escape(m.decode()).encode(), m) for m in ALLOW_MARKERS]
+        marks.append((self.begin_gid, b"-----BEGIN ", b"-----BEGIN "))
         self.prefilter = make_prefilter(gates + marks, prefilter)
+        self._marks = frozenset((self.allow_gid, self.begin_gid))
         self.prefilter_kind = prefilter
         # lookups judging and matching make per candidate (a Rule compares by value: slow in a list)
         self._group_by_name: dict[str, _TokenGroup] = {}
@@ -137,7 +140,7 @@ class Engine(_Matching, _Judging):
 
     def _gated(self, gates: Collection[int] | None) -> bool:
         """A gate hit (the allow comment found by stage one is none)."""
-        return bool(gates) and (len(gates) > 1 or self.allow_gid not in gates)  # type: ignore[arg-type, operator]
+        return bool(gates) and bool(set(gates) - self._marks)  # type: ignore[arg-type]
 
     def prepare(self, data: bytes) -> Prepared:
         """Stage one for a chunk's raw bytes: (text to scan, prefilter hits in it, prefilter hits in

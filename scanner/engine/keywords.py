@@ -104,13 +104,18 @@ class Keywords:
         low = derived.get("lower")
         if low is None:
             low = derived["lower"] = text.lower()
-        for lit in self.literals:
+        lits = self.literals
+        for k, lit in enumerate(lits):
             pos = lo
             while True:
                 i = low.find(lit, pos, hi)
                 if i < 0:
                     break
                 if _is_word(text, i, i + len(lit)):
+                    if k:  # tried first next time: the next chunk (a history's next version of a file) names
+                        # it too, and a literal it lacks costs a search of the whole chunk (one rebinding: a
+                        # thread iterating the old list is unaffected)
+                        self.literals = [lit, *lits[:k], *lits[k + 1:]]
                     return True
                 pos = i + 1
         return False

@@ -120,6 +120,7 @@ class _Matching:
     pem_gid: int
     pem_b64_gid: int
     allow_gid: int
+    begin_gid: int
     pem_labels: dict[str, list[Rule]]
     pem_keywords: Keywords | None
     pem_rule_keywords: dict[str, Keywords]
@@ -129,7 +130,7 @@ class _Matching:
 
     def _match_text(self, text: bytes, gates: set[int], want: Collection[str],
                     unsearched: set[str]) -> TextMatches:
-        blocks = pem.find_blocks(text) if b"-----BEGIN " in text else []
+        blocks = pem.find_blocks(text) if self.begin_gid in gates else []
         encoded = pem.find_b64_blocks(text) if self.pem_b64_gid in gates else []
         spans = _Spans([(b.start, b.end) for b in blocks] + [(e.start, e.end) for e in encoded])
         lines = _Lines(text)
@@ -157,7 +158,9 @@ class _Matching:
                 wanted = ""
                 raw = self._group_tokens(g, text, derived, searched) if g.gid in gates else ()
             if g.b64_gid in gates:
-                raw = heapq.merge(raw, self._decoded_b64(g, text, derived))  # both in offset order
+                decoded = list(self._decoded_b64(g, text, derived))
+                if decoded:  # (rare: merging costs ~1 us a token)
+                    raw = heapq.merge(raw, decoded)  # both in offset order
             found = self._token_candidates(g, text, raw, spans, lines, derived, marked)
             if wanted:
                 for c in found:
