@@ -41,6 +41,23 @@ _LITERAL = re.compile(r"(?:[A-Za-z0-9 _-]|\\[^A-Za-z0-9])+")
 _LOWERABLE = re.compile(r"(?:[^\\(]|\\[^A-Za-z]|\((?!\?[^:]))*")
 
 
+def _ways_of(pattern: bytes) -> tuple[re.Pattern[bytes] | None, tuple[bytes, ...] | None]:
+    pat = pattern.decode("latin-1")
+    if not _LOWERABLE.fullmatch(pat):
+        return None, None
+    try:
+        low = re.compile(pat.lower().encode("latin-1"))
+    except re.error:
+        return None, None
+    from scanner.engine.tokens import _anchors
+
+    found = _anchors(pat.lower())
+    return low, (tuple(found) if found else None)
+
+
+_WAYS: dict[bytes, tuple[re.Pattern[bytes] | None, tuple[bytes, ...] | None]] = {}
+
+
 class Words:
     """A case-insensitive regex of names (keywords, other exchanges' names), found as words (_is_word)
     in a window of a chunk. Python's case-insensitive matching of many alternatives is slow (~0.5 us a
@@ -49,31 +66,35 @@ class Words:
 
     def __init__(self, regex: re.Pattern[bytes]):
         self.regex = regex
-        pat = regex.pattern.decode("latin-1")
-        self.low: re.Pattern[bytes] | None = None
-        self.anchors: tuple[bytes, ...] | None = None
-        if _LOWERABLE.fullmatch(pat):
-            try:
-                self.low = re.compile(pat.lower().encode("latin-1"))
-            except re.error:
-                self.low = None
-        if self.low is not None:
-            from scanner.engine.tokens import _anchors
+        self._fast: tuple[re.Pattern[bytes] | None, tuple[bytes, ...] | None] | None = None  # (built when first used)
 
-            found = _anchors(pat.lower())
-            self.anchors = tuple(found) if found else None
+    @property
+    def low(self) -> re.Pattern[bytes] | None:
+        return self._ways()[0]
+
+    def _ways(self) -> tuple[re.Pattern[bytes] | None, tuple[bytes, ...] | None]:
+        """(the pattern lower-cased, or None when it cannot be; its anchors, or None), shared by every
+        Words of one pattern (each token group holds one: the engine builds them for every rule)."""
+        got = self._fast
+        if got is None:
+            got = _WAYS.get(self.regex.pattern)
+            if got is None:
+                got = _WAYS[self.regex.pattern] = _ways_of(self.regex.pattern)
+            self._fast = got
+        return got
 
     def spans(self, text: bytes, lo: int, hi: int, derived: dict[str, bytes]) -> list[tuple[int, int]]:
         """(start, end) of each match wholly inside text[lo:hi] that is a word, as
         `regex.finditer(text, lo, hi)` finds them."""
-        if self.low is None:
+        rx, anchors = self._fast or self._ways()
+        if rx is None:
             return [(m.start(), m.end()) for m in self.regex.finditer(text, lo, hi) if _is_word(text, m.start(), m.end())]
         low = derived.get("lower")
         if low is None:
             low = derived["lower"] = text.lower()
-        if self.anchors is not None and not any(low.find(a, lo, hi) >= 0 for a in self.anchors):
+        if anchors is not None and not any(low.find(a, lo, hi) >= 0 for a in anchors):
             return []
-        return [(m.start(), m.end()) for m in self.low.finditer(low, lo, hi) if _is_word(text, m.start(), m.end())]
+        return [(m.start(), m.end()) for m in rx.finditer(low, lo, hi) if _is_word(text, m.start(), m.end())]
 
     def last_end(self, text: bytes, lo: int, hi: int, derived: dict[str, bytes]) -> int:
         """The end of the last word match inside text[lo:hi], -1 when there is none."""
