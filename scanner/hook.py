@@ -110,15 +110,24 @@ def quick_staged(argv: list[str]) -> int | None:
     matches; None for anything else, which `run_staged` then answers in full.
 
     It imports no `re`, `pathlib`, `enum` or report modules (~25 ms of a ~60 ms hook before) and
-    starts its three git processes at once (rev-parse, ls-tree of HEAD's top folder, diff-index).
-    It stands aside (None) whenever the full path could answer differently: a user config file, a
-    committed `.cexguard.toml` or a `pyproject.toml` that mentions cexguard (or is not a regular
-    file, or differs in the work tree), an ignore file, no commit yet, a staged file not
+    starts its three git processes at once (rev-parse, ls-tree of HEAD's top folder, diff-index),
+    after the checks that need no git. It stands aside (None) whenever the full path could answer
+    differently: a user config file, a `.cexguard.toml` (in the work tree or HEAD) or a
+    `pyproject.toml` that mentions cexguard (or is not a regular file, or differs from HEAD's in
+    the work tree), an ignore file, no commit yet, a staged file not
     byte-for-byte in the work tree (or over 1 MB, or binary, UTF-16, with a BOM), 2 MB or more in
     all, no gate cache for this Python, any gate match, any git error."""
     if len(argv) > 1 or (argv and (argv[0].startswith("-") or not os.path.isdir(argv[0]))):
         return None
     where = argv[0] if argv else "."
+    # first what needs no git (a configured repository then costs no git process twice): a user
+    # config, an ignore file, a repository config in the work tree (whether HEAD has it is checked below)
+    if _user_config_may_exist() or os.path.lexists(os.path.join(where, IGNORE_FILE)) \
+            or os.path.lexists(os.path.join(where, ".cexguard.toml")) or _names_cexguard(where, "pyproject.toml"):
+        return None
+    gates = _quick_gates([], None)
+    if gates is None:
+        return None
     from scanner.sources.git import OPEN_ARGS, split_z, start
     from scanner.sources.staged import DIFF_INDEX, SMALL_FILE, parse_diff_index, worktree_blob
 
@@ -138,9 +147,7 @@ def quick_staged(argv: list[str]) -> int | None:
     if len(lines) < 8 or lines[:2] != ["false", "true"] or lines[6] != "":
         return None  # (cdup: not the top of the work tree)
     fmt, head = lines[5] or "sha1", lines[7]
-    if len(head) not in (40, 64) or head.strip("0123456789abcdef") or _user_config_may_exist():
-        return None
-    if os.path.lexists(os.path.join(where, IGNORE_FILE)):
+    if len(head) not in (40, 64) or head.strip("0123456789abcdef"):
         return None
     for item in split_z(top.stdout):  # the repository's config as HEAD has it
         meta, _, name = item.partition(b"\t")
@@ -162,13 +169,30 @@ def quick_staged(argv: list[str]) -> int | None:
         contents.append(data)
     if not files or sum(len(d) for d in contents) >= SMALL_SCAN:
         return None
-    gates = _quick_gates([], None)
-    if gates is None or any(gates(d) for d in contents) \
+    if any(gates(d) for d in contents) \
             or any(gates(f.path.encode("utf-8", "surrogateescape")) for f in files):
         return None
     # what run_staged reports for it: the text report's one line, exit 0
     _write_stdout(f"0 finding(s) in {len(files)} file(s) scanned\n")
     return 0
+
+
+def _names_cexguard(where: str, name: str) -> bool:
+    """The work tree's `name` may hold [tool.cexguard] (as load_config decides whether to parse it),
+    or is something else than a regular file: the full path then reads HEAD's version."""
+    import stat
+
+    path = os.path.join(where, name)
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return True
+        with open(path, "rb") as fh:
+            data = fh.read(SMALL_SCAN)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return b"cexguard" in data or b"\\u" in data or b"\\U" in data
 
 
 def _user_config_may_exist() -> bool:

@@ -160,6 +160,12 @@ def _committed_config(repo: Path, tmp_path: Path) -> dict[str, str]:
     return {}
 
 
+def _committed_config_deleted_in_work_tree(repo: Path, tmp_path: Path) -> dict[str, str]:
+    commit(repo, {".cexguard.toml": 'exclude = ["app.py"]\n'})
+    (repo / ".cexguard.toml").unlink()  # (not staged: HEAD's config still counts)
+    return {}
+
+
 def _pyproject(repo: Path, tmp_path: Path) -> dict[str, str]:
     commit(repo, {"pyproject.toml": '[project]\nname = "x"\n\n[tool.cexguard]\nexclude = ["app.py"]\n'})
     return {}
@@ -197,8 +203,9 @@ def _nothing_staged(repo: Path, tmp_path: Path) -> dict[str, str]:
     return {}
 
 
-@pytest.mark.parametrize("setup", [None, _user_config, _committed_config, _pyproject, _pyproject_changed_in_work_tree,
-                                   _ignore_file_symlink, _key_staged_then_removed, _binary, _nothing_staged])
+@pytest.mark.parametrize("setup", [None, _user_config, _committed_config, _committed_config_deleted_in_work_tree,
+                                   _pyproject, _pyproject_changed_in_work_tree, _ignore_file_symlink,
+                                   _key_staged_then_removed, _binary, _nothing_staged])
 def test_quick_path_answers_as_the_full_path(repo: Path, tmp_path: Path, setup: Any) -> None:
     """Whatever the quick path answers or leaves to the full one, `staged` says what click's path
     (the full check, forced by an option the quick path does not take) says."""
@@ -217,7 +224,8 @@ def test_quick_path_answers_as_the_full_path(repo: Path, tmp_path: Path, setup: 
         full = cg(where, "staged", *args, "--api-url", "http://127.0.0.1:9", env=env)
         assert (quick.code, quick.out, quick.err) == (full.code, full.out, full.err)
         assert quick.code in (0, 1, 2)
-    if setup in (_user_config, _committed_config, _pyproject, _pyproject_changed_in_work_tree):
+    if setup in (_user_config, _committed_config, _committed_config_deleted_in_work_tree, _pyproject,
+                 _pyproject_changed_in_work_tree):
         assert "1 file(s) scanned" not in quick.out  # the config's exclude was applied
     if setup is _key_staged_then_removed:
         assert quick.code == 1
