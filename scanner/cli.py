@@ -4,15 +4,16 @@ knows runs without click at all (scanner/hook.py); click is imported only for ev
 from __future__ import annotations
 
 import errno
-import importlib
 import io
 import os
-import re
-import signal
 import sys
 from scanner import __version__
 from scanner.errors import CexguardError, OutputError, output_error
-from scanner.status import ExitCode
+
+try:  # (the C module under `signal`: signal.py builds its enums at import, ~5 ms of the pre-commit hook)
+    import _signal as signal  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover
+    import signal  # type: ignore[no-redef]
 
 TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the pre-commit hook ~2 ms)
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ def _click_cli() -> Any:
             if target is None:
                 return None
             mod, attr = target.split(":")
+            import importlib
+
             try:
                 return getattr(importlib.import_module(mod), attr)  # type: ignore[no-any-return]
             except (ImportError, AttributeError):
@@ -98,9 +101,10 @@ def __getattr__(name: str) -> Any:  # `scanner.cli.cli`, the click group, for wh
     raise AttributeError(name)
 
 
-EXIT_ERROR = ExitCode.ERROR
-EXIT_INTERRUPTED = ExitCode.INTERRUPTED
-EXIT_TERMINATED = ExitCode.TERMINATED
+# ExitCode.ERROR, .INTERRUPTED, .TERMINATED (scanner.status imports enum: not on the hook's path)
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 DEBUG_ENV = "CEXGUARD_DEBUG"
 # errors only writing raises: broken pipe, full disk, quota, file too large
 _WRITE_ERRNOS = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -179,6 +183,8 @@ def _flush_stdout() -> str | None:
 def _secretless(text: str) -> str:
     """An exception message cut to one short line with every long token (a key, a PEM line, a
     token) redacted: an internal error must not print a secret it happened to hold."""
+    import re
+
     from scanner.models import redact
 
     text = " ".join(text.split())
@@ -201,8 +207,11 @@ def _invoke(argv: list[str] | None) -> Any:
     """`staged` with options the hook's small parser knows runs without click; the rest through click."""
     args = sys.argv[1:] if argv is None else list(argv)
     if args and args[0] == "staged":
-        from scanner.hook import fast_main, parse_staged_args
+        from scanner.hook import fast_main, parse_staged_args, quick_staged
 
+        rc = quick_staged(args[1:])  # a clean commit, before anything heavy is imported
+        if rc is not None:
+            return rc
         opts = parse_staged_args(args[1:])
         if opts is not None:
             return fast_main(opts)

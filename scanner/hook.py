@@ -19,8 +19,8 @@ the full path: the engine, exactly as before. `commands/staged.py`'s click comma
 from __future__ import annotations
 
 import os
+import sys
 from scanner.errors import CexguardError
-from scanner.reporting import COLORS, CONFIDENCES, FORMATS, ReportOptions, finish, say
 
 TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the hook ~2 ms)
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from scanner.config import Config
     from scanner.engine import Engine
     from scanner.models import Finding, ScanStats
+    from scanner.reporting import ReportOptions
     from scanner.sources.git import Repo
     from scanner.sources.staged import StagedFile
 
@@ -51,6 +52,8 @@ _FLAGS = {"--show-secrets": "show_secrets", "--include-examples": "include_examp
 def parse_staged_args(argv: list[str]) -> dict[str, Any] | None:
     """The arguments (`args`) and ReportOptions fields of `staged ARGV`, or None when click should
     parse them (--help, --verify, an unknown option, a bad value: click then says what is wrong)."""
+    from scanner.reporting import COLORS, CONFIDENCES, FORMATS
+
     opts: dict[str, Any] = {"args": [], "fmt": "text", "output": None, "show_secrets": False,
                             "baseline_path": None, "config_path": None, "include_examples": False,
                             "max_file_size": None, "min_confidence": "low", "quiet": False, "color": "auto",
@@ -88,8 +91,133 @@ def parse_staged_args(argv: list[str]) -> dict[str, Any] | None:
 
 
 def fast_main(parsed: dict[str, Any]) -> int:
+    from scanner.reporting import ReportOptions
+
     args = tuple(parsed.pop("args"))
     return run_staged(args, ReportOptions(**parsed))
+
+
+# --------------------------------------------------------------------------------------------
+# the quick path: a clean commit, answered before anything heavy is imported
+
+IGNORE_FILE = ".cexguardignore"  # (scanner.config's names: that module imports pathlib and re)
+CONFIG_FILES = (b".cexguard.toml", b"pyproject.toml")
+
+
+def quick_staged(argv: list[str]) -> int | None:
+    """`cexguard staged [REPO]` (no option, no file name), run in the top folder of a work tree, for
+    the usual commit: 0 (and the text report's line) when it adds nothing any stage-one gate
+    matches; None for anything else, which `run_staged` then answers in full.
+
+    It imports no `re`, `pathlib`, `enum` or report modules (~25 ms of a ~60 ms hook before) and
+    starts its three git processes at once (rev-parse, ls-tree of HEAD's top folder, diff-index),
+    after the checks that need no git. It stands aside (None) whenever the full path could answer
+    differently: a user config file, a `.cexguard.toml` (in the work tree or HEAD) or a
+    `pyproject.toml` that mentions cexguard (or is not a regular file, or differs from HEAD's in
+    the work tree), an ignore file, no commit yet, a staged file not
+    byte-for-byte in the work tree (or over 1 MB, or binary, UTF-16, with a BOM), 2 MB or more in
+    all, no gate cache for this Python, any gate match, any git error."""
+    if len(argv) > 1 or (argv and (argv[0].startswith("-") or not os.path.isdir(argv[0]))):
+        return None
+    where = argv[0] if argv else "."
+    # first what needs no git (a configured repository then costs no git process twice): a user
+    # config, an ignore file, a repository config in the work tree (whether HEAD has it is checked below)
+    if _user_config_may_exist() or os.path.lexists(os.path.join(where, IGNORE_FILE)) \
+            or os.path.lexists(os.path.join(where, ".cexguard.toml")) or _names_cexguard(where, "pyproject.toml"):
+        return None
+    gates = _quick_gates([], None)
+    if gates is None:
+        return None
+    from scanner.sources.git import OPEN_ARGS, split_z, start
+    from scanner.sources.staged import DIFF_INDEX, SMALL_FILE, parse_diff_index, worktree_blob
+
+    procs = []
+    try:
+        for args in (OPEN_ARGS, ("ls-tree", "--full-tree", "-z", "HEAD"), (*DIFF_INDEX, "HEAD")):
+            procs.append(start(where, *args))
+    except CexguardError:
+        for p in procs:
+            p.kill()
+        return None
+    opened, top, index = (p.result() for p in procs)
+    if opened.returncode or top.returncode or index.returncode:
+        return None
+    # bare, inside a work tree, shallow, git dir, common dir, object format, cdup, HEAD
+    lines = opened.stdout.decode("utf-8", "surrogateescape").split("\n")
+    if len(lines) < 8 or lines[:2] != ["false", "true"] or lines[6] != "":
+        return None  # (cdup: not the top of the work tree)
+    fmt, head = lines[5] or "sha1", lines[7]
+    if len(head) not in (40, 64) or head.strip("0123456789abcdef"):
+        return None
+    for item in split_z(top.stdout):  # the repository's config as HEAD has it
+        meta, _, name = item.partition(b"\t")
+        if name not in CONFIG_FILES:
+            continue
+        mode, kind, oid = (meta.decode("ascii", "replace").split() + ["", "", ""])[:3]
+        if name == b".cexguard.toml" or kind != "blob" or mode not in ("100644", "100755"):
+            return None
+        data = worktree_blob(where, name.decode(), oid, fmt, SMALL_FILE)
+        if data is None or b"cexguard" in data or b"\\u" in data or b"\\U" in data:
+            return None  # (load_config parses a pyproject.toml only when it may hold [tool.cexguard])
+    files = parse_diff_index(index.stdout)
+    contents = []
+    for f in files:
+        data = worktree_blob(where, f.path, f.blob, fmt, SMALL_FILE)
+        if data is None or data[:3] == b"\xef\xbb\xbf" or data[:2] in (b"\xff\xfe", b"\xfe\xff") \
+                or b"\x00" in data[:8192]:
+            return None  # (as _worktree_contents: git's copy, or the engine's decoding)
+        contents.append(data)
+    if not files or sum(len(d) for d in contents) >= SMALL_SCAN:
+        return None
+    if any(gates(d) for d in contents) \
+            or any(gates(f.path.encode("utf-8", "surrogateescape")) for f in files):
+        return None
+    # what run_staged reports for it: the text report's one line, exit 0
+    _write_stdout(f"0 finding(s) in {len(files)} file(s) scanned\n")
+    return 0
+
+
+def _names_cexguard(where: str, name: str) -> bool:
+    """The work tree's `name` may hold [tool.cexguard] (as load_config decides whether to parse it),
+    or is something else than a regular file: the full path then reads HEAD's version."""
+    import stat
+
+    path = os.path.join(where, name)
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return True
+        with open(path, "rb") as fh:
+            data = fh.read(SMALL_SCAN)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return b"cexguard" in data or b"\\u" in data or b"\\U" in data
+
+
+def _user_config_may_exist() -> bool:
+    """False only when config.user_config_path() surely does not exist (the full path reads it)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    try:
+        os.lstat(os.path.join(base, "cexguard", "config.toml"))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _write_stdout(text: str) -> None:
+    """reporting.write_out for an ASCII line (that module imports the models and their enums)."""
+    from scanner.errors import OutputError, output_error
+
+    try:
+        if sys.stdout is None:
+            raise BrokenPipeError(32, "standard output is closed")
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as e:
+        raise OutputError(output_error(e)) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,6 +259,7 @@ def _split_args(args: tuple[str, ...]) -> tuple[Path | None, list[str]]:
 
 def run_staged(args: tuple[str, ...], opts: ReportOptions) -> int:
     from scanner.models import ScanResult, ScanStats
+    from scanner.reporting import finish, say
     from scanner.sources.git import open_repo
 
     repo_arg, files = _split_args(args)
@@ -274,15 +403,19 @@ def _builtin_rules_dir() -> str:
 
 
 def gate_cache_path(config: Config) -> str | None:
-    """The cache file for these rules: keyed by cexguard's version, the engine's source and every
-    rule file's path, size and mtime (a changed rule or engine builds it again). None: a rules
-    folder is missing (the engine reports that)."""
-    from scanner import __version__
-    from scanner.models import sha256
+    """The cache file for these rules: keyed by cexguard's version, the Python running it, the
+    engine's source and every rule file's path, size and mtime (a changed rule or engine builds it
+    again). None: a rules folder is missing (the engine reports that)."""
+    return _gate_cache_path([str(x) for x in config.rules_dirs], config.min_entropy)
 
-    h = sha256(__version__.encode())
+
+def _gate_cache_path(rules_dirs: list[str], min_entropy: float | None) -> str | None:
+    from scanner import __version__
+
+    h = _sha256(__version__.encode())
+    h.update(f"python={sys.hexversion}".encode())  # (the cache holds `_sre` code, which is per version)
     engine_src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "engine", "__init__.py")
-    for d in [_builtin_rules_dir(), *(str(x) for x in config.rules_dirs)]:
+    for d in [_builtin_rules_dir(), *rules_dirs]:
         try:
             names = sorted(n for n in os.listdir(d) if n.endswith((".yaml", ".yml")))
         except OSError:
@@ -296,35 +429,91 @@ def gate_cache_path(config: Config) -> str | None:
         h.update(f"{st.st_size}\0{st.st_mtime_ns}\0".encode())
     except OSError:
         pass
-    if config.min_entropy is not None:
-        h.update(f"min_entropy={config.min_entropy}".encode())
+    if min_entropy is not None:
+        h.update(f"min_entropy={min_entropy}".encode())
     return os.path.join(_cache_dir(), f"gates-{h.hexdigest()[:24]}.marshal")
+
+
+def _sha256(data: bytes) -> Any:
+    try:  # (the C module: hashlib loads OpenSSL, scanner.models more than this step needs)
+        from _sha256 import sha256
+    except ImportError:  # pragma: no cover
+        try:
+            from _sha2 import sha256  # Python >= 3.12
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
+
+
+def _read_gate_cache(path: str | None) -> tuple[list[tuple[bytes, bytes | None]] | None, Any]:
+    """(gates, sre) from the cache file: the gates' (pattern, literal) pairs, and what `_sre.compile`
+    takes for each pattern (see _sre_args) or None; (None, None) when missing or damaged."""
+    import marshal  # (built in: json would cost more to import than the rest of this step)
+
+    if path is None:
+        return None, None
+    try:
+        with open(path, "rb") as fh:
+            doc = marshal.loads(fh.read())
+        gates = [(p, lit) for p, lit in doc["gates"]
+                 if isinstance(p, bytes) and (lit is None or isinstance(lit, bytes))]
+        if len(gates) != len(doc["gates"]) or not gates:
+            return None, None
+        return gates, doc.get("sre")
+    except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError):
+        return None, None
+
+
+def _sre_args(patterns: list[bytes]) -> Any:
+    """What `_sre.compile` takes to make each of `patterns`, exactly as `re.compile` makes it, for
+    this Python (sys.hexversion): the hook's quick path then builds its gates without importing `re`
+    (re, enum and the regex parser: ~10 ms of a ~40 ms hook). Each is checked equal (same flags and
+    code) to re.compile's pattern; None if this Python's `re` internals differ from what is expected
+    here (the quick path then leaves the check to the full one)."""
+    import re
+
+    try:
+        import _sre  # type: ignore[import-not-found]
+        from re import _compiler, _parser  # type: ignore[attr-defined]
+
+        out = []
+        for p in patterns:
+            tree = _parser.parse(p, 0)
+            state = tree.state
+            indexgroup: list[str | None] = [None] * state.groups
+            for k, i in state.groupdict.items():
+                indexgroup[i] = k
+            args = (p, int(state.flags), [int(c) for c in _compiler._code(tree, 0)], state.groups - 1,
+                    {str(k): int(v) for k, v in state.groupdict.items()},
+                    tuple(indexgroup))
+            if _sre.compile(*args) != re.compile(p):
+                raise ValueError(p)
+            out.append(args)
+        return {"python": sys.hexversion, "magic": _sre.MAGIC, "code": out}
+    except Exception:  # (internals of another Python version: noted, so it is not tried on every run)
+        return {"python": sys.hexversion, "magic": None, "code": None}
+
+
+def _unique_gates(gates: list[tuple[bytes, bytes | None]]) -> list[tuple[bytes, bytes | None]]:
+    return list(dict.fromkeys(gates))  # (several rules share a gate)
 
 
 def gate_checker(config: Config) -> Any:
     """A function bytes -> bool: does any stage-one gate match? (None: could not tell.)"""
-    import marshal  # (built in: json would cost more to import than the rest of this step)
+    import marshal
 
     path = gate_cache_path(config)
-    gates: list[tuple[bytes, bytes | None]] | None = None
-    if path is not None:
-        try:
-            with open(path, "rb") as fh:
-                doc = marshal.loads(fh.read())
-            gates = [(p, lit) for p, lit in doc["gates"]
-                     if isinstance(p, bytes) and (lit is None or isinstance(lit, bytes))]
-            if len(gates) != len(doc["gates"]) or not gates:
-                gates = None
-        except (OSError, ValueError, EOFError, KeyError, TypeError):
-            gates = None
+    gates, sre = _read_gate_cache(path)
     if gates is None:
         engine = _engine(config, small=True)
         gates = [(p, lit) for _, p, lit in engine.gates]
+    if sre is None or sre.get("python") != sys.hexversion:  # (built once per rules and Python)
+        sre = _sre_args([p for p, lit in _unique_gates(gates) if lit is None])
         if path is not None:
-            _write_cache(path, marshal.dumps({"gates": gates}))
+            _write_cache(path, marshal.dumps({"gates": gates, "sre": sre}))
     import re
 
-    compiled = [(re.compile(p), lit) for p, lit in gates]
+    compiled = [(re.compile(p), lit) for p, lit in _unique_gates(gates)]
 
     def hit(data: bytes) -> bool:
         for rx, lit in compiled:
@@ -334,6 +523,30 @@ def gate_checker(config: Config) -> Any:
             elif rx.search(data):
                 return True
         return False
+
+    return hit
+
+
+def _quick_gates(rules_dirs: list[str], min_entropy: float | None) -> Any:
+    """gate_checker's function from the cache alone, without `re` (None: no usable cache)."""
+    gates, sre = _read_gate_cache(_gate_cache_path(rules_dirs, min_entropy))
+    if gates is None or not isinstance(sre, dict):
+        return None
+    try:
+        import _sre  # type: ignore[import-not-found]
+
+        if sre["python"] != sys.hexversion or sre["magic"] != _sre.MAGIC or not isinstance(sre["code"], list):
+            return None
+        regexes = [_sre.compile(*args) for args in sre["code"]]
+    except Exception:  # (a damaged entry: the full path rebuilds it)
+        return None
+    uniq = _unique_gates(gates)
+    literals = [lit for _p, lit in uniq if lit is not None]
+    if [p for p, lit in uniq if lit is None] != [rx.pattern for rx in regexes]:
+        return None
+
+    def hit(data: bytes) -> bool:
+        return any(lit in data for lit in literals) or any(rx.search(data) for rx in regexes)
 
     return hit
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import os
 from collections import namedtuple
-from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 from scanner.errors import CexguardError
 
 TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the pre-commit hook ~2 ms)
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (pathlib, ~5-15 ms, is imported where a Path is made: not on the hook's quick path)
     import subprocess
+    from collections.abc import Iterator, Sequence
+    from pathlib import Path
     from typing import IO
 
 # subprocess's values for these (importing subprocess costs the pre-commit hook ~6 ms: `run` spawns
@@ -209,12 +209,49 @@ class Done:
         self.args, self.returncode, self.stdout, self.stderr = args, returncode, stdout, stderr
 
 
+class Started:
+    """A git process `start` left running; `result()` collects it (its output, then its exit)."""
+
+    __slots__ = ("argv", "pid", "fds", "input")
+
+    def __init__(self, argv: list[str], pid: int, fds: tuple[int, int, int], input: bytes | None) -> None:
+        self.argv, self.pid, self.fds, self.input = argv, pid, fds, input
+
+    def result(self) -> Done:
+        return _collect(self)
+
+    def kill(self) -> None:
+        """Stop it unread (a caller that no longer needs its answer)."""
+        try:
+            os.kill(self.pid, 9)
+        except OSError:
+            pass
+        try:
+            _collect(self)
+        except OSError:
+            pass
+
+
+def start(cwd: str | os.PathLike[str], *args: str, input: bytes | None = None) -> Started:
+    """`git ARGS` in `cwd`, hardened as `run` does, started and left running: the pre-commit hook
+    starts the few it needs at once and collects them with `result()` (run's check=False: read
+    `returncode`). Raises GitError when git is missing or `cwd` is not a folder."""
+    try:
+        return _start(command(*args), cwd, environment(cwd), input)
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH") from None
+    except NotADirectoryError:
+        raise GitError(f"not a directory: {cwd}") from None
+
+
 def _spawn(cmd: list[str], cwd: str | os.PathLike[str], env: dict[str, str], input: bytes | None) -> Done:
     """`cmd` (a hardened `command()`) in `cwd` with `env`, its output captured: posix_spawn and
     pipes, as subprocess's run with capture_output would (stdin: `input`, else /dev/null). The folder
     is given to git as `-C` (posix_spawn has no cwd); an interrupted wait kills git."""
-    import select
+    return _collect(_start(cmd, cwd, env, input))
 
+
+def _start(cmd: list[str], cwd: str | os.PathLike[str], env: dict[str, str], input: bytes | None) -> Started:
     if not os.path.isdir(cwd):
         raise NotADirectoryError(cwd)
     argv = [cmd[0], "-C", os.fspath(cwd), *cmd[1:]]
@@ -233,6 +270,17 @@ def _spawn(cmd: list[str], cwd: str | os.PathLike[str], env: dict[str, str], inp
     finally:
         for fd in (in_r, out_w, err_w):
             os.close(fd)
+    return Started(argv, pid, (out_r, err_r, in_w), input)
+
+
+def _collect(proc: Started) -> Done:
+    import select
+
+    argv, pid, input = proc.argv, proc.pid, proc.input
+    out_r, err_r, in_w = proc.fds
+    if out_r < 0:
+        raise OSError("already collected")
+    proc.fds = (-1, -1, -1)
     chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
     pending = memoryview(input) if input else None
     poller = select.poll()
@@ -447,16 +495,23 @@ class Repo(namedtuple("Repo", "cwd git_dir common_dir root bare shallow object_f
         return None
 
 
+# what open_repo asks (the hook's quick path too): one line each; --show-cdup prints one only inside a
+# work tree; --revs-only: nothing for HEAD when there is no commit
+OPEN_ARGS = ("rev-parse", "--is-bare-repository", "--is-inside-work-tree", "--is-shallow-repository",
+             "--absolute-git-dir", "--git-common-dir", "--show-object-format", "--show-cdup",
+             "--revs-only", "HEAD^{commit}")
+
+
 def open_repo(path: str | os.PathLike[str] | None = None, *, need_worktree: bool = False) -> Repo:
     """Describe the repository at `path` (default: the current directory); one `git rev-parse`."""
+    from pathlib import Path
+
     cwd = Path(path) if path is not None else Path.cwd()
     if not cwd.exists():
         raise CexguardError(f"no such directory: {cwd}")
     if not cwd.is_dir():
         raise CexguardError(f"not a directory: {cwd}")
-    p = run(cwd, "rev-parse", "--is-bare-repository", "--is-inside-work-tree", "--is-shallow-repository",
-            "--absolute-git-dir", "--git-common-dir", "--show-object-format", "--show-cdup",
-            "--revs-only", "HEAD^{commit}", check=False)  # (--revs-only: nothing when there is no commit)
+    p = run(cwd, *OPEN_ARGS, check=False)
     if p.returncode != 0:
         msg = _first_line(p.stderr)
         if "not a git repository" in msg:
@@ -548,9 +603,16 @@ def skip(stream: IO[bytes], n: int) -> None:
 
 def blob_id(data: bytes, object_format: str = "sha1") -> str:
     """The object id git gives a blob with these contents (`git hash-object`)."""
-    from scanner.models import sha1, sha256
+    if object_format == "sha256":
+        from scanner.models import sha256
 
-    h = sha256() if object_format == "sha256" else sha1()
+        h = sha256()
+    else:
+        try:  # (the C module: scanner.models costs the pre-commit hook's quick path more than the check)
+            from _sha1 import sha1
+        except ImportError:  # pragma: no cover
+            from hashlib import sha1
+        h = sha1()
     h.update(b"blob %d\0" % len(data))
     h.update(data)
     return h.hexdigest()

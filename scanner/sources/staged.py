@@ -13,14 +13,15 @@ and the HEAD version is read only for the rare file that has a finding.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Collection, Iterator
 
-from scanner.models import Chunk, FileProvenance, Finding, ScanStats
 from scanner.sources.git import CatFile, GitError, Repo, blob_id, decode_path, split_z
 
 TYPE_CHECKING = False  # (not `typing.TYPE_CHECKING`: importing typing costs the pre-commit hook ~2 ms)
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (scanner.models is imported where a chunk or finding is made: not on the hook's quick path)
+    from collections.abc import Collection, Iterator
+
     from scanner.engine import Engine
+    from scanner.models import Chunk, Finding, ScanStats
 
 GITLINK = b"160000"  # a submodule's commit, not a file
 
@@ -44,9 +45,16 @@ def staged_files(repo: Repo, *, paths: Collection[str] | None = None) -> list[St
     `paths` (repository-relative) limits the answer to those files (pre-commit passes the staged
     names it matched, maybe in several batches).
     """
-    args = ("diff-index", "--cached", "-z", "-M", "--no-ext-diff")
-    p = repo.run(*args, "HEAD", check=False, offline=True)  # one process in the common case
-    raw = p.stdout if p.returncode == 0 else repo.git(*args, repo.head() or repo.empty_tree, offline=True)
+    p = repo.run(*DIFF_INDEX, "HEAD", check=False, offline=True)  # one process in the common case
+    raw = p.stdout if p.returncode == 0 else repo.git(*DIFF_INDEX, repo.head() or repo.empty_tree, offline=True)
+    return parse_diff_index(raw, paths)
+
+
+DIFF_INDEX = ("diff-index", "--cached", "-z", "-M", "--no-ext-diff")  # then the commit (HEAD) or the empty tree
+
+
+def parse_diff_index(raw: bytes, paths: Collection[str] | None = None) -> list[StagedFile]:
+    """`staged_files`' answer from the output of `git DIFF_INDEX HEAD`."""
     parts = split_z(raw)
     res: list[StagedFile] = []
     for meta in parts:
@@ -97,10 +105,16 @@ def _from_worktree(repo: Repo, f: StagedFile, max_size: int) -> bytes | None:
     """The staged contents read from the work tree, when the file there is byte for byte the
     staged blob (its id proves it): the usual case under pre-commit, which sets unstaged edits
     aside first. Saves starting `git cat-file` for a small commit."""
+    return worktree_blob(str(repo.cwd), f.path, f.blob, repo.object_format, max_size)
+
+
+def worktree_blob(root: str, path: str, oid: str, object_format: str, max_size: int) -> bytes | None:
+    """The bytes of `path` in the work tree at `root` if it is a regular file of at most
+    min(max_size, SMALL_FILE) bytes holding exactly blob `oid`, else None."""
     import os
     import stat
 
-    full = os.path.join(repo.cwd, f.path)
+    full = os.path.join(root, path)
     try:
         st = os.lstat(full)
         if not stat.S_ISREG(st.st_mode) or st.st_size > max_size or st.st_size > SMALL_FILE:
@@ -109,7 +123,7 @@ def _from_worktree(repo: Repo, f: StagedFile, max_size: int) -> bytes | None:
             data = fh.read(SMALL_FILE + 1)
     except OSError:
         return None
-    return data if blob_id(data, repo.object_format) == f.blob else None
+    return data if blob_id(data, object_format) == oid else None
 
 
 SMALL_FILE = 1 << 20  # larger staged files are read from git directly
@@ -118,6 +132,8 @@ SMALL_FILE = 1 << 20  # larger staged files are read from git directly
 def iter_staged(repo: Repo, files: list[StagedFile], cat: CatFile, stats: ScanStats,
                 *, max_size: int) -> Iterator[tuple[StagedFile, Chunk]]:
     """The staged contents of `files` as chunks (too large ones are skipped and counted)."""
+    from scanner.models import Chunk, FileProvenance
+
     for f in files:
         local = _from_worktree(repo, f, max_size)
         if local is not None:
@@ -178,6 +194,8 @@ def scan_staged(repo: Repo, engine: Engine, stats: ScanStats, *, paths: Collecti
 def _new_in_commit(repo: Repo, engine: Engine, cat: CatFile, f: StagedFile, found: list[Finding],
                    merge_parents: list[str], *, max_size: int) -> list[Finding]:
     """Drop the findings whose secret the file already had before this commit."""
+    from scanner.models import Chunk, ScanStats
+
     olds: list[tuple[str, str]] = []  # (object name, path) of the previous versions
     if f.old_blob:
         olds.append((f.old_blob, f.old_path or f.path))

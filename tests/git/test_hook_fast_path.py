@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from typing import Any
+
 import pytest
 
 from tests.conftest import REPO_ROOT
@@ -125,3 +127,149 @@ def test_install_hook_falls_back_when_its_python_lost_cexguard(repo: Path, tmp_p
         assert p.returncode == 0 and "fallback staged" in p.stderr, p.stderr
     else:
         assert p.returncode == 1 and "cexguard: not found" in p.stderr, p.stderr
+
+
+# the quick path (hook.quick_staged): a clean commit answered before re, pathlib or enum are imported
+
+QUICK_ABSENT = ("re", "pathlib", "enum", "signal", "collections.abc", "scanner.config", "scanner.models",
+                "scanner.reporting", "scanner.status")
+
+
+def test_a_clean_commit_is_answered_without_re_pathlib_or_enum(repo: Path, tmp_path: Path) -> None:
+    commit(repo, {"README.md": "x\n", "pyproject.toml": "[project]\nname = 'x'\n"})
+    write(repo, "app.py", "def f():\n    return 'hello world'\n")
+    git(repo, "add", "app.py")
+    cache = {"CEXGUARD_CACHE_DIR": str(tmp_path / "cache")}
+    assert imported(repo, "staged", env=cache)[0] == 0  # builds the gate cache
+    code, mods, err = imported(repo, "staged", env=cache)
+    p = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], cwd=repo, capture_output=True, text=True)
+    baseline = {line.split("|")[-1].strip() for line in p.stderr.splitlines()}  # (Python's own start-up)
+    assert code == 0, err
+    assert not mods & set(QUICK_ABSENT) - baseline, sorted(mods & set(QUICK_ABSENT))
+    assert cg(repo, "staged", env=cache).out == "0 finding(s) in 1 file(s) scanned\n"
+
+
+def _user_config(repo: Path, tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "xdg" / "cexguard").mkdir(parents=True)
+    (tmp_path / "xdg" / "cexguard" / "config.toml").write_text('exclude = ["app.py"]\n')
+    return {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+
+
+def _committed_config(repo: Path, tmp_path: Path) -> dict[str, str]:
+    commit(repo, {".cexguard.toml": 'exclude = ["app.py"]\n'})
+    return {}
+
+
+def _committed_config_deleted_in_work_tree(repo: Path, tmp_path: Path) -> dict[str, str]:
+    commit(repo, {".cexguard.toml": 'exclude = ["app.py"]\n'})
+    (repo / ".cexguard.toml").unlink()  # (not staged: HEAD's config still counts)
+    return {}
+
+
+def _pyproject(repo: Path, tmp_path: Path) -> dict[str, str]:
+    commit(repo, {"pyproject.toml": '[project]\nname = "x"\n\n[tool.cexguard]\nexclude = ["app.py"]\n'})
+    return {}
+
+
+def _pyproject_changed_in_work_tree(repo: Path, tmp_path: Path) -> dict[str, str]:
+    commit(repo, {"pyproject.toml": '[tool.cexguard]\nexclude = ["app.py"]\n'})
+    write(repo, "pyproject.toml", "[project]\nname = 'x'\n")  # HEAD's version is the one that counts
+    return {}
+
+
+def _ignore_file_symlink(repo: Path, tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "elsewhere").write_text("x\n")
+    (repo / ".cexguardignore").symlink_to(tmp_path / "elsewhere")
+    return {}
+
+
+def _key_staged_then_removed(repo: Path, tmp_path: Path) -> dict[str, str]:
+    from tests.conftest import new_key
+
+    write(repo, "app.py", env_line(new_key()))
+    git(repo, "add", "app.py")
+    write(repo, "app.py", "x = 1\n")  # the work tree no longer holds the staged bytes
+    return {}
+
+
+def _binary(repo: Path, tmp_path: Path) -> dict[str, str]:
+    (repo / "app.py").write_bytes(b"\x00\x01binary\n")
+    git(repo, "add", "app.py")
+    return {}
+
+
+def _nothing_staged(repo: Path, tmp_path: Path) -> dict[str, str]:
+    git(repo, "reset", "-q")
+    return {}
+
+
+@pytest.mark.parametrize("setup", [None, _user_config, _committed_config, _committed_config_deleted_in_work_tree,
+                                   _pyproject, _pyproject_changed_in_work_tree, _ignore_file_symlink,
+                                   _key_staged_then_removed, _binary, _nothing_staged])
+def test_quick_path_answers_as_the_full_path(repo: Path, tmp_path: Path, setup: Any) -> None:
+    """Whatever the quick path answers or leaves to the full one, `staged` says what click's path
+    (the full check, forced by an option the quick path does not take) says."""
+    commit(repo, {"README.md": "x\n"})
+    env = {"CEXGUARD_CACHE_DIR": str(tmp_path / "cache")}
+    after = setup in (_key_staged_then_removed, _binary, _nothing_staged)  # (these change what is staged)
+    if setup is not None and not after:
+        env.update(setup(repo, tmp_path))
+    write(repo, "app.py", "def f():\n    return 'hello world'\n")
+    git(repo, "add", "app.py")
+    if setup is not None and after:
+        env.update(setup(repo, tmp_path))
+    cg(repo, "staged", env=env)  # (the gate cache)
+    for where, args in ((repo, ()), (repo.parent, (str(repo),)), (repo, (".",))):
+        quick = cg(where, "staged", *args, env=env)
+        full = cg(where, "staged", *args, "--api-url", "http://127.0.0.1:9", env=env)
+        assert (quick.code, quick.out, quick.err) == (full.code, full.out, full.err)
+        assert quick.code in (0, 1, 2)
+    if setup in (_user_config, _committed_config, _committed_config_deleted_in_work_tree, _pyproject,
+                 _pyproject_changed_in_work_tree):
+        assert "1 file(s) scanned" not in quick.out  # the config's exclude was applied
+    if setup is _key_staged_then_removed:
+        assert quick.code == 1
+    if setup is _ignore_file_symlink:
+        assert quick.code == 2 and "symlink" in quick.err
+
+
+def test_quick_path_from_a_subfolder_and_with_file_names(repo: Path, tmp_path: Path) -> None:
+    commit(repo, {"README.md": "x\n"})
+    write(repo, "sub/app.py", "x = 1\n")
+    git(repo, "add", "sub/app.py")
+    env = {"CEXGUARD_CACHE_DIR": str(tmp_path / "cache")}
+    for where, args in ((repo / "sub", ()), (repo, ("sub/app.py",))):
+        quick = cg(where, "staged", *args, env=env)
+        full = cg(where, "staged", *args, "--api-url", "http://127.0.0.1:9", env=env)
+        assert (quick.code, quick.out, quick.err) == (full.code, full.out, full.err) == (0, quick.out, "")
+        assert "1 file(s) scanned" in quick.out
+
+
+def test_quick_gates_answer_as_the_engines_gates(tmp_path: Path, keys: list[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gates the quick path builds with `_sre` from the cache (no `re`) match exactly what
+    gate_checker's `re` patterns match."""
+    from scanner import hook
+    from scanner.config import Config
+
+    monkeypatch.setenv("CEXGUARD_CACHE_DIR", str(tmp_path))
+    full = hook.gate_checker(Config())
+    quick = hook._quick_gates([], None)
+    assert quick is not None
+    samples = [b"", b"x = 1\n", env_line(keys[0]).encode(), keys[1].encode(), b"import kucoin\n", b"OKX = 1",
+               b"passphrase = 'hunter2hunter2'\n", b"-----BEGIN PRIVATE KEY-----\n", b"bg_" + b"a" * 32,
+               b"mx0" + b"A" * 15, b"Kraken", b"gate.io", b"a" * 63, b"a" * 64]
+    for s in samples:
+        assert quick(s) == full(s), s
+    assert {quick(s) for s in samples} == {True, False}
+    # a cache written by another Python (or damaged): the quick path leaves the check to the full one
+    import marshal
+
+    (cache,) = tmp_path.glob("gates-*")
+    doc = marshal.loads(cache.read_bytes())
+    doc["sre"]["python"] += 1
+    cache.write_bytes(marshal.dumps(doc))
+    assert hook._quick_gates([], None) is None
+    doc["sre"] = {"python": doc["sre"]["python"] - 1, "magic": doc["sre"]["magic"], "code": doc["sre"]["code"][1:]}
+    cache.write_bytes(marshal.dumps(doc))
+    assert hook._quick_gates([], None) is None
