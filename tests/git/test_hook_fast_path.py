@@ -273,3 +273,66 @@ def test_quick_gates_answer_as_the_engines_gates(tmp_path: Path, keys: list[str]
     doc["sre"] = {"python": doc["sre"]["python"] - 1, "magic": doc["sre"]["magic"], "code": doc["sre"]["code"][1:]}
     cache.write_bytes(marshal.dumps(doc))
     assert hook._quick_gates([], None) is None
+
+
+# file names: the pre-commit framework runs `cexguard staged FILE...` (pass_filenames) from the top of
+# the work tree, naming the staged files it matched
+
+def _framework_repo(repo: Path, keys: list[str]) -> None:
+    commit(repo, {"README.md": "x\n", "old.txt": "old\n", "gone.txt": "bye\n", "moved.txt": "same\n"})
+    write(repo, "a.py", "def f():\n    return 'hello world'\n")
+    write(repo, "b/c d.txt", "notes\n")
+    write(repo, "other.py", "y = 2\n")
+    write(repo, "k.env", env_line(keys[0]))
+    git(repo, "add", "a.py", "b/c d.txt", "other.py", "k.env")
+    git(repo, "rm", "-q", "gone.txt")
+    git(repo, "mv", "moved.txt", "renamed.txt")
+
+
+@pytest.mark.parametrize("names", [
+    ("a.py", "b/c d.txt"),  # what the framework passes: staged files, one name with a space
+    ("a.py",), ("./a.py", "b//c d.txt", "a.py"),  # (the full path normalises names and drops repeats)
+    ("a.py", "k.env"), ("k.env",),  # a staged key among the names: blocked
+    ("a.py", "README.md"),  # a name not staged: both files scanned in full (pre-commit run --files)
+    ("a.py", "gone.txt"),  # a deleted file (staged deletion)
+    ("a.py", "no-such-file.py"), ("renamed.txt",),  # missing; renamed unchanged (not in the diff)
+    ("a.py", "b"),  # a folder among the names: an error
+    ("a.py", "../outside.py"), ("a.py", "ABS"),  # outside the work tree; an absolute name
+])
+def test_quick_path_with_file_names_answers_as_the_full_path(repo: Path, keys: list[str], tmp_path: Path,
+                                                             names: tuple[str, ...]) -> None:
+    _framework_repo(repo, keys)
+    names = tuple(str(repo / "a.py") if n == "ABS" else n for n in names)
+    env = {"CEXGUARD_CACHE_DIR": str(tmp_path / "cache")}
+    cg(repo, "staged", env=env)  # (the gate cache)
+    quick = cg(repo, "staged", *names, env=env)
+    full = cg(repo, "staged", *names, "--api-url", "http://127.0.0.1:9", env=env)  # click's path: the full check
+    assert (quick.code, quick.out, quick.err) == (full.code, full.out, full.err)
+    assert keys[0] not in quick.out + quick.err
+    if "k.env" in names:
+        assert quick.code == 1 and "k.env:1" in quick.out
+    elif names == ("a.py", "b"):
+        assert quick.code == 2 and "is a folder" in quick.err
+    elif names == ("a.py", "../outside.py"):
+        assert quick.code == 2 and "outside the repository" in quick.err
+    else:
+        assert quick.code == 0
+        if names[:2] == ("a.py", "b/c d.txt") or names[0] == "./a.py":
+            assert quick.out == f"0 finding(s) in {len(set(names)) if names[0] == 'a.py' else 2} file(s) scanned\n"
+
+
+def test_framework_argv_for_a_clean_commit_takes_the_quick_path(repo: Path, keys: list[str], tmp_path: Path) -> None:
+    """`cexguard staged a.py 'b/c d.txt'` (the framework's call under a commit) is answered before
+    `re`, `pathlib` or the engine are imported, and names only restrict: the staged key in k.env,
+    not named, does not block it; named, it does (the engine then runs)."""
+    _framework_repo(repo, keys)
+    cache = {"CEXGUARD_CACHE_DIR": str(tmp_path / "cache")}
+    assert imported(repo, "staged", "a.py", env=cache)[0] == 0  # builds the gate cache
+    code, mods, err = imported(repo, "staged", "a.py", "b/c d.txt", env=cache)
+    assert code == 0, err
+    assert not mods & {"re", "pathlib", "scanner.engine", "scanner.reporting", "click"}, sorted(mods)
+    code, mods, err = imported(repo, "staged", "a.py", "k.env", env=cache)
+    assert code == 1 and "scanner.engine" in mods
+    # a name not staged: the full path, which scans both files as they are in the work tree
+    code, mods, err = imported(repo, "staged", "a.py", "README.md", env=cache)
+    assert code == 0 and "scanner.engine" in mods
