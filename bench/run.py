@@ -4,7 +4,8 @@
   run.py tree DIR       [--reps 3]    working-tree scan   (floor: cexguard <= 0.5x kingfisher)
   run.py history REPO   [--reps 3]    full git history    (floors: <= 0.7x betterleaks, <= 0.5x kingfisher,
                                                             peak RSS <= 200 MiB; I/O floor = git cat-file)
-  run.py staged         [--reps 21]   pre-commit, one small staged file (floor: <= 1.5x betterleaks)
+  run.py staged         [--reps 21]   pre-commit, one small staged file (floor: <= 1.5x betterleaks);
+                        [--framework] also as the pre-commit framework calls it (the file's name)
   run.py all [--tree DIR] [--repo REPO] [--md bench/results/latest.md]
 
 Every timed run is one process tree started from here: wall time (perf_counter around spawn..wait4), CPU
@@ -736,6 +737,9 @@ def cmd_staged(a) -> dict:
             print(f"\nstaged/{scenario}: {where}, one small staged file"
                   f"{' holding a Binance key and secret' if scenario == 'leak' else ''}")
             tools = contenders(repo, "staged", a)
+            if getattr(a, "framework", False):  # as pre-commit calls it (pass_filenames), from the work tree's top
+                tools.insert(1, Tool("cexguard FILE", lambda out: [*cexguard_argv(), "staged", "app/flags.py"],
+                                     needs_json=False, ok_rcs=(0, 1)))
             hook = hook_tool(repo)
             if hook is not None:
                 tools.append(hook)
@@ -873,6 +877,9 @@ def main() -> None:
     p = sub.add_parser("staged", help="pre-commit scan of one small staged file")
     p.add_argument("--repo", metavar="PATH", help="stage it in a clone of this repository (default: a generated one)")
     p.add_argument("--reps", type=int, default=21)
+    p.add_argument("--framework", action="store_true",
+                   help="also time `cexguard staged app/flags.py` (the staged file's name, as the pre-commit framework "
+                        "passes it)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every run")
     p = sub.add_parser("all", help="tree + history + staged, Markdown summary")
     p.add_argument("--tree", default=DEFAULT_TREE)

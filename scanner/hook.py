@@ -613,55 +613,142 @@ def _scan_files(root: Path, files: list[str], rels: list[str], config: Config, e
 
 
 ALSO_IN_TIPS = 16  # tips searched for a staged value: HEAD, then branches, remotes, tags, other refs
-ALSO_IN_SECONDS = 1.0  # a hook that found a key must still answer fast: past this, the search is dropped
+ALSO_IN_BLOBS = 512  # files of other tips that differ from HEAD's searched, at most (in that order)
+ALSO_IN_SECONDS = 1.0  # each search's deadline: a hook that found a key must still answer fast
 
 
 def _note_exposure(repo: Repo, findings: list[Finding]) -> None:
     """A staged key was never committed here, but it may have been elsewhere: look for its exact
-    value in the tip of every branch, remote and tag (HEAD and branches first, at most ALSO_IN_TIPS
-    distinct commits; one `git grep` for every value, the values on stdin, never on a command line;
-    given up after ALSO_IN_SECONDS, as on sqlalchemy's 1,585 refs where it took 4.7 s). Where found,
-    the finding's `also_in` lists `REF:PATH` (at most 5)."""
+    value in HEAD and in the tips of branches, remotes and tags (HEAD and branches first, at most
+    ALSO_IN_TIPS distinct commits), with `git grep -F` (the values on stdin, never on a command
+    line). Where found, the finding's `also_in` lists `REF:PATH` (at most 5, in tip order).
+
+    Each file is read once, not once per tip (16 tips of sqlalchemy: 0.65-1.4 s, often past the
+    deadline): HEAD through its work tree (every tracked file there, ~25 ms; a file that matches is
+    then checked in HEAD itself, so a place named is always HEAD's, but a value only in a file whose
+    work-tree copy has lost it is missed); the other tips through what they change against HEAD
+    (`git diff-tree`: a file a tip shares with HEAD holds what HEAD's does), at most ALSO_IN_BLOBS
+    blobs, so a tip far from HEAD (an old release branch) is searched in part. Each search is
+    dropped after ALSO_IN_SECONDS."""
     secrets = sorted({f.secret for f in findings if "\n" not in f.secret and f.secret.isascii()})
     if not secrets:
         return
-    p = repo.run("for-each-ref", "--format=%(objectname) %(refname)", check=False, offline=True)
+    p = repo.run("for-each-ref", "--format=%(objectname) %(objecttype) %(*objectname) %(*objecttype) %(refname)",
+                 check=False, offline=True)
     order = ("refs/heads/", "refs/remotes/", "refs/tags/")
-    refs = sorted((line.partition(" ") for line in p.stdout.decode("utf-8", "replace").splitlines()),
-                  key=lambda r: next((i for i, pre in enumerate(order) if r[2].startswith(pre)), len(order)))
-    tips: dict[str, str] = {}
-    for oid, _, ref in refs:
-        if oid and oid not in tips:
-            tips[oid] = ref
+    refs = sorted((line.split(" ", 4) for line in p.stdout.decode("utf-8", "replace").splitlines()),
+                  key=lambda r: next((i for i, pre in enumerate(order) if r[-1].startswith(pre)), len(order)))
+    tips: dict[str, str] = {}  # commit -> the first ref naming it
+    for oid, kind, peeled, peeled_kind, ref in (r for r in refs if len(r) == 5):
+        commit = oid if kind == "commit" else peeled if peeled_kind == "commit" else ""
+        if commit and commit not in tips:  # (a tag of a tree or blob, or of a tag: not searched)
+            tips[commit] = ref
     head = repo.head()
     if head:  # searched first, under its branch's name if it has one
         tips = {head: tips.pop(head, "HEAD"), **tips}
     if not tips:
         return
-    from scanner.sources.git import run as git_run
-
-    try:
-        g = git_run(repo.cwd, "grep", "-F", "-o", "-I", "-z", "-f", "-", *list(tips)[:ALSO_IN_TIPS], "--",
-                    input="".join(s + "\n" for s in secrets).encode(), check=False, offline=True,
-                    timeout=ALSO_IN_SECONDS)
-    except Exception:  # (subprocess.TimeoutExpired: too many tips, too big a tree) the note is a courtesy
-        return
-    if g.returncode != 0:
-        return
+    values = "".join(s + "\n" for s in secrets).encode()
+    rank = {oid: i for i, oid in enumerate(list(tips)[:ALSO_IN_TIPS])}
+    found: set[tuple[int, str, str]] = set()  # (tip's rank, path, value)
+    if head is None:  # (no commit yet: no HEAD to compare with) each tip in full
+        for name, value in _grep(repo, values, "--full-name", *rank, "--", ":(top)"):
+            oid, _, path = name.partition(":")
+            found.add((rank[oid], path, value))
+    else:
+        in_head: dict[str, set[str]] = {}
+        candidates = sorted({path for path, _ in _grep(repo, values, "--full-name", "--", ":(top)")})
+        if candidates:
+            for name, value in _grep(repo, values, "--full-name", head, "--", *(f":(top,literal){c}" for c in candidates)):
+                in_head.setdefault(name.partition(":")[2], set()).add(value)
+        changed, blobs = _changed_against_head(repo, head, list(rank)[1:])
+        for path, vals in in_head.items():
+            for oid, r in rank.items():
+                if oid != head and changed is None:
+                    break  # (what the other tips change is unknown: only HEAD's places)
+                if path not in (changed or {}).get(oid, {}):
+                    found.update((r, path, v) for v in vals)
+        where_blob: dict[str, list[tuple[int, str]]] = {}
+        for oid, files in (changed or {}).items():
+            for path, blob in files.items():
+                if blob in blobs:
+                    where_blob.setdefault(blob, []).append((rank[oid], path))
+        if blobs:
+            for blob, value in _grep(repo, values, *blobs, "--"):
+                found.update((r, path, value) for r, path in where_blob.get(blob, ()))
     where: dict[str, list[str]] = {}
-    out, pos = g.stdout, 0
-    while (nul := out.find(b"\0", pos)) >= 0:  # `TIP:PATH\0MATCH\n`, one per match (a path may hold \n)
-        nl = out.find(b"\n", nul + 1)
-        nl = len(out) if nl < 0 else nl
-        name, value = out[pos:nul].decode("utf-8", "replace"), out[nul + 1:nl].decode("ascii", "replace")
-        pos = nl + 1
-        oid, _, path = name.partition(":")
-        place = f"{tips.get(oid, oid[:12])}:{path}"
-        if value in secrets and place not in where.setdefault(value, []):
-            where[value].append(place)
+    names = list(tips)
+    for r, path, value in sorted(found):
+        if value in secrets:
+            where.setdefault(value, []).append(f"{tips[names[r]]}:{path}")
     from scanner.models import FileProvenance
 
     for i, f in enumerate(findings):
         if f.secret in where:
             prov = f.provenance if isinstance(f.provenance, FileProvenance) else FileProvenance(staged=True)
             findings[i] = f.replace(provenance=prov.replace(also_in=tuple(where[f.secret][:5])))
+
+
+def _grep(repo: Repo, values: bytes, *args: str) -> list[tuple[str, str]]:
+    """(name, value) of every match of `git grep -F -o -I -z -f - ARGS` (name: `PATH`, `TREE:PATH` or
+    a blob's id); none when git fails or passes the deadline (the note is a courtesy)."""
+    from scanner.sources.git import run as git_run
+
+    try:
+        g = git_run(repo.cwd, "grep", "-F", "-o", "-I", "-z", "-f", "-", *args, input=values, check=False,
+                    offline=True, timeout=ALSO_IN_SECONDS)
+    except Exception:  # (GitError: past the deadline, too big a tree)
+        return []
+    if g.returncode != 0:
+        return []
+    res = []
+    out, pos = g.stdout, 0
+    while (nul := out.find(b"\0", pos)) >= 0:  # `NAME\0MATCH\n`, one per match (a path may hold \n)
+        nl = out.find(b"\n", nul + 1)
+        nl = len(out) if nl < 0 else nl
+        res.append((out[pos:nul].decode("utf-8", "replace"), out[nul + 1:nl].decode("ascii", "replace")))
+        pos = nl + 1
+    return res
+
+
+def _changed_against_head(repo: Repo, head: str, others: list[str]
+                          ) -> tuple[dict[str, dict[str, str]] | None, list[str]]:
+    """For each commit in `others`: {path: blob} of the files it changes against HEAD (a zero id:
+    deleted); and the distinct blobs among them to search, at most ALSO_IN_BLOBS, tips in order (one
+    `git diff-tree --stdin`). (None, []): git failed or passed the deadline."""
+    from scanner.sources.git import run as git_run
+
+    if not others:
+        return {}, []
+    try:
+        d = git_run(repo.cwd, "diff-tree", "-r", "-z", "--no-renames", "--stdin",
+                    input="".join(f"{oid} {head}\n" for oid in others).encode(), check=False, offline=True,
+                    timeout=ALSO_IN_SECONDS)
+    except Exception:
+        return None, []
+    if d.returncode != 0:
+        return None, []
+    changed: dict[str, dict[str, str]] = {}
+    blobs: dict[str, None] = {}
+    tip: dict[str, str] | None = None
+    wanted = set(others)
+    parts = d.stdout.split(b"\0")
+    i = 0
+    while i < len(parts):
+        item = parts[i].decode("utf-8", "surrogateescape")
+        i += 1
+        if item in wanted:  # (a tip's header: its commit id)
+            tip = changed.setdefault(item, {})
+            continue
+        if not item.startswith(":") or tip is None or i >= len(parts):
+            continue
+        fields = item[1:].split(" ")  # old_mode new_mode old_oid new_oid STATUS, then the path
+        path = parts[i].decode("utf-8", "replace")
+        i += 1
+        if len(fields) != 5:
+            continue
+        new_mode, new_oid = fields[1], fields[3]
+        tip[path] = new_oid  # (deleted in the tip: a zero id, never searched; HEAD's copy is not there)
+        if new_mode != "160000" and new_oid.strip("0") and (new_oid in blobs or len(blobs) < ALSO_IN_BLOBS):
+            blobs[new_oid] = None
+    return changed, list(blobs)

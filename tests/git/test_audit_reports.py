@@ -161,3 +161,32 @@ def test_staged_pair_names_each_value_where_it_already_is(repo: Path, keys: list
     assert found == {"binance-api-key": ["refs/tags/v1:deploy/app.env"],
                      "binance-secret-key": ["refs/heads/feature:conf/prod.env"]}, found
     assert key not in r.err and secret not in r.err
+
+
+def test_staged_key_also_in_reads_each_file_once_and_names_only_true_places(repo: Path, keys: list[str]) -> None:
+    """The "also in" search reads HEAD through the work tree and the other tips through what they
+    change against HEAD: a tip sharing HEAD's file is named, one that changed or deleted it is not;
+    a value only in the work tree (an unstaged edit) is never named as HEAD's; an annotated tag
+    counts; the answer is the same from a subfolder."""
+    key = keys[0]
+    commit(repo, {"README.md": "x\n", "conf/prod.env": env_line(key), "sub/x.txt": "x\n"})
+    git(repo, "checkout", "-q", "-b", "shares")
+    commit(repo, {"other.txt": "y\n"})  # the same conf/prod.env as main's
+    git(repo, "checkout", "-q", "main")
+    git(repo, "checkout", "-q", "-b", "changed")
+    commit(repo, {"conf/prod.env": "BINANCE_API_KEY=\n"})
+    git(repo, "checkout", "-q", "-b", "moved")
+    commit(repo, {"conf/prod.env": None, "deploy/app.env": env_line(key)})
+    commit(repo, {"deploy/app.env": "BINANCE_API_KEY=\n"})
+    git(repo, "tag", "-a", "-m", "release", "v2", "HEAD~1")  # (annotated: the tag names the key's commit)
+    git(repo, "checkout", "-q", "main")
+    write(repo, "README.md", "x\n" + env_line(key))  # an unstaged edit: not HEAD's
+    write(repo, "k.env", env_line(key))
+    git(repo, "add", "k.env")
+    for where in (repo, repo / "sub"):
+        r = cg(where, "staged", "--format", "json")
+        assert r.code == 1, r.err
+        (finding,) = json.loads(r.out)["findings"]
+        assert finding["also_in"] == ["refs/heads/main:conf/prod.env", "refs/heads/shares:conf/prod.env",
+                                      "refs/tags/v2:deploy/app.env"], finding
+        assert key not in r.out + r.err
