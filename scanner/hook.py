@@ -613,7 +613,7 @@ def _scan_files(root: Path, files: list[str], rels: list[str], config: Config, e
 
 
 ALSO_IN_TIPS = 16  # tips searched for a staged value: HEAD, then branches, remotes, tags, other refs
-ALSO_IN_BLOBS = 512  # files of other tips that differ from HEAD's searched, at most (in that order)
+ALSO_IN_BLOBS = 128  # files of other tips that differ from HEAD's searched, at most (in that order)
 ALSO_IN_SECONDS = 1.0  # each search's deadline: a hook that found a key must still answer fast
 
 
