@@ -64,7 +64,6 @@ class Engine(_Matching, _Judging):
             if length:
                 g.b64_gid = gid
                 gid += 1
-            g.__post_init__()
             self.groups.append(g)
         self.pem_rules = [r for r in self.rules if r.type == "pem" and not r.neutral]
         self.neutral = {r.group: r for r in self.rules if r.type == "pem" and r.neutral}
@@ -112,7 +111,8 @@ class Engine(_Matching, _Judging):
         # whole chunk for it (not a gate: a chunk with only an allow comment is not searched)
         self.allow_gid = gid + 2
         self.begin_gid = gid + 3  # (and any PEM armour: its blocks are spans no token is taken from)
-        marks = [(self.allow_gid, re.escape(m.decode()).encode(), m) for m in ALLOW_MARKERS]
+        marks: list[tuple[int, bytes, bytes | None]] = [
+            (self.allow_gid, re.escape(m.decode()).encode(), m) for m in ALLOW_MARKERS]
         marks.append((self.begin_gid, b"-----BEGIN ", b"-----BEGIN "))
         self.prefilter = make_prefilter(gates + marks, prefilter)
         self._marks = frozenset((self.allow_gid, self.begin_gid))
@@ -169,7 +169,8 @@ class Engine(_Matching, _Judging):
         tm = self._match_text(text, gates, want, unsearched) if want or self._gated(gates) else None
         if tm is None:
             self._match_text_skipped(gates, unsearched)
-        rm = self._match_text(data, raw_gates, want, unsearched) if self._gated(raw_gates) else None
+        rm = (self._match_text(data, raw_gates, want, unsearched)
+              if raw_gates is not None and self._gated(raw_gates) else None)
         if stats is not None:
             stats.suppress("inline_allow", (tm.allowed if tm else 0) + (rm.allowed if rm else 0))
         return Matches(tm, rm, frozenset(unsearched), len(data), want)

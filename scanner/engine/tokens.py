@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from scanner.engine.keywords import Keywords, Words
@@ -145,7 +146,6 @@ class _TokenGroup:
     boundary: str
     length: int
     rules: list[Rule]
-    regex: re.Pattern[bytes] = field(init=False)
     b64_gid: int | None = None
     # a group that needs its exchange named and is found by a regex search (passphrases by name, base64
     # keys) also needs its value's shape in the chunk: the bare pattern as a second gate (a file naming
@@ -157,9 +157,8 @@ class _TokenGroup:
     # as `regex`, at memchr speed instead of a Python regex step per byte
     runs: _Runs | None = None
     b64_runs: _Runs | None = None
-    run_check: re.Pattern[bytes] | None = None  # runs of the boundary class must also match the pattern
+    run_checked: bool = False  # runs of the boundary class must also match the pattern (run_check)
     run_max: int = 0  # the longest run a match can be (patterns of a few widths: 8-10-8-5 or 8-8-8-10)
-    search_regex: re.Pattern[bytes] = field(init=False)
     boundary_bytes: frozenset[int] = frozenset()
     # literals every match of a searched pattern holds (a passphrase's name: 'pass', 'api'), with the most
     # bytes a match can start before each: only those starts are tried (20x faster than re.search over
@@ -168,15 +167,9 @@ class _TokenGroup:
     # or: a pattern that opens with a run of its own boundary class ([A-Za-z0-9+/]{86}(?:==)?) starts where
     # such a run does (or just after an escape at its head): only those starts are tried
     lead_runs: _Runs | None = None
-    b64_inner: re.Pattern[bytes] | None = None
     b64_lens: tuple[int, ...] = ()
 
-    reject: re.Pattern[str] | None = None  # names of non-credentials (listenKey)
     hex_min: float = 0.0  # 0: 64-hex values are never keys of this group
-    hex_reject: re.Pattern[str] | None = None
-    others: re.Pattern[bytes] | None = None  # other exchanges' names
-    others_words: Words | None = None  # (the same, found fast in a chunk)
-    envs: re.Pattern[bytes] | None = None  # one named group per environment
     env_words: tuple[bytes, ...] = ()  # words every environment pattern holds (found with bytes.find)
     hex_envs: dict[str, str] = field(default_factory=dict)  # an all-hex value's case -> its environment
     reject_hex: bool = False  # all-hex values are never this group's (rule `reject: [hex]`)
@@ -190,7 +183,6 @@ class _TokenGroup:
     needs_word: bool = False
 
     def __post_init__(self) -> None:
-        self.reject = _alts(p for r in self.rules for p in r.reject_names)
         self.env_words = _env_words(self.rules)
         self.hex_envs = {case: env for r in self.rules for case, env in r.hex_environments}
         self.reject_hex = any("hex" in r.reject for r in self.rules)
@@ -205,16 +197,7 @@ class _TokenGroup:
         # a secret's name is tried before a key's ("api_secret_key" names a secret)
         self.hint_order = sorted(self.rules, key=lambda r: r.role != "secret")
         self.hex_min = max((r.hex_min_entropy for r in self.rules), default=0.0)
-        self.hex_reject = _alts(p for r in self.rules for p in r.hex_reject_names)
-        others = _alts(p for r in self.rules for p in r.other_exchanges)
-        self.others = re.compile(others.pattern.encode(), re.IGNORECASE) if others else None
-        self.others_words = Words(self.others) if self.others is not None else None
-        self.envs = _env_regex(self.rules)
         b = self.boundary
-        self.regex = re.compile(
-            rf"(?:(?<![{b}])|(?<=\\[nrt])|(?<=%[0-9A-Fa-f]{{2}}))({self.pattern})(?![{b}])".encode()
-        )
-        self.search_regex = re.compile(rf"(?:{self.pattern})(?![{b}])".encode())
         member = re.compile(f"[{b}]".encode())
         self.boundary_bytes = frozenset(i for i in range(256) if member.fullmatch(bytes([i])))
         simple = re.fullmatch(r"\[([^\]\\]+)\]\{(\d+)\}", self.pattern)
@@ -225,7 +208,7 @@ class _TokenGroup:
             if lo:  # a UUID, `[0-9a-f]{32}` bounded by [A-Za-z0-9]: runs of the boundary class, then the pattern
                 self.runs = _Runs(b, lo)
                 self.run_max = hi
-                self.run_check = re.compile(self.pattern.encode())
+                self.run_checked = True
         if self.runs is None:
             self.anchors = _anchors(self.pattern)
             lead = re.match(r"\[([^\]\\]+)\]\{(\d+)(?:,\d*)?\}", self.pattern)
@@ -240,9 +223,55 @@ class _TokenGroup:
             n1 = 4 * ((self.length + 3) // 3)
             lens = sorted({n, n1})
             alts = "|".join(rf"[A-Za-z0-9+/]{{{m - 2}}}(?:==|[A-Za-z0-9+/]=|[A-Za-z0-9+/]{{2}})" for m in lens)
-            self.b64_inner = re.compile(alts.encode())
+            self._b64_src = alts.encode()
             self.b64_lens = tuple(lens)
             self.b64_runs = _Runs("A-Za-z0-9+/=", min(lens))
+
+    # -- regexes, compiled when first used (a run, the pre-commit hook above all, uses few of them: compiling
+    # every group's took ~0.1 s of each start)
+    _b64_src = b""
+
+    @cached_property
+    def regex(self) -> re.Pattern[bytes]:
+        b = self.boundary
+        return re.compile(rf"(?:(?<![{b}])|(?<=\\[nrt])|(?<=%[0-9A-Fa-f]{{2}}))({self.pattern})(?![{b}])".encode())
+
+    @cached_property
+    def search_regex(self) -> re.Pattern[bytes]:
+        return re.compile(rf"(?:{self.pattern})(?![{self.boundary}])".encode())
+
+    @cached_property
+    def run_check(self) -> re.Pattern[bytes] | None:
+        return re.compile(self.pattern.encode()) if self.run_checked else None
+
+    @cached_property
+    def b64_inner(self) -> re.Pattern[bytes] | None:
+        return re.compile(self._b64_src) if self._b64_src else None
+
+    @cached_property
+    def reject(self) -> re.Pattern[str] | None:
+        """Names of non-credentials (listenKey)."""
+        return _alts(p for r in self.rules for p in r.reject_names)
+
+    @cached_property
+    def hex_reject(self) -> re.Pattern[str] | None:
+        return _alts(p for r in self.rules for p in r.hex_reject_names)
+
+    @cached_property
+    def others(self) -> re.Pattern[bytes] | None:
+        """Other exchanges' names."""
+        others = _alts(p for r in self.rules for p in r.other_exchanges)
+        return re.compile(others.pattern.encode(), re.IGNORECASE) if others else None
+
+    @cached_property
+    def others_words(self) -> Words | None:
+        """(the same, found fast in a chunk)"""
+        return Words(self.others) if self.others is not None else None
+
+    @cached_property
+    def envs(self) -> re.Pattern[bytes] | None:
+        """One named group per environment."""
+        return _env_regex(self.rules)
 
     def tokens(self, text: bytes, cache: dict[str, bytes]) -> Iterator[tuple[int, int, str]]:
         """(start, end, value) of every match of `regex` (group 1), in order, one at a time (a chunk
