@@ -657,11 +657,12 @@ def _note_exposure(repo: Repo, findings: list[Finding]) -> None:
             found.add((rank[oid], path, value))
     else:
         in_head: dict[str, set[str]] = {}
+        diff = _start_diff(repo, head, list(rank)[1:])  # (beside the greps of HEAD: it needs no value)
         candidates = sorted({path for path, _ in _grep(repo, values, "--full-name", "--", ":(top)")})
         if candidates:
             for name, value in _grep(repo, values, "--full-name", head, "--", *(f":(top,literal){c}" for c in candidates)):
                 in_head.setdefault(name.partition(":")[2], set()).add(value)
-        changed, blobs = _changed_against_head(repo, head, list(rank)[1:])
+        changed, blobs = _changed_against_head(diff, list(rank)[1:])
         for path, vals in in_head.items():
             for oid, r in rank.items():
                 if oid != head and changed is None:
@@ -711,21 +712,47 @@ def _grep(repo: Repo, values: bytes, *args: str) -> list[tuple[str, str]]:
     return res
 
 
-def _changed_against_head(repo: Repo, head: str, others: list[str]
+def _signal_kill(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except OSError:
+        pass
+
+
+def _start_diff(repo: Repo, head: str, others: list[str]) -> Any:
+    """`git diff-tree --stdin` of each of `others` against HEAD, started (None: nothing to compare, or
+    git could not start), to be read by _changed_against_head."""
+    from scanner.sources.git import start
+
+    if not others:
+        return None
+    try:
+        return start(repo.cwd, "diff-tree", "-r", "-z", "--no-renames", "--stdin",
+                     input="".join(f"{oid} {head}\n" for oid in others).encode())
+    except Exception:
+        return None
+
+
+def _changed_against_head(diff: Any, others: list[str]
                           ) -> tuple[dict[str, dict[str, str]] | None, list[str]]:
     """For each commit in `others`: {path: blob} of the files it changes against HEAD (a zero id:
-    deleted); and the distinct blobs among them to search, at most ALSO_IN_BLOBS, tips in order (one
-    `git diff-tree --stdin`). (None, []): git failed or passed the deadline."""
-    from scanner.sources.git import run as git_run
+    deleted); and the distinct blobs among them to search, at most ALSO_IN_BLOBS, tips in order, from
+    `diff` (_start_diff's git, stopped at ALSO_IN_SECONDS). (None, []): git failed or passed the deadline."""
+    import threading
 
     if not others:
         return {}, []
+    if diff is None:
+        return None, []
+    late = threading.Timer(ALSO_IN_SECONDS, _signal_kill, (diff.pid,))  # (only the signal: this thread reads it)
+    late.daemon = True
+    late.start()
     try:
-        d = git_run(repo.cwd, "diff-tree", "-r", "-z", "--no-renames", "--stdin",
-                    input="".join(f"{oid} {head}\n" for oid in others).encode(), check=False, offline=True,
-                    timeout=ALSO_IN_SECONDS)
+        d = diff.result()
     except Exception:
         return None, []
+    finally:
+        late.cancel()
     if d.returncode != 0:
         return None, []
     changed: dict[str, dict[str, str]] = {}
