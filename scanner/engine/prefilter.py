@@ -49,7 +49,7 @@ class HyperscanPrefilter:
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = self._hs.Scratch(self._db)
-        self._db.scan(data, match_event_handler=on_match, scratch=scratch)
+        self._db.scan(data, match_event_handler=on_match, scratch=scratch)  # type: ignore[type-var]  # (any buffer)
         return hits
 
 

@@ -1,6 +1,7 @@
 """Streaming listed blobs through one `git cat-file --batch` and the engine's prefilter."""
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable
@@ -228,6 +229,8 @@ class _BatchReader:
         self.buf = bytearray(_BUF)
         self.view = memoryview(self.buf)
         self.pos = self.end = 0  # unread bytes: buf[pos:end]
+        self.drained = 0.0  # when a read last emptied the pipe (0: it did not)
+        self.readinto: Callable[[memoryview], int | None]
         self._start(0)
 
     def _start(self, offset: int) -> None:
@@ -237,11 +240,12 @@ class _BatchReader:
         self.cat = popen(self.repo.cwd, *self.listing.git_mem, "cat-file", f"--batch={self.fmt}", "--buffer", stdin=self.fd,
                          bufsize=0)
         self.procs.append(self.cat)
-        assert self.cat.stdout is not None
-        _grow_pipe(self.cat.stdout)
-        self.readinto = self.cat.stdout.readinto  # (unbuffered: a FileIO)
+        out = self.cat.stdout
+        assert isinstance(out, io.RawIOBase)  # (bufsize=0: git's pipe itself, a FileIO)
+        _grow_pipe(out)
+        self.readinto = out.readinto
         self.pos = self.end = 0
-        self.drained = 0.0  # when a read last emptied the pipe (0: it did not)
+        self.drained = 0.0
 
     def _read(self, into: memoryview) -> int:
         """One read of git's output. When the last one emptied the pipe less than _NAP ago, git is
