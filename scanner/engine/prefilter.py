@@ -16,7 +16,9 @@ class RegexPrefilter:
         # (id, hyperscan pattern, literal that must occur or None)
         self._ids = [(i, lit) for i, _, lit in gates]
 
-    def gate(self, data: bytes) -> set[int]:
+    def gate(self, data: bytes | memoryview) -> set[int]:
+        if not isinstance(data, bytes):  # (a view of a reader's buffer: `in` needs bytes)
+            data = bytes(data)
         return {i for i, lit in self._ids if lit is None or lit in data}
 
 
@@ -38,7 +40,7 @@ class HyperscanPrefilter:
             flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(gates),
         )
 
-    def gate(self, data: bytes) -> set[int]:
+    def gate(self, data: bytes | memoryview) -> set[int]:
         hits: set[int] = set()
 
         def on_match(i: int, _f: int, _t: int, _fl: int, _ctx: Any) -> None:
@@ -47,7 +49,7 @@ class HyperscanPrefilter:
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = self._hs.Scratch(self._db)
-        self._db.scan(data, match_event_handler=on_match, scratch=scratch)
+        self._db.scan(data, match_event_handler=on_match, scratch=scratch)  # type: ignore[type-var]  # (any buffer)
         return hits
 
 

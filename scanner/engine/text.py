@@ -37,3 +37,12 @@ def _utf16_without_bom(head: bytes) -> str | None:
     if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
         return "utf-16-be"
     return None
+
+
+def is_plain(buf: bytes | bytearray, start: int, end: int) -> bool:
+    """Whether `to_text_bytes(buf[start:end])` scans those bytes as they are (UTF-8, or raw binary):
+    asked without copying them (a history reader gates most blobs where git's output landed)."""
+    if buf.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"), start, end):
+        return False
+    stop = min(end, start + _SNIFF)
+    return buf.find(b"\x00", start, stop) < 0 or _utf16_without_bom(bytes(buf[start:stop])) is None
