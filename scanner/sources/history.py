@@ -3,9 +3,10 @@
 The common path: list the blobs (`git cat-file --batch-all-objects --batch-check`, or `git rev-list
 --objects` with --reachable-only) into a temporary file, then stream them through one `git cat-file
 --batch`: git inflates on one core while a reader thread runs the engine's prefilter and the main
-thread judges the few blobs that pass. Only blobs with findings are then mapped to history: `git
-log --all --reflog -m --raw` (started at the first finding, at low priority, with a small delta
-cache; filtered for the hit blob ids in one Hyperscan pass) gives the commits that added or removed them at each path; from that come the introducing commit,
+thread judges the few blobs that pass. Only blobs with findings are then mapped to history: one read
+of every tree and one walk of the commits (started at the first finding, at low priority; see
+treeprov.py; else `git log --all --reflog -m --raw` filtered for the hit blob ids) give the commits
+that added or removed them at each path, as `git log -m --raw` lists them; from that come the introducing commit,
 author, date, the refs containing it, whether it is still at HEAD and the exposure window. Blobs no
 ref or reflog reaches are looked up in unreachable commits and the index, else reported as
 unreachable blobs. One finding per (secret, path).
@@ -77,7 +78,7 @@ def _audit_all(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: Sc
     if listing.error:  # the walk stopped at an unreadable tree or commit: every object in the store instead
         listing = _list_all_instead(repo, listing, max_size=max_size, procs=procs)
     engine = make_engine() if callable(make_engine) else make_engine
-    hlog = HistoryLog(repo)
+    hlog = HistoryLog(repo, trees=listing.trees)
     try:
         scan = stream_scan(repo, engine, stats, listing, with_rest=reachable_only, max_size=max_size,
                            progress=progress, procs=procs, on_hit=hlog.start)
@@ -120,7 +121,7 @@ def _provenance(repo: Repo, engine: Engine, stats: ScanStats, scan: _Scan, listi
         events = []
     _apply_events(events, cache, groups, seen)
     rest = want - seen
-    ref_index = RefIndex(repo)
+    ref_index = RefIndex(repo, graph=hlog.graph)
     if rest:
         _map_unreachable(repo, rest, cache, groups, seen, commits=listing.commits, stats=stats, ref_index=ref_index)
     head = repo.head()

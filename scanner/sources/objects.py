@@ -59,6 +59,7 @@ class Listing:
     missing_ids: list[str] = field(default_factory=list)  # the first UNREADABLE_SHOWN of them
     git_mem: tuple[str, ...] = LOWMEM  # git settings for reading in this listing's order
     commits: IO[bytes] | None = None  # every commit id in the store (for the unreachable pass)
+    trees: IO[bytes] | None = None  # every tree in the store, 'id size' lines, pack order (treeprov.py)
     error: str | None = None  # why the listing is incomplete (git stopped at an unreadable object)
 
     def lost(self, oid: bytes) -> None:
@@ -69,8 +70,9 @@ class Listing:
 
     def close(self) -> None:
         self.blobs.close()
-        if self.commits is not None:
-            self.commits.close()
+        for f in (self.commits, self.trees):
+            if f is not None:
+                f.close()
 
 
 def _tempfile() -> IO[bytes]:
@@ -96,16 +98,16 @@ def _lines(stream: IO[bytes]) -> Iterator[list[bytes]]:
 def list_all_objects(repo: Repo, *, max_size: int, procs: list[GitProc]) -> Listing:
     """Every blob in the object store (reachable or not), in delta order (see DELTA_MEM; pack order
     past DELTA_ORDER_MAX blobs); and every commit."""
-    listing = Listing(blobs=_tempfile(), commits=_tempfile())
-    assert listing.commits is not None
+    listing = Listing(blobs=_tempfile(), commits=_tempfile(), trees=_tempfile())
+    assert listing.commits is not None and listing.trees is not None
     p = popen(repo.cwd, *LIST_MEM, "cat-file", "--batch-all-objects", "--unordered",
               "--batch-check=%(objecttype) %(objectname) %(objectsize) %(deltabase)", bufsize=0)
     procs.append(p)
     assert p.stdout is not None
-    out, commits = listing.blobs, listing.commits
+    out, commits, trees = listing.blobs, listing.commits, listing.trees
     order: _DeltaOrder | None = _DeltaOrder()
     for lines in _lines(p.stdout):
-        keep = []
+        keep, tree_ids = [], []
         for line in lines:
             if line[:5] == b"blob ":
                 _, oid, size_b, base = line.split(b" ")
@@ -117,6 +119,9 @@ def list_all_objects(repo: Repo, *, max_size: int, procs: list[GitProc]) -> List
                 keep.append(oid)
                 if order is not None:
                     order.add(oid, base)
+            elif line[:5] == b"tree ":
+                tree_ids.append(line[5:].rsplit(b" ", 1)[0])  # 'id size'
+
             elif line[:7] == b"commit ":
                 commits.write(line[7:].split(b" ", 1)[0] + b"\n")
             elif line.endswith(b" missing"):  # in the store, but its header cannot be read (corrupt)
@@ -125,6 +130,9 @@ def list_all_objects(repo: Repo, *, max_size: int, procs: list[GitProc]) -> List
             listing.count += len(keep)
             keep.append(b"")
             out.write(b"\n".join(keep))
+        if tree_ids:
+            tree_ids.append(b"")
+            trees.write(b"\n".join(tree_ids))
         if order is not None and listing.count > DELTA_ORDER_MAX:
             order = None  # too many to order in memory: pack order, with git's larger cache
     p.check()

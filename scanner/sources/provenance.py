@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
@@ -28,10 +28,13 @@ class RefIndex:
     Python: each commit's set of target commits it contains is its own bit OR its parents' (a
     bitmask, parents first). `for-each-ref --contains=C` per commit walks history once per ref
     instead: measured 3 min 18 s for ONE commit of hummingbot (5,152 refs, 62k commits); this is
-    ~3 s for all of them."""
+    ~3 s for all of them. Given `graph` (every commit refs and reflogs reach, with its parents, from a
+    walk the audit already made: treeprov.TreeSearch.graph), no second walk: the same bitmasks,
+    parents first by a depth-first pass in Python (hummingbot: git 0.6 s less)."""
 
-    def __init__(self, repo: Repo) -> None:
+    def __init__(self, repo: Repo, graph: Callable[[], Iterator[tuple[bytes, list[bytes]]]] | None = None) -> None:
         self.repo = repo
+        self.graph = graph
         self.tips: list[tuple[str, str]] = []  # (refname, commit it peels to)
         self.names: dict[str, list[str]] = {}  # object id (and peeled id) -> refs naming it
         p = repo.run("for-each-ref", "--format=%(objectname) %(objecttype) %(*objectname) %(*objecttype) "
@@ -65,6 +68,10 @@ class RefIndex:
         if not self.tips:
             return
         bit = {c: 1 << i for i, c in enumerate(targets)}
+        bits = {c.encode(): b for c, b in bit.items()}
+        if self.graph is not None:
+            self._assign(list(bit), _masks(self.graph(), bits, [t.encode() for _, t in self.tips]))
+            return
         tips = "\n".join(dict.fromkeys(t for _, t in self.tips)) + "\n"
         p = popen(self.repo.cwd, "rev-list", "--parents", "--topo-order", "--reverse", "--stdin",
                   stdin=subprocess.PIPE, bufsize=_BATCH)
@@ -81,7 +88,6 @@ class RefIndex:
         writer = threading.Thread(target=feed, daemon=True)
         writer.start()
         mask: dict[bytes, int] = {}
-        bits = {c.encode(): b for c, b in bit.items()}
         get = mask.get
         try:
             for lines in _lines(p.stdout):
@@ -98,7 +104,10 @@ class RefIndex:
             self.error = f"refs not mapped: {e}"
         finally:
             p.stop()
-        order = list(bit)
+        self._assign(list(bit), mask)
+
+    def _assign(self, order: list[str], mask: dict[bytes, int]) -> None:
+        """Each target commit's refs, from each ref tip's bitmask of the targets it contains."""
         for ref, tip in self.tips:
             m = mask.get(tip.encode(), 0)
             while m:
@@ -114,6 +123,28 @@ class RefIndex:
         for c in commits:
             refs.update(self._contains.get(c, ()))
         return sorted(refs)
+
+
+def _masks(graph: Iterator[tuple[bytes, list[bytes]]], bits: dict[bytes, int], tips: list[bytes]) -> dict[bytes, int]:
+    """For each commit the tips reach: the bits of the targets it contains (its own bit OR its
+    parents'), parents before children by an iterative depth-first walk from each tip."""
+    parents = dict(graph)
+    mask: dict[bytes, int] = {}
+    for tip in tips:
+        if tip in mask:
+            continue
+        stack: list[tuple[bytes, bool]] = [(tip, False)]
+        while stack:
+            c, ready = stack.pop()
+            if ready:
+                m = bits.get(c, 0)
+                for p in parents.get(c, ()):
+                    m |= mask.get(p, 0)
+                mask[c] = m
+            elif c not in mask:
+                stack.append((c, True))
+                stack.extend((p, False) for p in parents.get(c, ()) if p not in mask)
+    return mask
 
 
 @dataclass
