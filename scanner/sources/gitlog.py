@@ -224,6 +224,21 @@ def _commit_at(fd: int, rec: int) -> Commit | None:
                   author=fields[2].decode("utf-8", "replace"))
 
 
+def hs_ends(hyperscan: Any, exprs: list[bytes]) -> Callable[[Any], list[int]]:
+    """A function giving where any of the Hyperscan patterns `exprs` end in a buffer (the offset of
+    each match's last byte, in order)."""
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=[0] * len(exprs))
+    scratch = hyperscan.Scratch(db)
+
+    def find(buf: Any) -> list[int]:
+        offs: list[int] = []
+        db.scan(buf, match_event_handler=lambda _i, _f, to, _fl, _c: offs.append(to - 1), scratch=scratch)
+        return offs
+
+    return find
+
+
 def _id_finder(want: set[bytes]) -> Callable[[Any], list[int]] | None:
     """A function giving where the `want` ids end in a buffer (the offset of each one's last byte, in
     order), or None: no fast way, parse every record."""
@@ -232,18 +247,7 @@ def _id_finder(want: set[bytes]) -> Callable[[Any], list[int]] | None:
     except ImportError:
         hyperscan = None  # type: ignore[assignment]
     if hyperscan is not None and want:
-        ids = sorted(want)
-        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        db.compile(expressions=ids, ids=list(range(len(ids))), elements=len(ids),
-                   flags=[0] * len(ids))
-        scratch = hyperscan.Scratch(db)
-
-        def hs_find(buf: Any) -> list[int]:
-            offs: list[int] = []
-            db.scan(buf, match_event_handler=lambda _i, _f, to, _fl, _c: offs.append(to - 1), scratch=scratch)
-            return offs
-
-        return hs_find
+        return hs_ends(hyperscan, sorted(want))
     if len(want) <= 64:
         def py_find(buf: Any) -> list[int]:
             data = bytes(buf) if isinstance(buf, memoryview) else buf

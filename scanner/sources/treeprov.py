@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from scanner.sources.git import DEVNULL, GitProc, Repo, decode_path, popen
-from scanner.sources.gitlog import LOG_FORMAT, LOG_MEM, Commit, Event
+from scanner.sources.gitlog import LOG_FORMAT, LOG_MEM, Commit, Event, hs_ends
 from scanner.sources.objects import _lines, _tempfile
 
 _BLOCK = 4 << 20
@@ -189,17 +189,7 @@ def _binary_finder() -> Callable[[list[bytes]], Callable[[Any], list[int]]] | No
         return None
 
     def make(ids: list[bytes]) -> Callable[[Any], list[int]]:
-        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        exprs = [b"".join(b"\\x%02x" % c for c in i) for i in ids]
-        db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=[0] * len(exprs))
-        scratch = hyperscan.Scratch(db)
-
-        def find(buf: Any) -> list[int]:
-            offs: list[int] = []
-            db.scan(buf, match_event_handler=lambda _i, _f, to, _fl, _c: offs.append(to - 1), scratch=scratch)
-            return offs
-
-        return find
+        return hs_ends(hyperscan, [b"".join(b"\\x%02x" % c for c in i) for i in ids])
 
     return make
 
