@@ -43,17 +43,20 @@ if TYPE_CHECKING:
 
 
 def audit(repo: Repo, engine: Engine | Callable[[], Engine], stats: ScanStats, *, revs: Sequence[str] | None = None,
-          reachable_only: bool = False, max_size: int, progress: Progress | None = None) -> list[Finding]:
-    """Scan the repository's history; `revs` (git log revisions) limits it to what they add.
+          reachable_only: bool = False, max_size: int, progress: Progress | None = None, jobs: int = 1) -> list[Finding]:
+    """Scan the repository's history; `revs` (git log revisions) limits it to what they add. `jobs`:
+    1, stage two in this process; 2, in a worker process of its own (stage2.py); 0, the worker when
+    the machine and the history are large enough.
 
     `engine` may be a function that builds it: it is then called after the object listing, whose
     git process is the memory peak, so the two never hold memory at the same time."""
     procs: list[GitProc] = []
     try:
         if revs is not None:
-            return _audit_range(repo, engine, stats, revs, max_size=max_size, progress=progress, procs=procs)
+            return _audit_range(repo, engine, stats, revs, max_size=max_size, progress=progress, procs=procs,
+                                jobs=jobs)
         return _audit_all(repo, engine, stats, reachable_only=reachable_only, max_size=max_size,
-                          progress=progress, procs=procs)
+                          progress=progress, procs=procs, jobs=jobs)
     finally:
         for p in procs:
             p.stop()
@@ -62,7 +65,7 @@ def audit(repo: Repo, engine: Engine | Callable[[], Engine], stats: ScanStats, *
 
 
 def _audit_all(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: ScanStats, *, reachable_only: bool,
-               max_size: int, progress: Progress | None, procs: list[GitProc]) -> list[Finding]:
+               max_size: int, progress: Progress | None, procs: list[GitProc], jobs: int) -> list[Finding]:
     if progress is not None:
         progress.note("cexguard: listing objects...")
     walk = MissingWalk(repo) if not reachable_only else None  # (--reachable-only's listing is that walk)
@@ -81,7 +84,7 @@ def _audit_all(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: Sc
     hlog = HistoryLog(repo, trees=listing.trees)
     try:
         scan = stream_scan(repo, engine, stats, listing, with_rest=reachable_only, max_size=max_size,
-                           progress=progress, procs=procs, on_hit=hlog.start)
+                           progress=progress, procs=procs, on_hit=hlog.start, jobs=jobs)
         return _provenance(repo, engine, stats, scan, listing, hlog, max_size=max_size, progress=progress,
                            walk=walk)
     finally:
@@ -130,7 +133,7 @@ def _provenance(repo: Repo, engine: Engine, stats: ScanStats, scan: _Scan, listi
 
 
 def _audit_range(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: ScanStats, revs: Sequence[str], *,
-                 max_size: int, progress: Progress | None, procs: list[GitProc]) -> list[Finding]:
+                 max_size: int, progress: Progress | None, procs: list[GitProc], jobs: int) -> list[Finding]:
     engine = make_engine() if callable(make_engine) else make_engine
     partial = repo.partial() is not None
     try:
@@ -143,7 +146,7 @@ def _audit_range(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: 
     listing = list_given(new_blobs)
     try:
         scan = stream_scan(repo, engine, stats, listing, with_rest=False, max_size=max_size, progress=progress,
-                           procs=procs)
+                           procs=procs, jobs=jobs)
     finally:
         listing.close()
     if progress is not None:

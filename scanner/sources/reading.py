@@ -15,6 +15,7 @@ from scanner.sources.objects import Listing, _fatal_line
 
 if TYPE_CHECKING:
     from scanner.engine import Engine, Matches, Prepared
+    from scanner.sources import stage2
     from scanner.sources.progress import Progress
 
 
@@ -30,7 +31,7 @@ class _Scan:
 
 def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, *, with_rest: bool,
                 max_size: int, progress: Progress | None, procs: list[GitProc],
-                on_hit: Callable[[], None] | None = None) -> _Scan:
+                on_hit: Callable[[], None] | None = None, jobs: int = 1) -> _Scan:
     """Read the listed blobs through one `git cat-file --batch`; each through the prefilter once.
     `on_hit` is called when a blob has findings.
 
@@ -48,28 +49,51 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
     cat = _BatchReader(repo, listing, fmt, procs, stats)
     if progress is not None:
         progress.set_total(listing.count, listing.nbytes or None)
-    handover = _Handover(HANDOVER_BYTES)
     counts = _ReadCounts()
-    reader = threading.Thread(target=_read_blobs, args=(cat, engine, stats, counts, handover, max_size, progress),
-                              name="cexguard-reader", daemon=True)
-    reader.start()
-    match, judge = engine.match, engine.judge
-    try:
-        while True:
-            item = handover.get()
-            if item is None:
-                break
-            oid, path, data, pre = item
-            m = match(data, pre, paths=(path,), stats=stats)
-            found = judge(m, path, stats=stats, provenance=GitProvenance(blob=oid))
-            if found:
-                res.hits[oid] = found
-                res.matches[oid] = m  # (provenance judges it again for each path that holds it)
-                if on_hit is not None:
-                    on_hit()
-    finally:
-        handover.close()
-    reader.join()
+    from scanner.sources import stage2
+
+    worker = None
+    if stage2.worker_wanted(jobs, listing.count):
+        try:
+            worker = stage2.Worker(engine)
+        except OSError:  # (no interpreter to start: stage two stays here)
+            worker = None
+    if worker is not None:
+        # reader -> hand-over -> feeder -> worker: the worker's pace is uneven (a lock file of 3 MB takes
+        # it 0.2 s), and with only its pipe between them the reader, then git, would wait on each such blob
+        handover = _Handover(WORKER_HANDOVER_BYTES)
+        reader = threading.Thread(target=_read_blobs, args=(cat, engine, stats, counts, handover, max_size, progress),
+                                  name="cexguard-reader", daemon=True)
+        feeder = threading.Thread(target=_feed, args=(handover, worker), name="cexguard-feeder", daemon=True)
+        reader.start()
+        feeder.start()
+        try:
+            for oid, found, m in worker.results(stats):
+                _hit(res, oid, found, m, on_hit)
+        finally:
+            handover.close()
+            worker.close()  # (the feeder, if still writing, stops at the closed pipe)
+            feeder.join()
+            reader.join()
+    else:
+        handover = _Handover(HANDOVER_BYTES)
+        reader = threading.Thread(target=_read_blobs, args=(cat, engine, stats, counts, handover, max_size, progress),
+                                  name="cexguard-reader", daemon=True)
+        reader.start()
+        match, judge = engine.match, engine.judge
+        try:
+            while True:
+                item = handover.get()
+                if item is None:
+                    break
+                oid, path, data, pre = item
+                m = match(data, pre, paths=(path,), stats=stats)
+                found = judge(m, path, stats=stats, provenance=GitProvenance(blob=oid))
+                if found:
+                    _hit(res, oid, found, m, on_hit)
+        finally:
+            handover.close()
+        reader.join()
     if counts.error is not None:
         raise counts.error
     stats.files_scanned += counts.dropped
@@ -82,7 +106,28 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
     return res
 
 
+def _hit(res: _Scan, oid: str, found: list[Finding], m: Matches, on_hit: Callable[[], None] | None) -> None:
+    res.hits[oid] = found
+    res.matches[oid] = m  # (provenance judges it again for each path that holds it)
+    if on_hit is not None:
+        on_hit()
+
+
+def _feed(handover: _Handover, worker: stage2.Worker) -> None:
+    """The feeder thread: blobs from the hand-over to the worker process, then the end."""
+    while True:
+        item = handover.get()
+        if item is None:
+            if not handover.closed:
+                worker.end()
+            return
+        if not worker.send(*item):
+            handover.close()  # (the worker is gone: the reader stops at its next blob)
+            return
+
+
 HANDOVER_BYTES = 16 << 20
+WORKER_HANDOVER_BYTES = 32 << 20
 _NAMED_MAX = 1 << 16  # paths whose answer is kept (--reachable-only names each blob's path)
 
 
@@ -123,8 +168,11 @@ class _Handover:
             return True
 
     def get(self) -> tuple[str, str, bytes, Any] | None:
+        """The next blob; None at the end (or once closed)."""
         with self.cond:
             while not self.items:
+                if self.closed:
+                    return None
                 self.cond.wait()
             item = self.items.popleft()
             if item is not None:
