@@ -97,7 +97,8 @@ class Worker:
         self.engine = engine
         self.err = tempfile.TemporaryFile()
         pkg_dir = os.path.dirname(os.path.dirname(os.path.abspath(scanner.__file__)))
-        paths = [pkg_dir] + [p for p in sys.path if p and os.path.isabs(p)]
+        here = os.getcwd()
+        paths = [pkg_dir] + [p for p in sys.path if p and os.path.isabs(p) and p != here]
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
             cwd=pkg_dir, bufsize=0, start_new_session=False)
