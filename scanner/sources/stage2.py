@@ -223,7 +223,6 @@ def _grow(stream: IO[bytes]) -> None:
 
 def serve(inp: IO[bytes], out: IO[bytes]) -> None:
     """The worker: builds the engine from the parent's rules, judges each blob, answers the hits."""
-    import io
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent handles it

@@ -289,8 +289,13 @@ def test_no_git_call_bypasses_the_hardened_wrapper() -> None:
     # subprocess.DEVNULL/PIPE constants in the history audit's modules are passed to the wrapper's popen,
     # not used to start git
     allowed = {f"scanner/sources/{m}.py" for m in ("history", "objects", "gitlog", "provenance")}
-    bad = [o for o in offenders if o.split(":")[0] not in allowed]
+    # the history audit's stage-two worker (stage2.py) starts one process: this Python, isolated, never git
+    worker = "scanner/sources/stage2.py"
+    bad = [o for o in offenders if o.split(":")[0] not in allowed | {worker}]
     assert bad == [], bad
+    text = (REPO_ROOT / worker).read_text()
+    assert text.count("subprocess.Popen(") == 1 and "[sys.executable, \"-I\", \"-c\", _BOOT]" in text
+    assert "subprocess.run" not in text and "check_output" not in text and "git" not in text.split("subprocess.Popen(")[1][:200]
     for rel in sorted(allowed):
         text = (REPO_ROOT / rel).read_text()
         assert "subprocess.run" not in text and "subprocess.Popen" not in text and "check_output" not in text
