@@ -127,7 +127,7 @@ def _feed(handover: _Handover, worker: stage2.Worker) -> None:
 
 
 HANDOVER_BYTES = 16 << 20
-WORKER_HANDOVER_BYTES = 32 << 20
+WORKER_HANDOVER_BYTES = 16 << 20
 _NAMED_MAX = 1 << 16  # paths whose answer is kept (--reachable-only names each blob's path)
 
 

@@ -91,15 +91,36 @@ class TreeSearch:
         self.cat = popen(self.repo.cwd, *LOG_MEM, "cat-file", "--batch=%(objectname) %(rest)", "--buffer",
                          stdin=self.trees.fileno(),
                          stdout=self.data, nice=10)
-        self.walk = popen(self.repo.cwd, *LOG_MEM, "rev-list", "--all", "--reflog", "--format=%T %P",
-                          stdin=DEVNULL, stdout=self.commits, nice=10)
+        # the commit walk once the trees are read, not beside them: while the audit still streams blobs
+        # (git, the reader and the stage-two worker: hummingbot's tree at 150-170 MiB), two more gits
+        # at once would take the process tree past 200 MiB
+        import threading
+
+        self._lock = threading.Lock()
+        self._closed = False
+        self._then = threading.Thread(target=self._walk_after, args=(self.cat,), name="cexguard-walk", daemon=True)
+        self._then.start()
+
+    def _walk_after(self, cat: GitProc) -> None:
+        cat.wait()
+        self._start_walk()
+
+    def _start_walk(self) -> None:
+        with self._lock:
+            if self.walk is None and not self._closed:
+                assert self.commits is not None
+                self.walk = popen(self.repo.cwd, *LOG_MEM, "rev-list", "--all", "--reflog", "--format=%T %P",
+                                  stdin=DEVNULL, stdout=self.commits, nice=10)
 
     def events(self, want: set[str]) -> list[Event] | None:
         """The raw diff entries naming a `want` blob, as the whole-history log gives them (an entry's
         other side, when it is not a `want` blob, is None: nothing is read from it); None: this way
         cannot say (no Hyperscan, a tree git could not read)."""
         self.start()
-        assert self.cat is not None and self.walk is not None and self.data is not None and self.commits is not None
+        assert self.cat is not None
+        self.cat.wait()
+        self._start_walk()
+        assert self.walk is not None and self.data is not None and self.commits is not None
         finder_for = _binary_finder()
         if finder_for is None:
             return None
@@ -172,6 +193,9 @@ class TreeSearch:
         return ((c, parents) for c, _tree, parents in _walk(self.commits))
 
     def close(self) -> None:
+        if self.cat is not None:
+            with self._lock:
+                self._closed = True  # (the walk is not started after this)
         for p in (self.cat, self.walk):
             if p is not None:
                 p.stop()
