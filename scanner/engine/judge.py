@@ -35,6 +35,16 @@ class _Judging:
         passed over (its text does not name it): then the content is matched again for that path."""
         return not (matches.unsearched and matches.unsearched & self.path_sets(path))
 
+    def path_may_matter(self, matches: Matches) -> bool:
+        """Could these matches give findings at some path though they give none at an unknown one ("")?
+        A private key with no word around it is reported when its file is named as the exchange's
+        key-generation docs name key files (`key_file_names`): the history audit, which judges each blob
+        before knowing its paths, maps such blobs to their paths too (sources/reading.py)."""
+        if self.key_files is None:
+            return False
+        return any(c.rule.type == "pem" or any(a.rule.type == "pem" for a in c.alts)
+                   for tm in (matches.text, matches.raw) if tm is not None for c in tm.cands)
+
     def judge(self, matches: Matches, path: str, *, stats: ScanStats | None = None, git_status: str | None = None,
               provenance: FileProvenance | GitProvenance | None = None) -> list[Finding]:
         """The findings of a chunk with these matches at `path`."""

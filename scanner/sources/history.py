@@ -108,10 +108,11 @@ def _provenance(repo: Repo, engine: Engine, stats: ScanStats, scan: _Scan, listi
     """Map the blobs with findings to the commits, paths and refs that hold them."""
     _record_totals(stats, scan, listing)
     _report_missing(repo, stats, listing, walk)
-    if not scan.hits:
+    if not scan.hits and not scan.maybe:
         return []
-    cache = _BlobFps(scan.hits, repo, engine, max_size=max_size, scanned_all=True, matches=scan.matches)
-    want = set(scan.hits)
+    cache = _BlobFps(scan.hits, repo, engine, max_size=max_size, scanned_all=True, matches=scan.matches,
+                     maybe=scan.maybe)
+    want = set(scan.hits) | scan.maybe
     groups: dict[tuple[str, str], _Group] = {}
     seen: set[str] = set()
     if progress is not None:
@@ -152,12 +153,12 @@ def _audit_range(repo: Repo, make_engine: Engine | Callable[[], Engine], stats: 
     if progress is not None:
         progress.close()
     _record_totals(stats, scan, listing)
-    if not scan.hits:
+    if not scan.hits and not scan.maybe:
         return []
     cache = _BlobFps(scan.hits, repo, engine, max_size=max_size, scanned_all=False, scanned=set(new_blobs),
-                     matches=scan.matches)
+                     matches=scan.matches, maybe=scan.maybe)
     groups: dict[tuple[str, str], _Group] = {}
-    _apply_events([e for e in events if e.new in scan.hits], cache, groups, set())
+    _apply_events([e for e in events if e.new in scan.hits or e.new in scan.maybe], cache, groups, set())
     groups = {k: g for k, g in groups.items() if g.intro}  # kept, not added, by these commits: not theirs
     return _findings(repo, engine, groups, cache, head=repo.head(), max_size=max_size, ref_index=RefIndex(repo),
                      stats=stats)

@@ -166,8 +166,12 @@ class _BlobFps:
     """The findings (and their fingerprints) of each blob; a blob not scanned yet is read lazily."""
 
     def __init__(self, hits: dict[str, list[Finding]], repo: Repo, engine: Engine, *, max_size: int,
-                 scanned_all: bool, scanned: set[str] | None = None, matches: dict[str, Matches] | None = None) -> None:
+                 scanned_all: bool, scanned: set[str] | None = None, matches: dict[str, Matches] | None = None,
+                 maybe: set[str] | None = None) -> None:
         self.hits = hits
+        # blobs with no finding at an unknown path whose matches may give some at a path (a private key in
+        # a file named like a key file): judged at each path that holds them
+        self.maybe = maybe or set()
         self.matches = matches if matches is not None else {}
         self._at: dict[tuple[str, str], list[Finding] | None] = {}
         self.repo, self.engine, self.max_size = repo, engine, max_size
@@ -209,14 +213,14 @@ class _BlobFps:
 
     def fps(self, oid: str | None, path: str | None = None) -> frozenset[str]:
         """The fingerprints of a blob's findings at `path` (None: at the path it was scanned with). A blob
-        with none at the path it was scanned with has none at any."""
+        with none at the path it was scanned with has none at any, but for the `maybe` ones."""
         if oid is None:
             return frozenset()
         key = oid if path is None else f"{oid}\0{path}"
         got = self._fps.get(key)
         if got is None:
             found = self.findings(oid)
-            if found and path is not None:
+            if (found or oid in self.maybe) and path is not None:
                 at = self.at(oid, path)
                 found = at if at is not None else found
             got = self._fps[key] = frozenset(f.fingerprint for f in found)
@@ -243,7 +247,7 @@ def _apply_events(events: Iterable[Event], cache: _BlobFps, groups: dict[tuple[s
     for e in events:
         # (judged at the event's path: a path naming an exchange, or another one, changes what a blob holds)
         new_fps = cache.fps(e.new, e.path)
-        if e.new is not None and cache.fps(e.new):
+        if e.new is not None and (cache.fps(e.new) or e.new in cache.maybe):
             seen.add(e.new)  # reachable (with findings at this path or not): never reported as unreachable
         if not new_fps and e.old is None:
             continue
@@ -282,7 +286,7 @@ def _map_unreachable(repo: Repo, rest: set[str], cache: _BlobFps, groups: dict[t
         staged = index_blobs(repo)
         for oid in sorted(rest):
             for path in staged.get(oid, ()):
-                for f in cache.findings(oid):
+                for f in (cache.at(oid, path) or () if oid in cache.maybe else cache.findings(oid)):
                     g = groups.setdefault((f.fingerprint, path), _Group(fp=f.fingerprint, path=path, where="index"))
                     g.blobs.add(oid)
             if oid in staged:

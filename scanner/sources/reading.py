@@ -25,6 +25,9 @@ class _Scan:
 
     hits: dict[str, list[Finding]] = field(default_factory=dict)  # blob -> findings (paths unknown yet)
     matches: dict[str, Matches] = field(default_factory=dict)  # blob with findings -> its matches (judged per path later)
+    # blobs with no finding at an unknown path that may have some at a path (a private key in a file named
+    # like a key file: Engine.path_may_matter): mapped to their paths and judged there
+    maybe: set[str] = field(default_factory=set)
     blobs: int = 0
     nbytes: int = 0
 
@@ -69,7 +72,10 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
         feeder.start()
         try:
             for oid, found, m in worker.results(stats):
-                _hit(res, oid, found, m, on_hit)
+                if found:
+                    _hit(res, oid, found, m, on_hit)
+                else:
+                    _maybe(res, oid, m, on_hit)
         finally:
             handover.close()
             worker.close()  # (the feeder, if still writing, stops at the closed pipe)
@@ -80,7 +86,7 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
         reader = threading.Thread(target=_read_blobs, args=(cat, engine, stats, counts, handover, max_size, progress),
                                   name="cexguard-reader", daemon=True)
         reader.start()
-        match, judge = engine.match, engine.judge
+        match, judge, may_matter = engine.match, engine.judge, engine.path_may_matter
         try:
             while True:
                 item = handover.get()
@@ -91,6 +97,8 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
                 found = judge(m, path, stats=stats, provenance=GitProvenance(blob=oid))
                 if found:
                     _hit(res, oid, found, m, on_hit)
+                elif may_matter(m):
+                    _maybe(res, oid, m, on_hit)
         finally:
             handover.close()
         reader.join()
@@ -109,6 +117,13 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
 def _hit(res: _Scan, oid: str, found: list[Finding], m: Matches, on_hit: Callable[[], None] | None) -> None:
     res.hits[oid] = found
     res.matches[oid] = m  # (provenance judges it again for each path that holds it)
+    if on_hit is not None:
+        on_hit()
+
+
+def _maybe(res: _Scan, oid: str, m: Matches, on_hit: Callable[[], None] | None) -> None:
+    res.maybe.add(oid)
+    res.matches[oid] = m
     if on_hit is not None:
         on_hit()
 

@@ -135,7 +135,8 @@ class Worker:
             self.broken = True
 
     def results(self, stats: ScanStats) -> Iterator[tuple[str, list[Finding], Matches]]:
-        """Each blob with findings as the worker finds it; its counts are added to `stats` at the end.
+        """Each blob with findings as the worker finds it (or with none but a private key a path may make
+        one: Engine.path_may_matter); its counts are added to `stats` at the end.
         CexguardError if it stops before its end (killed, out of memory, a bug): what it did not judge
         is unknown, so the audit is not reported as complete."""
         rules = self.engine.rules
@@ -262,7 +263,7 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
     engine = Engine(rules, examples=examples, min_entropy=min_entropy, prefilter="regex")
     index = {id(r): i for i, r in enumerate(engine.rules)}
     stats = ScanStats()
-    match, judge = engine.match, engine.judge
+    match, judge, may_matter = engine.match, engine.judge, engine.path_may_matter
     while True:
         head = _read_exact(inp, _BLOB.size)
         if head is None:
@@ -277,7 +278,7 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
         oid, path, gates, raw_gates, text = pickle.loads(meta)
         m = match(data, (data if text is None else text, gates, raw_gates), paths=(path,), stats=stats)
         found = judge(m, path, stats=stats, provenance=GitProvenance(blob=oid))
-        if found:
+        if found or may_matter(m):  # (none here, some at a path: Engine.path_may_matter)
             _send(out, ("hit", oid, found, m), index)
     _send(out, ("done", stats), index)
 
