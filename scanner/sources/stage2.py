@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 WORKER_MIN_BLOBS = 5000  # below, stage two stays in this process (the worker costs ~0.1 s to start)
 _BLOB = struct.Struct("<IQ")
 _LEN = struct.Struct("<I")
-_PIPE = 1 << 20
 
 # the worker's first lines: sys.path from the boot frame, then this module (nothing else is imported
 # before it, so nothing from the current folder or the environment)
@@ -104,7 +103,9 @@ class Worker:
             cwd=pkg_dir, bufsize=0, start_new_session=False)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.inp, self.out = self.proc.stdin, self.proc.stdout
-        _grow(self.inp)
+        from scanner.sources.reading import _grow_pipe
+
+        _grow_pipe(self.inp)  # (1 MiB: fewer wake-ups per blob handed over)
         boot = pickle.dumps(paths)
         spec = pickle.dumps((engine.rules, sorted(engine.examples), engine.min_entropy), protocol=pickle.HIGHEST_PROTOCOL)
         try:
@@ -197,29 +198,14 @@ class Worker:
 
 
 def _read_exact(f: IO[bytes], n: int) -> bytes | None:
-    got = f.read(n)
-    if got is None or len(got) < n:
-        if got:
-            chunks = [got]
-            have = len(got)
-            while have < n:
-                more = f.read(n - have)
-                if not more:
-                    return None
-                chunks.append(more)
-                have += len(more)
-            return b"".join(chunks)
-        return None
+    """Exactly n bytes from a pipe; None if it ends first."""
+    got = f.read(n) or b""
+    while len(got) < n:
+        more = f.read(n - len(got))
+        if not more:
+            return None
+        got += more
     return got
-
-
-def _grow(stream: IO[bytes]) -> None:
-    try:
-        import fcntl
-
-        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE)
-    except (ImportError, OSError, ValueError):
-        pass
 
 
 def serve(inp: IO[bytes], out: IO[bytes]) -> None:
