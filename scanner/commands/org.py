@@ -193,8 +193,9 @@ def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, g
     from scanner.org.report import render, summary_line, table
 
     fmt = opts.fmt
-    color = opts.output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    text = render(report, fmt, show_secrets=opts.show_secrets, color=color)
+    from scanner.reporting import use_color
+
+    text = render(report, fmt, show_secrets=opts.show_secrets, color=use_color(opts))
     if opts.output:
         from scanner.atomic import write_atomic
 
@@ -208,9 +209,10 @@ def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, g
         click.echo(summary_line(report, n), err=True)
     from scanner.status import ExitCode
 
+    # the conventions every command follows (reporting.exit_code): --exit-code N, --exit-zero
     if n:
-        return ExitCode.FINDINGS
-    return ExitCode.INCOMPLETE if report.errors else ExitCode.OK
+        return ExitCode.OK if opts.exit_zero else opts.exit_code
+    return ExitCode.INCOMPLETE if report.errors and not opts.exit_zero else ExitCode.OK
 
 
 def build_report(specs: list[RepoSpec], state: Any, run: int, *, config: Any, baseline_path: str | None,

@@ -122,6 +122,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *(fmt(x) for x in lines)]) + "\n"
 
 
+_ORG_SEV_COLORS = {"critical": "\033[1;41;97m", "high": "\033[1;31m", "medium": "\033[33m"}
+_BOLD, _RESET = "\033[1m", "\033[0m"
+
+
 def render_text(report: OrgReport, *, show_secrets: bool = False, color: bool = False) -> str:
     from scanner.report.text import what_to_do
 
@@ -133,7 +137,10 @@ def render_text(report: OrgReport, *, show_secrets: bool = False, color: bool = 
             value = value.splitlines()[0] + " ..."
         where = f"{len(inc['repositories'])} repositor{'y' if len(inc['repositories']) == 1 else 'ies'}"
         tags = [inc["severity"]] + (["documentation example"] if inc.get("example") else [])
-        out.append(f"incident {n}: {inc['kind']}  [{', '.join(tags)}]  {where}, {len(inc['locations'])} location(s)")
+        b, r = (_BOLD, _RESET) if color else ("", "")
+        sc = _ORG_SEV_COLORS.get(inc["severity"], "") if color else ""
+        out.append(f"{b}incident {n}{r}: {inc['kind']}  {sc}[{', '.join(tags)}]{r}  {where}, "
+                   f"{len(inc['locations'])} location(s)")
         out.append(f"    value: {safe(value)}    fingerprint: {inc['fingerprint']}")
         if inc.get("verification"):
             out.append(safe(f"    verification: {inc['verification'].get('status')}"))

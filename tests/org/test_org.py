@@ -146,3 +146,19 @@ def test_nothing_found_but_a_repository_failed_is_incomplete_not_clean(org: Org)
     code, doc, err = run_org(org.root, str(org.repos_file()), "--workers", "1", "--state-dir", str(org.root / "s"))
     assert code == 4, err
     assert doc["incidents"] == [] and [e["repository"] for e in doc["errors"]] == ["broken"]
+
+
+def test_exit_code_conventions_and_colour_as_every_command(org: Org) -> None:
+    """--exit-code N and --exit-zero decide the exit status with findings, and --color always colours the
+    text report, as for scan and history (org used to exit 1 and colour only a terminal, whatever it was told)."""
+    org.repo("one", [{"a.env": env_line(new_key())}])
+    repos = org.repos_file()
+    base = ["org", str(repos), "--workers", "1", "--state-dir", str(org.root / "s")]
+    assert cg(org.root, *base).code == 1
+    assert cg(org.root, *base, "--exit-code", "3").code == 3
+    z = cg(org.root, *base, "--exit-zero")
+    assert z.code == 0 and "incident 1" in z.out
+    plain = cg(org.root, *base)
+    coloured = cg(org.root, *base, "--color", "always")
+    assert "\x1b[" not in plain.out and "\x1b[" in coloured.out
+    assert "\x1b[" not in cg(org.root, *base, "--color", "never", env={"FORCE_COLOR": "1"}).out
