@@ -35,6 +35,30 @@ def read_ignore_file(path: Path, text: str | None = None) -> set[str]:
     return fps
 
 
+def drop_excluded(findings: Iterable[Finding], patterns: tuple[str, ...], stats: ScanStats,
+                  prefix: str = "") -> list[Finding]:
+    """The findings whose path no --exclude GLOB matches (as `scan` matches paths under its root; in an
+    organisation's report a GLOB may also name `REPOSITORY/path`); each path dropped is counted and
+    listed, as `scan` lists what it excluded."""
+    from scanner.sources.files import _excluded, note_excluded
+
+    if not patterns:
+        return list(findings)
+    out, dropped = [], set()
+    for f in findings:
+        where = [f.path]
+        repo = f.git.repository if f.git is not None else None
+        if repo:
+            where.append(f"{repo}/{f.path}")
+        if any(_excluded(w, patterns) for w in where):
+            dropped.add(where[-1])
+            continue
+        out.append(f)
+    for path in sorted(dropped):
+        note_excluded(stats, path)
+    return out
+
+
 def apply(findings: Iterable[Finding], *, config: Config, baseline_path: str | None = None,
           include_examples: bool = False, min_confidence: str = "low", stats: ScanStats | None = None) -> list[Finding]:
     findings = list(findings)

@@ -108,6 +108,9 @@ def history(repo_path: str | None, range_spec: str | None, since: str | None, re
 
     findings = _audit(repo, engine, config, stats, revs=revs, reachable_only=reachable_only, quiet=opts.quiet,
                       prefix="", recurse=recurse_submodules, jobs=jobs)
+    from scanner.filters import drop_excluded
+
+    findings = drop_excluded(findings, opts.exclude, stats)  # (the user's own globs, never the repository's)
     findings = _filter(findings, config, stats, baseline_path=opts.baseline_path,
                        include_examples=opts.include_examples, min_confidence=opts.min_confidence)
     from scanner.config import record_notices

@@ -183,7 +183,7 @@ def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, g
             progress.close()
         report = build_report(specs, state, info.run, config=config, baseline_path=opts.baseline_path,
                               include_examples=opts.include_examples, min_confidence=opts.min_confidence,
-                              resumed=info.resumed)
+                              resumed=info.resumed, exclude=opts.exclude)
     finally:
         state.close()
     if opts.verify and report.findings:
@@ -207,6 +207,12 @@ def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, g
         if fmt != "text":
             click.echo(table(report.repositories), err=True, nl=False)
         click.echo(summary_line(report, n), err=True)
+    if opts.verbose and not opts.quiet:  # (-v: what was read, counts by reason, excluded paths, time)
+        from scanner.org.report import as_scan_result
+        from scanner.reporting import verbose_lines
+
+        for line in verbose_lines(as_scan_result(report), opts, config.source):
+            click.echo(line, err=True)
     from scanner.status import ExitCode
 
     # the conventions every command follows (reporting.exit_code): --exit-code N, --exit-zero
@@ -216,7 +222,7 @@ def org(repos_file: str | None, dirs: tuple[str, ...], github_org: str | None, g
 
 
 def build_report(specs: list[RepoSpec], state: Any, run: int, *, config: Any, baseline_path: str | None,
-                 include_examples: bool, min_confidence: str, resumed: bool) -> Any:
+                 include_examples: bool, min_confidence: str, resumed: bool, exclude: tuple[str, ...] = ()) -> Any:
     from scanner import filters
     from scanner.models import GitProvenance, ScanStats
     from scanner.org.report import OrgReport, repository_of
@@ -239,6 +245,7 @@ def build_report(specs: list[RepoSpec], state: Any, run: int, *, config: Any, ba
         stats.bytes_scanned += row["bytes"]
     found = [f.replace(provenance=(f.git or GitProvenance()).replace(repository=names[rid].name))
              for rid, f in state.findings(names)]
+    found = filters.drop_excluded(found, exclude, stats)
     found = filters.apply(found, config=config, baseline_path=baseline_path, include_examples=include_examples,
                           min_confidence=min_confidence, stats=stats)
     with_findings = {repository_of(f) for f in found}

@@ -79,3 +79,17 @@ def test_a_key_file_added_in_a_range_is_reported(repo: Path) -> None:
 def test_a_private_key_in_no_key_file_stays_unreported(repo: Path) -> None:
     commit(repo, {"certs/server.pem": _rsa_pem(), "certs/other.key": _rsa_pem()}, "tls")
     assert _keys(_findings(repo)) == []
+
+
+def test_exclude_drops_history_findings_at_matching_paths(repo: Path) -> None:
+    """`history --exclude GLOB` (the user's own globs) skips findings at matching paths, counted and listed
+    as `scan` lists them; the rest of the report is unchanged."""
+    from tests.conftest import new_key
+
+    commit(repo, {"vendor/sdk/.env": f"BINANCE_API_KEY={new_key()}\n", "app/.env": f"BINANCE_API_KEY={new_key()}\n"})
+    every = sorted(f["path"] for f in _findings(repo))
+    assert every == ["app/.env", "vendor/sdk/.env"]
+    r = cg(repo, "history", ".", "--format", "json", "--exclude", "vendor", "-v")
+    doc = json.loads(r.out)
+    assert r.code == 1 and [f["path"] for f in doc["findings"]] == ["app/.env"]
+    assert doc["stats"]["skipped"]["excluded"] == 1 and "cexguard: excluded: vendor/sdk/.env" in r.err

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import new_key
+from tests.conftest import Run, new_key
 from tests.git.conftest import cg, commit, env_line, git
 from tests.org.conftest import Org, blob_count, db, noise, run_org, secrets_by_repos
 
@@ -162,3 +162,25 @@ def test_exit_code_conventions_and_colour_as_every_command(org: Org) -> None:
     coloured = cg(org.root, *base, "--color", "always")
     assert "\x1b[" not in plain.out and "\x1b[" in coloured.out
     assert "\x1b[" not in cg(org.root, *base, "--color", "never", env={"FORCE_COLOR": "1"}).out
+
+
+def test_exclude_and_verbose_as_every_command(org: Org) -> None:
+    """--exclude drops findings at matching paths (a path in any repository, or REPOSITORY/path), counted and
+    listed; -v says what was read."""
+    org.repo("one", [{"vendor/a.env": env_line(new_key()), "app/b.env": env_line(new_key())}])
+    org.repo("two", [{"app/b.env": env_line(new_key())}])
+    repos = org.repos_file()
+    base = ["org", str(repos), "--workers", "1", "--state-dir", str(org.root / "s"), "--format", "json"]
+    import json
+
+    def paths(r: Run) -> list[str]:
+        return sorted(f"{loc['repository']}/{loc['path']}" for i in json.loads(r.out)["incidents"]
+                      for loc in i["locations"])
+
+    assert paths(cg(org.root, *base)) == ["one/app/b.env", "one/vendor/a.env", "two/app/b.env"]
+    r = cg(org.root, *base, "--exclude", "vendor", "--exclude", "two/app", "-v")
+    assert paths(r) == ["one/app/b.env"]
+    doc = json.loads(r.out)
+    assert doc["stats"]["skipped"]["excluded"] == 2
+    assert "cexguard: excluded: one/vendor/a.env" in r.err and "cexguard: excluded: two/app/b.env" in r.err
+    assert "cexguard: config:" in r.err
