@@ -278,4 +278,13 @@ def main(argv: list[str] | None = None) -> Any:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+    if rc in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        # stopped on request: what the interpreter's exit handlers may still hit (a process pool's wake-up
+        # pipe already closed while its workers were stopped) is not the user's to read; the handlers
+        # themselves still run (they stop what is left of the pool)
+        sys.unraisablehook = _quiet_unraisable
     sys.exit(rc)
+
+
+def _quiet_unraisable(_unraisable: Any) -> None:
+    return None
