@@ -35,8 +35,7 @@ def read_ignore_file(path: Path, text: str | None = None) -> set[str]:
     return fps
 
 
-def drop_excluded(findings: Iterable[Finding], patterns: tuple[str, ...], stats: ScanStats,
-                  prefix: str = "") -> list[Finding]:
+def drop_excluded(findings: Iterable[Finding], patterns: tuple[str, ...], stats: ScanStats) -> list[Finding]:
     """The findings whose path no --exclude GLOB matches (as `scan` matches paths under its root; in an
     organisation's report a GLOB may also name `REPOSITORY/path`); each path dropped is counted and
     listed, as `scan` lists what it excluded."""

@@ -42,7 +42,9 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
     GIL), and hands the few blobs that pass to this thread, which runs stage two (Python). So git
     never waits while Python judges a blob full of candidates (a documentation repository's every
     version of a page of example keys): git inflating, stage one and stage two overlap on both cores.
-    The hand-over is bounded in bytes (HANDOVER_BYTES, or one blob however large)."""
+    The hand-over is bounded in bytes (HANDOVER_BYTES, or one blob however large). With `jobs` asking
+    for it (stage2.worker_wanted), stage two runs in a worker process instead: a feeder thread writes
+    the hand-over's blobs to it, and this thread reads back the blobs with findings."""
     res = _Scan()
     if listing.count == 0:
         return res
@@ -61,33 +63,24 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
             worker = stage2.Worker(engine)
         except OSError:  # (no interpreter to start: stage two stays here)
             worker = None
-    if worker is not None:
-        # reader -> hand-over -> feeder -> worker: the worker's pace is uneven (a lock file of 3 MB takes
-        # it 0.2 s), and with only its pipe between them the reader, then git, would wait on each such blob
-        handover = _Handover(WORKER_HANDOVER_BYTES)
-        reader = threading.Thread(target=_read_blobs, args=(cat, engine, stats, counts, handover, max_size, progress),
-                                  name="cexguard-reader", daemon=True)
-        feeder = threading.Thread(target=_feed, args=(handover, worker), name="cexguard-feeder", daemon=True)
-        reader.start()
-        feeder.start()
-        try:
+    handover = _Handover(HANDOVER_BYTES)
+    reader = threading.Thread(target=_read_blobs, args=(cat, engine, stats, counts, handover, max_size, progress),
+                              name="cexguard-reader", daemon=True)
+    reader.start()
+    feeder = None
+    try:
+        if worker is not None:
+            # reader -> hand-over -> feeder -> worker: the worker's pace is uneven (a lock file of 3 MB takes
+            # it 0.2 s), and with only its pipe between them the reader, then git, would wait on each such blob
+            feeder = threading.Thread(target=_feed, args=(handover, worker), name="cexguard-feeder", daemon=True)
+            feeder.start()
             for oid, found, m in worker.results(stats):
                 if found:
                     _hit(res, oid, found, m, on_hit)
                 else:
                     _maybe(res, oid, m, on_hit)
-        finally:
-            handover.close()
-            worker.close()  # (the feeder, if still writing, stops at the closed pipe)
-            feeder.join()
-            reader.join()
-    else:
-        handover = _Handover(HANDOVER_BYTES)
-        reader = threading.Thread(target=_read_blobs, args=(cat, engine, stats, counts, handover, max_size, progress),
-                                  name="cexguard-reader", daemon=True)
-        reader.start()
-        match, judge, may_matter = engine.match, engine.judge, engine.path_may_matter
-        try:
+        else:
+            match, judge, may_matter = engine.match, engine.judge, engine.path_may_matter
             while True:
                 item = handover.get()
                 if item is None:
@@ -99,9 +92,13 @@ def stream_scan(repo: Repo, engine: Engine, stats: ScanStats, listing: Listing, 
                     _hit(res, oid, found, m, on_hit)
                 elif may_matter(m):
                     _maybe(res, oid, m, on_hit)
-        finally:
-            handover.close()
-        reader.join()
+    finally:
+        handover.close()
+        if worker is not None:
+            worker.close()  # (the feeder, if still writing, stops at the closed pipe)
+        if feeder is not None:
+            feeder.join()
+    reader.join()
     if counts.error is not None:
         raise counts.error
     stats.files_scanned += counts.dropped
@@ -142,7 +139,6 @@ def _feed(handover: _Handover, worker: stage2.Worker) -> None:
 
 
 HANDOVER_BYTES = 16 << 20
-WORKER_HANDOVER_BYTES = 16 << 20
 _NAMED_MAX = 1 << 16  # paths whose answer is kept (--reachable-only names each blob's path)
 
 
